@@ -1,0 +1,37 @@
+/**
+ * `webmoe` command line entry: dispatches to one module per command.
+ */
+import { makeTinyCommand } from './make-tiny';
+import { inspectCommand } from './inspect';
+import { CliError } from './args';
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
+  'make-tiny': { run: makeTinyCommand, summary: 'write a small random-weight MoE model as GGUF' },
+  inspect: { run: inspectCommand, summary: 'print the metadata and tensor table of a GGUF file' },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
+  return ['usage: webmoe <command> [options]', '', 'commands:', ...lines, '', 'webmoe <command> --help for its options'].join('\n');
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    console.log(usage());
+    return;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new CliError(`unknown command '${name}'\n\n${usage()}`);
+  await command.run(rest);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof CliError) {
+    console.error(`webmoe: ${err.message}`);
+    process.exitCode = 2;
+  } else {
+    console.error(err instanceof Error ? `webmoe: ${err.name}: ${err.message}` : err);
+    process.exitCode = 1;
+  }
+});

@@ -1,0 +1,4 @@
+/** GPU kernels: one wrapper per WGSL file in shaders/. */
+
+export * from './dequant';
+export * from './rmsnorm';

@@ -1,0 +1,64 @@
+/**
+ * What the worker offers the page. Kept free of worker globals so the same
+ * object can run in-thread (Node, tests).
+ */
+import { readGguf } from '../gguf/reader';
+import { sourceFromBlob, sourceFromUrl } from '../gguf/source';
+import { requestGpuDevice } from '../gpu/device';
+import { ggmlTypeName } from '../quant/formats';
+
+export interface GgufSummary {
+  version: number;
+  architecture: string | undefined;
+  name: string | undefined;
+  fileBytes: number;
+  metadataKeys: number;
+  tensorCount: number;
+  /** Bytes of tensor data per GGML type name. */
+  bytesByType: Record<string, number>;
+}
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  description: string;
+  features: string[];
+}
+
+export const workerApi = {
+  /** Reads a GGUF file's header (never its whole body) from a File/Blob or URL. */
+  async inspect(model: Blob | string): Promise<GgufSummary> {
+    const source = typeof model === 'string' ? await sourceFromUrl(model) : sourceFromBlob(model);
+    const file = await readGguf(source);
+    const str = (key: string) => {
+      const v = file.metadata.get(key)?.value;
+      return typeof v === 'string' ? v : undefined;
+    };
+    const bytesByType: Record<string, number> = {};
+    for (const t of file.tensors) bytesByType[ggmlTypeName(t.type)] = (bytesByType[ggmlTypeName(t.type)] ?? 0) + t.nBytes;
+    return {
+      version: file.version,
+      architecture: str('general.architecture'),
+      name: str('general.name'),
+      fileBytes: file.fileBytes,
+      metadataKeys: file.metadata.size,
+      tensorCount: file.tensors.length,
+      bytesByType,
+    };
+  },
+
+  /** The WebGPU adapter this worker would run on. */
+  async adapter(): Promise<AdapterSummary> {
+    const gpu = await requestGpuDevice();
+    const summary = {
+      vendor: gpu.adapterInfo.vendor,
+      architecture: gpu.adapterInfo.architecture,
+      description: gpu.adapterInfo.description,
+      features: [...gpu.features].sort(),
+    };
+    gpu.device.destroy();
+    return summary;
+  },
+};
+
+export type WorkerApi = typeof workerApi;

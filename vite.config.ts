@@ -1,0 +1,46 @@
+/**
+ * Three builds from one config, chosen by --mode:
+ *   vite build                    the library (dist/lib), the worker as its own chunk
+ *   vite build --mode demo        the demo app (dist/demo)
+ *   vite build --mode test-pages  pages used by browser end-to-end tests (dist/test-pages)
+ * `vite` (dev server) serves the demo.
+ */
+import { resolve } from 'node:path';
+import { defineConfig } from 'vite';
+
+const root = import.meta.dirname;
+
+export default defineConfig(({ mode }) => {
+  const worker = { format: 'es' as const };
+  if (mode === 'demo' || mode === 'development') {
+    return {
+      root: resolve(root, 'demo'),
+      base: './',
+      worker,
+      server: { host: '127.0.0.1', fs: { allow: [root] } },
+      build: { outDir: resolve(root, 'dist/demo'), emptyOutDir: true, target: 'es2022' },
+    };
+  }
+  if (mode === 'test-pages') {
+    return {
+      root: resolve(root, 'test/pages'),
+      base: './',
+      worker,
+      build: { outDir: resolve(root, 'dist/test-pages'), emptyOutDir: true, target: 'es2022' },
+    };
+  }
+  return {
+    worker,
+    build: {
+      outDir: resolve(root, 'dist/lib'),
+      emptyOutDir: true,
+      target: 'es2022',
+      sourcemap: true,
+      lib: { entry: resolve(root, 'src/index.ts'), formats: ['es'], fileName: 'webmoe' },
+      rollupOptions: {
+        // Node-only modules stay out of the browser library.
+        external: [/^node:/, 'webgpu'],
+      },
+    },
+  };
+});

@@ -1,0 +1,75 @@
+/**
+ * Three test projects:
+ *   unit         Node, no GPU: test/unit/**.
+ *   gpu-node     Node with Dawn (npm `webgpu`) on whatever Vulkan driver the
+ *                machine has (lavapipe without a GPU): test/gpu/**.
+ *   gpu-browser  the same test/gpu/** files in headless Chromium (Debian's
+ *                /usr/bin/chromium, SwiftShader without a GPU) via Playwright.
+ * Both GPU projects print the adapter and its features once at the start and
+ * fail, never skip, when there is no adapter. See shared WEBGPU-ON-CPU notes:
+ * --disable-software-rasterizer must never be added (no adapter then), and an
+ * own --enable-features would replace Playwright's list.
+ */
+
+import { playwright } from '@vitest/browser-playwright';
+import { defineConfig } from 'vitest/config';
+
+const GPU_TESTS = ['test/gpu/**/*.test.ts'];
+
+// Software adapters are slow: a pipeline compile or a small dispatch can take seconds.
+const GPU_TEST_TIMEOUT_MS = 120_000;
+
+const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--enable-unsafe-webgpu',
+];
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          environment: 'node',
+          include: ['test/unit/**/*.test.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'gpu-node',
+          environment: 'node',
+          include: GPU_TESTS,
+          pool: 'forks',
+          globalSetup: ['test/setup/gpu-node-report.ts'],
+          setupFiles: ['test/setup/gpu-node-globals.ts'],
+          testTimeout: GPU_TEST_TIMEOUT_MS,
+          hookTimeout: GPU_TEST_TIMEOUT_MS,
+        },
+      },
+      {
+        test: {
+          name: 'gpu-browser',
+          include: GPU_TESTS,
+          setupFiles: ['test/setup/gpu-browser-report.ts'],
+          testTimeout: GPU_TEST_TIMEOUT_MS,
+          hookTimeout: GPU_TEST_TIMEOUT_MS,
+          browser: {
+            enabled: true,
+            headless: true,
+            screenshotFailures: false,
+            provider: playwright({
+              launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS },
+            }),
+            instances: [{ browser: 'chromium' }],
+          },
+        },
+      },
+    ],
+  },
+});
