@@ -12,6 +12,9 @@
  * declarations, e.g. an `enable f16;` line or a binding that a variant lacks.
  *
  * Preprocessor language, line based (a directive is a whole line):
+ *   #include "f"  insert the preprocessed text of shaders/f (a shared snippet,
+ *                 e.g. a block format's decoder); each file is included once
+ *                 per shader, so snippets may include what they need;
  *   #if NAME      keep the lines up to the matching #else/#endif when the
  *   #if !NAME     boolean define NAME is true (or, with !, false);
  *   #else         then keep the other branch;
@@ -21,7 +24,8 @@
  * occurrence of a name in the kept lines is replaced by its value (booleans
  * become `true`/`false`). An `#if` on a name that is not a boolean define is an
  * error, so a typo cannot silently select a branch. Dropped lines become empty
- * lines: compiler messages keep the line numbers of the .wgsl file.
+ * lines, so without includes compiler messages keep the .wgsl file's line
+ * numbers; an included file is preceded by a `// #include "f"` marker line.
  */
 
 export type ShaderDefineValue = boolean | number | string;
@@ -49,9 +53,27 @@ interface OpenBlock {
   sawElse: boolean;
 }
 
-/** Applies `#if/#else/#endif` and define substitution to `source`; see the module comment. */
-export function preprocessWgsl(source: string, defines: ShaderDefines = {}, shaderName = 'shader'): string {
+/** Finds the text of an included file by name (e.g. "quant_q4_k.wgsl"). */
+export type IncludeResolver = (fileName: string) => string | undefined;
+
+/** Applies `#include`, `#if/#else/#endif` and define substitution to `source`; see the module comment. */
+export function preprocessWgsl(
+  source: string,
+  defines: ShaderDefines = {},
+  shaderName = 'shader',
+  resolveInclude: IncludeResolver = () => undefined,
+): string {
   validateDefines(defines, shaderName);
+  return expand(source, defines, shaderName, resolveInclude, new Set([shaderName]));
+}
+
+function expand(
+  source: string,
+  defines: ShaderDefines,
+  shaderName: string,
+  resolveInclude: IncludeResolver,
+  included: Set<string>,
+): string {
   const substitute = substitution(defines);
   const open: OpenBlock[] = [];
   const output = source.split('\n').map((text, index) => {
@@ -59,6 +81,16 @@ export function preprocessWgsl(source: string, defines: ShaderDefines = {}, shad
     const directive = DIRECTIVE.exec(text);
     if (!directive) return open.every((b) => b.condition) ? substitute(text) : '';
     const [, keyword, argument] = directive;
+    if (keyword === 'include') {
+      if (!open.every((b) => b.condition)) return '';
+      const name = /^"([\w.-]+)"$/.exec(argument)?.[1];
+      if (!name) throw new ShaderPreprocessError(shaderName, line, `#include expects "file.wgsl", got ${argument}`);
+      if (included.has(name)) return '';
+      const text = resolveInclude(name);
+      if (text === undefined) throw new ShaderPreprocessError(shaderName, line, `#include "${name}": no such shader file`);
+      included.add(name);
+      return `// #include "${name}"\n` + expand(text, defines, name, resolveInclude, included);
+    }
     if (keyword === 'if') {
       open.push({ line, condition: evaluateCondition(argument, defines, shaderName, line), sawElse: false });
     } else if (keyword === 'else' || keyword === 'endif') {

@@ -94,14 +94,43 @@ describe('preprocessWgsl', () => {
       expect(failure(lines('#if A', '#else', '#else', '#endif'), { A: true }).message).toMatch(/:3: second #else/);
     });
 
-    it('unknown directives, including #define and #include', () => {
+    it('unknown directives, including #define', () => {
       expect(failure('#define X 1').message).toBe('test.wgsl:1: unknown directive #define');
-      expect(failure(lines('', '#include "x"')).message).toBe('test.wgsl:2: unknown directive #include');
     });
 
     it('define names that are not UPPER_SNAKE_CASE, and non-finite numbers', () => {
       expect(failure('x', { main: 1 }).message).toMatch(/"main" is not UPPER_SNAKE_CASE/);
       expect(failure('x', { N: Number.NaN }).message).toMatch(/N is not a finite number/);
     });
+  });
+});
+
+describe('preprocessWgsl #include', () => {
+  const files: Record<string, string> = {
+    'bytes.wgsl': lines('fn read_byte() {}'),
+    'q4.wgsl': lines('#include "bytes.wgsl"', 'fn q4() { let s = SCALE; }'),
+    'q8.wgsl': lines('#include "bytes.wgsl"', 'fn q8() {}'),
+  };
+  const resolve = (name: string) => files[name];
+
+  it('inserts the preprocessed text of the named file after a marker line', () => {
+    const out = preprocessWgsl(lines('#include "q4.wgsl"', 'fn main() {}'), { SCALE: 2 }, 'main.wgsl', resolve);
+    expect(out).toBe(lines('// #include "q4.wgsl"', '// #include "bytes.wgsl"', 'fn read_byte() {}', 'fn q4() { let s = 2; }', 'fn main() {}'));
+  });
+
+  it('includes each file once, however many files include it', () => {
+    const out = preprocessWgsl(lines('#include "q4.wgsl"', '#include "q8.wgsl"'), { SCALE: 1 }, 'main.wgsl', resolve);
+    expect(out.match(/fn read_byte/g)).toHaveLength(1);
+    expect(out).toContain('fn q8()');
+  });
+
+  it('ignores an #include inside a dropped branch', () => {
+    const out = preprocessWgsl(lines('#if K', '#include "missing.wgsl"', '#endif'), { K: false }, 'main.wgsl', resolve);
+    expect(out).toBe(lines('', '', ''));
+  });
+
+  it('names the including file and line when the file does not exist or the syntax is wrong', () => {
+    expect(() => preprocessWgsl(lines('', '#include "missing.wgsl"'), {}, 'main.wgsl', resolve)).toThrow(/main\.wgsl:2: #include "missing\.wgsl"/);
+    expect(() => preprocessWgsl('#include missing.wgsl', {}, 'main.wgsl', resolve)).toThrow(ShaderPreprocessError);
   });
 });
