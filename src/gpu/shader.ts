@@ -15,6 +15,8 @@
  *   #include "f"  insert the preprocessed text of shaders/f (a shared snippet,
  *                 e.g. a block format's decoder); each file is included once
  *                 per shader, so snippets may include what they need;
+ *   #include NAME the same, for the file named by the string define NAME
+ *                 (a kernel picks its weights' decoder this way);
  *   #if NAME      keep the lines up to the matching #else/#endif when the
  *   #if !NAME     boolean define NAME is true (or, with !, false);
  *   #else         then keep the other branch;
@@ -83,8 +85,10 @@ function expand(
     const [, keyword, argument] = directive;
     if (keyword === 'include') {
       if (!open.every((b) => b.condition)) return '';
-      const name = /^"([\w.-]+)"$/.exec(argument)?.[1];
-      if (!name) throw new ShaderPreprocessError(shaderName, line, `#include expects "file.wgsl", got ${argument}`);
+      const name = includeName(argument, defines);
+      if (!name) {
+        throw new ShaderPreprocessError(shaderName, line, `#include expects "file.wgsl" or a string define naming one, got ${argument}`);
+      }
       if (included.has(name)) return '';
       const text = resolveInclude(name);
       if (text === undefined) throw new ShaderPreprocessError(shaderName, line, `#include "${name}": no such shader file`);
@@ -108,6 +112,14 @@ function expand(
   const unclosed = open.at(-1);
   if (unclosed) throw new ShaderPreprocessError(shaderName, unclosed.line, '#if without #endif');
   return output.join('\n');
+}
+
+/** `"file.wgsl"`, or NAME where the define NAME is a file name (to pick a block format's decoder). */
+function includeName(argument: string, defines: ShaderDefines): string | undefined {
+  const quoted = /^"([\w.-]+)"$/.exec(argument)?.[1];
+  if (quoted) return quoted;
+  const value = DEFINE_NAME.test(argument) ? defines[argument] : undefined;
+  return typeof value === 'string' && /^[\w.-]+$/.test(value) ? value : undefined;
 }
 
 function validateDefines(defines: ShaderDefines, shaderName: string): void {

@@ -1,12 +1,14 @@
 /**
  * Real GGUF files written by llama.cpp's own tools (its vocabulary-only test
  * models) read correctly, and writing their metadata back reproduces them
- * byte for byte. Skipped when a llama.cpp checkout is not available
- * (LLAMA_CPP_SRC, default /tmp/llama.cpp-src).
+ * byte for byte. The files come from the llama.cpp source bundled with the
+ * reference (scripts/prepare-reference.sh, run before `npm test`); the test
+ * fails when they are missing.
  */
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { getNumberArray, getString, getStringArray } from '../../../src/gguf/metadata';
 import { readGguf } from '../../../src/gguf/reader';
@@ -14,10 +16,14 @@ import { sourceFromPath } from '../../../src/gguf/source-node';
 import { writeGguf } from '../../../src/gguf/writer';
 import { expectSameBytes } from './fixtures';
 
-const MODELS_DIR = join(process.env.LLAMA_CPP_SRC ?? '/tmp/llama.cpp-src', 'models');
+const MODELS_DIR = fileURLToPath(new URL('../../../tools/reference/llama.cpp/models', import.meta.url));
 const FILES = ['ggml-vocab-aquila.gguf', 'ggml-vocab-llama-spm.gguf', 'ggml-vocab-qwen2.gguf', 'ggml-vocab-bert-bge.gguf'];
 
-describe.skipIf(!existsSync(join(MODELS_DIR, FILES[0])))('llama.cpp vocabulary files', () => {
+describe('llama.cpp vocabulary files', () => {
+  it('are present (run scripts/prepare-reference.sh)', () => {
+    expect(existsSync(join(MODELS_DIR, FILES[0])), `${MODELS_DIR} has no ${FILES[0]}`).toBe(true);
+  });
+
   it.each(FILES)('reads %s and writes it back unchanged', async (name) => {
     const path = join(MODELS_DIR, name);
     const source = await sourceFromPath(path);

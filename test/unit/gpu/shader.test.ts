@@ -124,6 +124,12 @@ describe('preprocessWgsl #include', () => {
     expect(out).toContain('fn q8()');
   });
 
+  it('includes the file named by a string define', () => {
+    const out = preprocessWgsl('#include DECODER', { DECODER: 'q8.wgsl' }, 'main.wgsl', resolve);
+    expect(out).toContain('fn q8()');
+    expect(() => preprocessWgsl('#include DECODER', { DECODER: 3 }, 'main.wgsl', resolve)).toThrow(/#include expects/);
+  });
+
   it('ignores an #include inside a dropped branch', () => {
     const out = preprocessWgsl(lines('#if K', '#include "missing.wgsl"', '#endif'), { K: false }, 'main.wgsl', resolve);
     expect(out).toBe(lines('', '', ''));
