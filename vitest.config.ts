@@ -5,6 +5,8 @@
  *                machine has (lavapipe without a GPU): test/gpu/**.
  *   gpu-browser  the same test/gpu/** files in headless Chromium (Debian's
  *                /usr/bin/chromium, SwiftShader without a GPU) via Playwright.
+ *   e2e          Node driving Chromium through Playwright against built pages
+ *                (the demo app) served from 127.0.0.1: test/e2e/**.
  * Both GPU projects print the adapter and its features once at the start and
  * fail, never skip, when there is no adapter. See shared WEBGPU-ON-CPU notes:
  * --disable-software-rasterizer must never be added (no adapter then), and an
@@ -13,22 +15,12 @@
 
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './test/setup/chromium';
 
 const GPU_TESTS = ['test/gpu/**/*.test.ts'];
 
 // Software adapters are slow: a pipeline compile or a small dispatch can take seconds.
 const GPU_TEST_TIMEOUT_MS = 120_000;
-
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--enable-unsafe-webgpu',
-];
 
 export default defineConfig({
   test: {
@@ -48,6 +40,15 @@ export default defineConfig({
           pool: 'forks',
           globalSetup: ['test/setup/gpu-node-report.ts'],
           setupFiles: ['test/setup/gpu-node-globals.ts'],
+          testTimeout: GPU_TEST_TIMEOUT_MS,
+          hookTimeout: GPU_TEST_TIMEOUT_MS,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          environment: 'node',
+          include: ['test/e2e/**/*.test.ts'],
           testTimeout: GPU_TEST_TIMEOUT_MS,
           hookTimeout: GPU_TEST_TIMEOUT_MS,
         },

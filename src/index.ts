@@ -1,0 +1,15 @@
+/**
+ * webmoe: Mixture-of-Experts language models in the browser with WebGPU.
+ * The public surface of the package; everything else is internal.
+ */
+export * from './gguf/index';
+export * from './quant/index';
+export * from './gpu/index';
+export * from './kernels/index';
+export { makeTinyModel, TinyModelError, TINY_WEIGHT_TYPES, CHATML_TEMPLATE } from './tiny/make-tiny';
+export type { TinyModelOptions, TinyWeightType } from './tiny/make-tiny';
+export { TINY_ARCHS } from './tiny/archs';
+export type { TinyArch } from './tiny/archs';
+export { spawnWorker } from './api/worker-client';
+export type { WorkerClient } from './api/worker-client';
+export type { WorkerApi, GgufSummary, AdapterSummary } from './worker/api';
