@@ -26,6 +26,12 @@ async function main(argv: string[]): Promise<void> {
   await command.run(rest);
 }
 
+// `webmoe inspect x.gguf | head` closes stdout early: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof CliError) {
     console.error(`webmoe: ${err.message}`);
