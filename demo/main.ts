@@ -16,7 +16,7 @@ function row(label: string, value: string): HTMLTableRowElement {
 }
 
 worker.api.adapter().then(
-  (a) => (adapter.textContent = `WebGPU adapter: ${a.vendor} ${a.architecture} ${a.description} (${a.features.length} features)`),
+  (a) => (adapter.textContent = `WebGPU adapter: ${a.vendor} ${a.architecture} ${a.description} (${a.features.join(', ') || 'no optional features'})`),
   (err: Error) => {
     adapter.textContent = `WebGPU unavailable: ${err.message}`;
     adapter.className = 'error';

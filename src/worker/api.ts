@@ -4,7 +4,7 @@
  */
 import { readGguf } from '../gguf/reader';
 import { sourceFromBlob, sourceFromUrl } from '../gguf/source';
-import { requestGpuDevice } from '../gpu/device';
+import { requestGpuDevice, USEFUL_FEATURES } from '../gpu/device';
 import { ggmlTypeName } from '../quant/formats';
 
 export interface GgufSummary {
@@ -22,6 +22,7 @@ export interface AdapterSummary {
   vendor: string;
   architecture: string;
   description: string;
+  /** The features the engine uses (shader-f16, subgroups, timestamp-query) that this adapter grants. */
   features: string[];
 }
 
@@ -49,12 +50,12 @@ export const workerApi = {
 
   /** The WebGPU adapter this worker would run on. */
   async adapter(): Promise<AdapterSummary> {
-    const gpu = await requestGpuDevice();
+    const gpu = await requestGpuDevice({ wantFeatures: [...USEFUL_FEATURES] });
     const summary = {
       vendor: gpu.adapterInfo.vendor,
       architecture: gpu.adapterInfo.architecture,
       description: gpu.adapterInfo.description,
-      features: [...gpu.features].sort(),
+      features: [...gpu.features].filter((f) => (USEFUL_FEATURES as readonly string[]).includes(f)).sort(),
     };
     gpu.device.destroy();
     return summary;
