@@ -7,6 +7,8 @@
  *                /usr/bin/chromium, SwiftShader without a GPU) via Playwright.
  *   e2e          Node driving Chromium through Playwright against built pages
  *                (the demo app) served from 127.0.0.1: test/e2e/**.
+ *   store-browser the weight store on real IndexedDB in the same headless
+ *                Chromium (no GPU needed): test/browser/**.
  * Both GPU projects print the adapter and its features once at the start and
  * fail, never skip, when there is no adapter. See shared WEBGPU-ON-CPU notes:
  * --disable-software-rasterizer must never be added (no adapter then), and an
@@ -60,6 +62,22 @@ export default defineConfig({
           setupFiles: ['test/setup/gpu-browser-report.ts'],
           testTimeout: GPU_TEST_TIMEOUT_MS,
           hookTimeout: GPU_TEST_TIMEOUT_MS,
+          browser: {
+            enabled: true,
+            headless: true,
+            screenshotFailures: false,
+            provider: playwright({
+              launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS },
+            }),
+            instances: [{ browser: 'chromium' }],
+          },
+        },
+      },
+      {
+        test: {
+          name: 'store-browser',
+          include: ['test/browser/**/*.test.ts'],
+          testTimeout: 60_000,
           browser: {
             enabled: true,
             headless: true,

@@ -1,11 +1,25 @@
 // quant_common.wgsl: readers shared by the block-format decoders
 // (quant_<format>.wgsl). Not a kernel: it is #include'd by the decoders.
 //
-// Every read goes through `fn wload(word: u32) -> u32`, which the INCLUDING
-// kernel defines: it returns little-endian 32-bit word number `word` of the
-// weight bytes (so a kernel may read one buffer, or pick among slab buffers,
-// without the decoders knowing). Byte addresses below are byte indices into
-// that same little-endian byte stream, at any alignment.
+// The decoder interface. A kernel that reads weights writes `#include DECODER`
+// (the define naming e.g. "quant_q4_k.wgsl") and defines
+//   fn wload(word: u32) -> u32
+// returning little-endian 32-bit word number `word` of the weight bytes (so a
+// kernel may read one buffer, or pick among slab buffers, without the
+// decoder knowing). Every decoder then provides
+//   const QK: u32       elements per block (8 for f32/f16/bf16, whose
+//                       decoders treat 8 consecutive values as a block)
+//   const QBYTES: u32   bytes per block
+//   fn dequant8(block_byte: u32, g: u32) -> array<f32, 8>
+//                       elements [8g, 8g + 8) of the block starting at byte
+//                       `block_byte` (any alignment), g in [0, QK / 8),
+//                       equal bit for bit to src/quant's CPU dequantisation.
+// A row-major matrix [rows][cols] (cols a multiple of QK) has row r at byte
+// base + r * (cols / QK) * QBYTES. Only one decoder can be included per shader.
+//
+// Byte addresses below are byte indices into wload's little-endian byte
+// stream, at any alignment. A read never touches a word past the one holding
+// the last byte it needs.
 //
 // Names declared here and in the decoders start with `q_` (besides the
 // decoder interface QK, QBYTES and dequant8), so kernels must not use that
@@ -88,4 +102,19 @@ fn q_e8m0_half(e: u32) -> f32 {
     return bitcast<f32>(0x00200000u << e);
   }
   return bitcast<f32>((e - 1u) << 23u);
+}
+
+// The 6-bit scale (x) and min (y) of sub-block j (0..7) from the 12 packed
+// bytes at `byte` shared by Q4_K and Q5_K: sub-blocks 0..3 keep scale and min
+// in the low 6 bits of bytes j and j + 4; sub-blocks 4..7 take their low 4
+// bits from the nibbles of byte j + 4 and their top 2 bits from the spare top
+// bits of bytes j - 4 (scale) and j (min).
+fn q_k_scale_min(byte: u32, j: u32) -> vec2<u32> {
+  if (j < 4u) {
+    return vec2<u32>(q_u8(byte + j) & 63u, q_u8(byte + j + 4u) & 63u);
+  }
+  let packed = q_u8(byte + j + 4u);
+  let scale = (packed & 0xfu) | ((q_u8(byte + j - 4u) >> 6u) << 4u);
+  let min = (packed >> 4u) | ((q_u8(byte + j) >> 6u) << 4u);
+  return vec2<u32>(scale, min);
 }

@@ -1,39 +1,31 @@
 /**
- * Dequantization kernels (shaders/dequant_<type>.wgsl): quantized blocks, as
- * raw bytes at any byte offset of a buffer, to f32. One kernel per block
- * format; see each shader's header for the block layout and bindings.
+ * Dequantization kernel (shaders/dequant.wgsl): blocks of any weight format,
+ * as raw bytes at any byte offset of a buffer, to f32 or (with shader-f16) to
+ * f16. The format's decoder is included by the DECODER define; see the
+ * shader's header for bindings and geometry.
  */
 
-import dequantQ4_0Wgsl from '../../shaders/dequant_q4_0.wgsl?raw';
-import dequantQ8_0Wgsl from '../../shaders/dequant_q8_0.wgsl?raw';
 import { asBufferBinding, checkBindingSize, createUniformBuffer, packUniformScalars } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
 import { ceilDiv, workgroupGrid } from '../gpu/dispatch';
 import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
-import { blockFormat, GgmlType, ggmlTypeName } from '../quant/formats';
+import { loadShader } from '../gpu/shader-files';
+import type { GgmlType } from '../quant/formats';
+import { decoderDefines, quantDecoder } from './quant-decoders';
+import type { QuantDecoder } from './quant-decoders';
 
-interface DequantShader {
-  fileName: string;
-  code: string;
-}
-
-const SHADERS: ReadonlyMap<GgmlType, DequantShader> = new Map([
-  [GgmlType.Q8_0, { fileName: 'dequant_q8_0.wgsl', code: dequantQ8_0Wgsl }],
-  [GgmlType.Q4_0, { fileName: 'dequant_q4_0.wgsl', code: dequantQ4_0Wgsl }],
-]);
-
-/** The block types this kernel can dequantize on the GPU. */
-export function gpuDequantTypes(): GgmlType[] {
-  return [...SHADERS.keys()];
-}
+export type DequantOutput = 'f32' | 'f16';
 
 export interface DequantOptions {
-  /** Threads per workgroup (default 64); one thread per output element. */
+  /** Element type written to `dst` (default 'f32'); 'f16' needs the shader-f16 feature. */
+  output?: DequantOutput;
+  /** Threads per workgroup (default 64); one thread per 8 output elements. */
   workgroupSize?: number;
 }
 
 export interface DequantShape {
-  nBlocks: number;
+  /** Elements to decode: a whole number of decoder blocks (8 for float types). */
+  nElements: number;
   /** Where the first block starts in `src` (any byte offset). Default 0. */
   srcOffsetBytes?: number;
   /** Index in `dst` of the first output element. Default 0. */
@@ -43,65 +35,81 @@ export interface DequantShape {
 export interface DequantBuffers {
   /** The blocks' raw bytes. */
   src: BufferRef;
-  /** f32, written at [dstOffsetElements, dstOffsetElements + nBlocks * blockSize). */
+  /** f32 or f16 (per the kernel's output), written at [dstOffsetElements, dstOffsetElements + nElements). */
   dst: BufferRef;
 }
 
 const DEFAULT_WORKGROUP_SIZE = 64;
+const U32_LIMIT = 2 ** 32;
 
 export class DequantKernel {
   private constructor(
     private readonly device: GPUDevice,
     private readonly pipeline: GPUComputePipeline,
-    readonly type: GgmlType,
+    private readonly decoder: QuantDecoder,
+    readonly output: DequantOutput,
     private readonly workgroupSize: number,
   ) {}
 
-  /** Builds (or takes from the device's cache) the pipeline for blocks of `type`. */
+  /**
+   * Builds (or takes from the device's cache) the pipeline for blocks of
+   * `type`. Throws UnsupportedGpuTypeError for a type without a decoder, and
+   * an Error when f16 output is asked of a device without shader-f16.
+   */
   static async create(device: GPUDevice, type: GgmlType, options: DequantOptions = {}): Promise<DequantKernel> {
-    const shader = SHADERS.get(type);
-    if (!shader) {
-      const supported = gpuDequantTypes().map(ggmlTypeName).join(', ');
-      throw new Error(`No GPU dequant kernel for ${ggmlTypeName(type)}; supported: ${supported}`);
+    const decoder = quantDecoder(type, 'dequant');
+    const output = options.output ?? 'f32';
+    if (output === 'f16' && !device.features.has('shader-f16')) {
+      throw new Error('dequant to f16 needs the shader-f16 feature, which this device lacks; use output f32');
     }
     const workgroupSize = options.workgroupSize ?? DEFAULT_WORKGROUP_SIZE;
-    if (!Number.isInteger(workgroupSize) || workgroupSize < 1 || workgroupSize > device.limits.maxComputeInvocationsPerWorkgroup) {
-      throw new RangeError(`dequant workgroup size ${workgroupSize} is outside 1..${device.limits.maxComputeInvocationsPerWorkgroup}`);
+    const maxInvocations = device.limits.maxComputeInvocationsPerWorkgroup;
+    if (!Number.isInteger(workgroupSize) || workgroupSize < 1 || workgroupSize > maxInvocations) {
+      throw new RangeError(`dequant workgroup size ${workgroupSize} is outside 1..${maxInvocations}`);
     }
-    const key = { op: 'dequant', type: ggmlTypeName(type).toLowerCase(), wg: workgroupSize };
+    const key = { op: 'dequant', type: decoder.name, out: output, wg: workgroupSize };
     const pipeline = await pipelineCacheFor(device).getOrCreate(key, (label) =>
       createComputePipeline(device, {
         label,
-        code: shader.code,
+        code: loadShader('dequant.wgsl', { ...decoderDefines(type), OUTPUT_F16: output === 'f16' }),
         bindings: ['uniform', 'read-only-storage', 'storage'],
         constants: { WG: workgroupSize },
       }),
     );
-    return new DequantKernel(device, pipeline, type, workgroupSize);
+    return new DequantKernel(device, pipeline, decoder, output, workgroupSize);
   }
 
   get label(): string {
     return this.pipeline.label;
   }
 
-  /** Records the dequantization of `shape.nBlocks` blocks into `pass`. */
+  get type(): GgmlType {
+    return this.decoder.type;
+  }
+
+  /** Records the dequantization of `shape.nElements` elements into `pass`. */
   encode(pass: GPUComputePassEncoder, buffers: DequantBuffers, shape: DequantShape): void {
-    const { nBlocks, srcOffsetBytes = 0, dstOffsetElements = 0 } = shape;
-    const { blockSize, blockBytes } = blockFormat(this.type)!;
-    const nElements = nBlocks * blockSize;
-    checkCount(nBlocks, 'nBlocks');
+    const { nElements, srcOffsetBytes = 0, dstOffsetElements = 0 } = shape;
+    checkCount(nElements, 'nElements');
     checkCount(srcOffsetBytes, 'srcOffsetBytes');
     checkCount(dstOffsetElements, 'dstOffsetElements');
-    // Shader indices are u32.
-    if (srcOffsetBytes + nBlocks * blockBytes > 2 ** 32 - 1 || dstOffsetElements + nElements > 2 ** 32 - 1) {
-      throw new RangeError(`${this.label}: ${nBlocks} blocks at these offsets overflow 32-bit indices`);
+    const { blockElements, blockBytes } = this.decoder;
+    if (nElements % blockElements !== 0) {
+      throw new RangeError(`${this.label}: ${nElements} elements are not a whole number of ${blockElements}-element blocks`);
     }
-    checkBindingSize(buffers.src, srcOffsetBytes + nBlocks * blockBytes, `${this.label} src`);
-    checkBindingSize(buffers.dst, (dstOffsetElements + nElements) * 4, `${this.label} dst`);
-    if (nBlocks === 0) return;
+    const srcEndBytes = srcOffsetBytes + (nElements / blockElements) * blockBytes;
+    const dstEndElements = dstOffsetElements + nElements;
+    // Shader indices are u32, and a decoder may read the word holding the last byte.
+    if (srcEndBytes + 4 > U32_LIMIT || dstEndElements >= U32_LIMIT) {
+      throw new RangeError(`${this.label}: ${nElements} elements at these offsets overflow 32-bit indices`);
+    }
+    checkBindingSize(buffers.src, srcEndBytes, `${this.label} src`);
+    checkBindingSize(buffers.dst, dstEndElements * (this.output === 'f16' ? 2 : 4), `${this.label} dst`);
+    if (nElements === 0) return;
 
+    const nGroups = nElements / 8;
     const params = packUniformScalars([
-      ['u32', nBlocks],
+      ['u32', nGroups],
       ['u32', srcOffsetBytes],
       ['u32', dstOffsetElements],
     ]);
@@ -114,7 +122,7 @@ export class DequantKernel {
         { binding: 2, resource: asBufferBinding(buffers.dst) },
       ],
     });
-    const workgroups = ceilDiv(nElements, this.workgroupSize);
+    const workgroups = ceilDiv(nGroups, this.workgroupSize);
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(...workgroupGrid(workgroups, this.device.limits.maxComputeWorkgroupsPerDimension));

@@ -1,97 +1,162 @@
 /**
- * The Q8_0 and Q4_0 dequant kernels reproduce the CPU reference exactly.
- * Exact equality is the right expectation: each output is an f16 scale
- * (exactly representable in f32, decoded from its bits by the shader)
- * times a small integer (|q| <= 128), a product of at most 11 + 8
- * significant bits, which f32's 24 bits hold without rounding.
+ * The dequant kernel, through each block-format decoder, reproduces src/quant's
+ * CPU dequantisation bit for bit, for every GPU weight type.
+ *
+ * Exact equality is the right expectation: each decoder performs the CPU's
+ * f32 operations in the CPU's order (f16 scales decoded exactly from their
+ * bits; products of a scale and a small integer are exact; where a sum or a
+ * larger product is rounded, both sides round it once, correctly).
+ *
+ * Two kinds of data: blocks of entirely random bytes (every quant value, every
+ * packed-scale bit, f16 scales of every exponent including subnormal ones),
+ * keeping only blocks whose values are finite normal f32 or zero, since GPUs
+ * may flush f32 subnormals and need not honour Inf and NaN; and realistic
+ * blocks from randomBlocks.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmptyStorageBuffer, createStorageBuffer, readFloat32 } from '../../src/gpu/buffers';
+import { createEmptyStorageBuffer, createStorageBuffer, readBuffer, readFloat32 } from '../../src/gpu/buffers';
 import { withGpuErrorScope } from '../../src/gpu/device';
 import type { GpuContext } from '../../src/gpu/device';
 import { submitComputePass } from '../../src/gpu/dispatch';
 import { DequantKernel } from '../../src/kernels/dequant';
+import type { DequantOutput } from '../../src/kernels/dequant';
+import { GPU_WEIGHT_TYPES, quantDecoder } from '../../src/kernels/quant-decoders';
 import { dequantize } from '../../src/quant/dequant';
-import { blockFormat, GgmlType, ggmlTypeName } from '../../src/quant/formats';
-import { f32ToF16Bits } from '../../src/quant/half';
+import { GgmlType, ggmlTypeName } from '../../src/quant/formats';
+import { f16BitsToF32, f32ToF16Bits } from '../../src/quant/half';
 import { mulberry32, randomBlocks } from '../../src/quant/random';
+import type { Rng } from '../../src/quant/random';
 import { firstMismatch } from './support/compare';
 import { acquireTestGpu } from './support/gpu';
 
-const TYPES = [GgmlType.Q8_0, GgmlType.Q4_0] as const;
-const BLOCK_COUNTS = [1, 2, 3, 5, 64, 333];
+const SMALLEST_NORMAL_F32 = 2 ** -126;
 
-describe('dequant kernels', () => {
+function isFiniteNormalOrZero(value: number): boolean {
+  return Number.isFinite(value) && (value === 0 || Math.abs(value) >= SMALLEST_NORMAL_F32);
+}
+
+/** `nBlocks` decoder blocks of random bytes, each redrawn until all its values are finite normal f32 or zero. */
+function randomByteBlocks(type: GgmlType, nBlocks: number, rng: Rng): Uint8Array {
+  const { blockElements, blockBytes } = quantDecoder(type);
+  const bytes = new Uint8Array(nBlocks * blockBytes);
+  for (let b = 0; b < nBlocks; b++) {
+    const block = bytes.subarray(b * blockBytes, (b + 1) * blockBytes);
+    do {
+      for (let i = 0; i < blockBytes; i++) block[i] = Math.floor(rng() * 256);
+    } while (!dequantize(type, block, blockElements).every(isFiniteNormalOrZero));
+  }
+  return bytes;
+}
+
+/** The f16 rounding of each value (nearest even), as a number. */
+function roundedToF16(values: Float32Array): Float32Array {
+  return values.map((v) => f16BitsToF32(f32ToF16Bits(v)));
+}
+
+describe('dequant kernel', () => {
   let gpu: GpuContext;
   beforeAll(async () => {
     gpu = await acquireTestGpu();
   });
   afterAll(() => gpu?.device.destroy());
 
-  /** Runs the kernel on `bytes` placed `srcOffsetBytes` into the source buffer. */
+  /** Runs the kernel on `bytes` placed `srcOffsetBytes` into a buffer of 0xa5 filler; returns all of dst. */
   async function dequantOnGpu(
     type: GgmlType,
     bytes: Uint8Array,
-    nBlocks: number,
-    srcOffsetBytes = 0,
-    dstOffsetElements = 0,
+    nElements: number,
+    { output = 'f32' as DequantOutput, srcOffsetBytes = 0, dstOffsetElements = 0 } = {},
   ): Promise<Float32Array> {
     const { device } = gpu;
-    const kernel = await DequantKernel.create(device, type);
-    const padded = new Uint8Array(srcOffsetBytes + bytes.length).fill(0xa5);
+    const kernel = await DequantKernel.create(device, type, { output });
+    const padded = new Uint8Array(srcOffsetBytes + bytes.length + 8).fill(0xa5);
     padded.set(bytes, srcOffsetBytes);
     const src = createStorageBuffer(device, padded, 'blocks');
-    const nOutput = dstOffsetElements + nBlocks * 32;
-    const dst = createEmptyStorageBuffer(device, nOutput * 4, 'dequantized');
+    const nOutput = dstOffsetElements + nElements;
+    const elementBytes = output === 'f16' ? 2 : 4;
+    const dst = createEmptyStorageBuffer(device, nOutput * elementBytes, 'dequantized');
     await withGpuErrorScope(device, kernel.label, () =>
       submitComputePass(device, kernel.label, (pass) =>
-        kernel.encode(pass, { src, dst }, { nBlocks, srcOffsetBytes, dstOffsetElements }),
+        kernel.encode(pass, { src, dst }, { nElements, srcOffsetBytes, dstOffsetElements }),
       ),
     );
-    return readFloat32(device, dst, nOutput);
+    if (output === 'f32') return readFloat32(device, dst, nOutput);
+    const halves = new Uint16Array(await readBuffer(device, dst), 0, nOutput);
+    return Float32Array.from(halves, f16BitsToF32);
   }
 
-  for (const type of TYPES) {
+  for (const type of GPU_WEIGHT_TYPES) {
     const name = ggmlTypeName(type);
-    const { blockBytes } = blockFormat(type)!;
+    const { blockElements } = quantDecoder(type);
 
-    for (const nBlocks of BLOCK_COUNTS) {
-      it(`${name}: ${nBlocks} random block(s) equal the CPU reference bit for bit`, async () => {
-        const bytes = randomBlocks(type, nBlocks * 32, mulberry32(nBlocks * 100 + type));
-        const actual = await dequantOnGpu(type, bytes, nBlocks);
-        expect(firstMismatch(actual, dequantize(type, bytes, nBlocks * 32))).toBeUndefined();
-      });
-    }
-
-    it(`${name}: reads blocks at an odd byte offset and writes at an element offset`, async () => {
-      const nBlocks = 4;
-      const bytes = randomBlocks(type, nBlocks * 32, mulberry32(42 + type));
+    it(`${name}: random-byte blocks at odd byte and element offsets equal the CPU reference bit for bit`, async () => {
+      const nBlocks = blockElements === 256 ? 9 : 37;
+      const nElements = nBlocks * blockElements;
+      const bytes = randomByteBlocks(type, nBlocks, mulberry32(1000 + type));
       const dstOffset = 5;
-      const actual = await dequantOnGpu(type, bytes, nBlocks, 3, dstOffset);
+      const actual = await dequantOnGpu(type, bytes, nElements, { srcOffsetBytes: 3, dstOffsetElements: dstOffset });
       expect([...actual.subarray(0, dstOffset)]).toEqual(new Array(dstOffset).fill(0));
-      expect(firstMismatch(actual.subarray(dstOffset), dequantize(type, bytes, nBlocks * 32))).toBeUndefined();
+      expect(firstMismatch(actual.subarray(dstOffset), dequantize(type, bytes, nElements))).toBeUndefined();
     });
 
-    it(`${name}: decodes extreme scales (subnormal, largest, negative, zero) and every quant value`, async () => {
-      // Zero scale last: it would hide the quants of its block, and block 4 holds byte 128 (-128).
-      const scales = [2 ** -24, 65504, -1.5, 2 ** -14, 1 / 3, -1023 * 2 ** -24, 1, 0];
-      const bytes = new Uint8Array(scales.length * blockBytes);
-      let quantByte = 0;
-      scales.forEach((scale, b) => {
-        const bits = f32ToF16Bits(scale);
-        bytes[b * blockBytes] = bits & 0xff;
-        bytes[b * blockBytes + 1] = bits >> 8;
-        // 8 blocks hold 256 Q8_0 quant bytes: counting up covers every byte value.
-        for (let j = 2; j < blockBytes; j++) bytes[b * blockBytes + j] = quantByte++ & 0xff;
-      });
-      const actual = await dequantOnGpu(type, bytes, scales.length);
-      expect(firstMismatch(actual, dequantize(type, bytes, scales.length * 32))).toBeUndefined();
-      expect(actual[1]).not.toBe(0); // the subnormal scale was not flushed to zero
+    it(`${name}: realistic blocks (1, 2 and 67 blocks, offsets 0 to 3) equal the CPU reference bit for bit`, async () => {
+      for (const [nBlocks, srcOffsetBytes] of [[1, 0], [2, 1], [67, 2], [3, 3]]) {
+        const nElements = nBlocks * blockElements;
+        const bytes = randomBlocks(type, nElements, mulberry32(nBlocks * 100 + type));
+        const actual = await dequantOnGpu(type, bytes, nElements, { srcOffsetBytes });
+        const mismatch = firstMismatch(actual, dequantize(type, bytes, nElements));
+        expect(mismatch, `${nBlocks} blocks at byte ${srcOffsetBytes}`).toBeUndefined();
+      }
+    });
+
+    it(`${name}: f16 output equals the f16 rounding of the reference where shader-f16 exists, and is refused elsewhere`, async () => {
+      const nElements = 3 * blockElements;
+      const bytes = randomBlocks(type, nElements, mulberry32(7 + type));
+      if (!gpu.features.has('shader-f16')) {
+        await expect(DequantKernel.create(gpu.device, type, { output: 'f16' })).rejects.toThrow(/shader-f16/);
+        return;
+      }
+      const actual = await dequantOnGpu(type, bytes, nElements, { output: 'f16', srcOffsetBytes: 1, dstOffsetElements: 3 });
+      expect(firstMismatch(actual.subarray(3), roundedToF16(dequantize(type, bytes, nElements)))).toBeUndefined();
     });
   }
 
-  it('rejects a block type without a GPU kernel, naming it', async () => {
-    await expect(DequantKernel.create(gpu.device, GgmlType.Q6_K)).rejects.toThrow(/Q6_K.*supported: Q8_0, Q4_0/);
+  it('decodes extreme Q8_0 scales exactly (subnormal, largest, negative, zero) and every quant byte', async () => {
+    const scales = [2 ** -24, 65504, -1.5, 2 ** -14, 1 / 3, -1023 * 2 ** -24, 1, 0];
+    const bytes = new Uint8Array(scales.length * 34);
+    let quantByte = 0;
+    scales.forEach((scale, b) => {
+      const bits = f32ToF16Bits(scale);
+      bytes[b * 34] = bits & 0xff;
+      bytes[b * 34 + 1] = bits >> 8;
+      // 8 blocks hold 256 quant bytes: counting up covers every byte value.
+      for (let j = 2; j < 34; j++) bytes[b * 34 + j] = quantByte++ & 0xff;
+    });
+    const actual = await dequantOnGpu(GgmlType.Q8_0, bytes, scales.length * 32);
+    expect(firstMismatch(actual, dequantize(GgmlType.Q8_0, bytes, scales.length * 32))).toBeUndefined();
+    expect(actual[1]).not.toBe(0); // the subnormal scale was not flushed to zero
+  });
+
+  it('always runs the f32 output path, and f16 compiles exactly where shader-f16 exists', async () => {
+    const f32 = await DequantKernel.create(gpu.device, GgmlType.Q4_K);
+    expect(f32.label).toBe('dequant_q4_k_f32_wg64');
+    const f16 = DequantKernel.create(gpu.device, GgmlType.Q4_K, { output: 'f16' });
+    if (gpu.features.has('shader-f16')) await expect(f16).resolves.toBeDefined();
+    else await expect(f16).rejects.toThrow(/shader-f16/);
+  });
+
+  it('rejects a type without a decoder, naming it and the supported ones', async () => {
+    await expect(DequantKernel.create(gpu.device, GgmlType.IQ2_XXS)).rejects.toThrow(/IQ2_XXS.*supported: F32, F16/);
+  });
+
+  it('rejects a count that is not a whole number of blocks, and a too-small destination', async () => {
+    const kernel = await DequantKernel.create(gpu.device, GgmlType.Q4_0);
+    const src = createEmptyStorageBuffer(gpu.device, 18 * 4);
+    const dst = createEmptyStorageBuffer(gpu.device, 64 * 4);
+    const encode = (nElements: number) =>
+      submitComputePass(gpu.device, 'bad shape', (pass) => kernel.encode(pass, { src, dst }, { nElements }));
+    expect(() => encode(40)).toThrow(/not a whole number of 32-element blocks/);
+    expect(() => encode(96)).toThrow(/dst needs 384 bytes/);
   });
 });

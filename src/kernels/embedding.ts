@@ -1,0 +1,99 @@
+/**
+ * Token embedding lookup (shaders/embedding.wgsl): rows of token_embd
+ * [vocab][hidden], in any weight format the GPU decoders read, gathered by
+ * token id to f32 [tokens][hidden], times an optional scale (granite's
+ * embedding multiplier). Ids past the vocabulary give rows of zeros.
+ */
+
+import { bindingSizeBytes, checkBindingSize, packUniformScalars } from '../gpu/buffers';
+import type { BufferRef } from '../gpu/buffers';
+import { ceilDiv } from '../gpu/dispatch';
+import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
+import { loadShader } from '../gpu/shader-files';
+import type { GgmlType } from '../quant/formats';
+import { checkInteger, checkU32Index, checkWorkgroupSize, encodeDispatch } from './kernel-support';
+import { checkWeightPlacement, decoderDefines, quantDecoder } from './quant-decoders';
+import type { QuantDecoder } from './quant-decoders';
+
+export interface EmbeddingShape {
+  tokens: number;
+  vocab: number;
+  /** Row length: a whole number of the format's blocks. */
+  hidden: number;
+  /** Byte offset of row 0 in the table binding (any alignment); default 0. */
+  tableOffsetBytes?: number;
+  /** Multiplies every output; default 1. */
+  scale?: number;
+}
+
+export interface EmbeddingBuffers {
+  /** The table's raw bytes. */
+  table: BufferRef;
+  /** u32 [tokens]. */
+  ids: BufferRef;
+  /** f32 [tokens][hidden], written. */
+  out: BufferRef;
+}
+
+export interface EmbeddingOptions {
+  /** Threads per workgroup (default 64), one per 8 outputs. */
+  workgroupSize?: number;
+}
+
+const DEFAULT_WORKGROUP_SIZE = 64;
+
+export class EmbeddingKernel {
+  private constructor(
+    private readonly device: GPUDevice,
+    private readonly pipeline: GPUComputePipeline,
+    private readonly decoder: QuantDecoder,
+    private readonly workgroupSize: number,
+  ) {}
+
+  /** Builds (or takes from the device's cache) the pipeline for tables of `type`; throws UnsupportedGpuTypeError without a decoder. */
+  static async create(device: GPUDevice, type: GgmlType, options: EmbeddingOptions = {}): Promise<EmbeddingKernel> {
+    const decoder = quantDecoder(type, 'embedding');
+    const workgroupSize = options.workgroupSize ?? DEFAULT_WORKGROUP_SIZE;
+    checkWorkgroupSize(workgroupSize, device.limits.maxComputeInvocationsPerWorkgroup, 'embedding');
+    const key = { op: 'embedding', type: decoder.name, wg: workgroupSize };
+    const pipeline = await pipelineCacheFor(device).getOrCreate(key, (label) =>
+      createComputePipeline(device, {
+        label,
+        code: loadShader('embedding.wgsl', decoderDefines(type)),
+        bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'storage'],
+        constants: { WG: workgroupSize },
+      }),
+    );
+    return new EmbeddingKernel(device, pipeline, decoder, workgroupSize);
+  }
+
+  get label(): string {
+    return this.pipeline.label;
+  }
+
+  get type(): GgmlType {
+    return this.decoder.type;
+  }
+
+  /** Records the lookup of `shape.tokens` ids into `pass`. */
+  encode(pass: GPUComputePassEncoder, buffers: EmbeddingBuffers, shape: EmbeddingShape): void {
+    const { tokens, vocab, hidden, tableOffsetBytes = 0, scale = 1 } = shape;
+    checkInteger(tokens, 'embedding tokens');
+    checkInteger(vocab, 'embedding vocab', 1);
+    checkWeightPlacement(this.decoder, bindingSizeBytes(buffers.table), { rows: vocab, cols: hidden, offsetBytes: tableOffsetBytes }, this.label);
+    if (!Number.isFinite(scale)) throw new RangeError(`embedding scale must be finite, got ${scale}`);
+    checkU32Index(tokens * hidden, 'embedding out');
+    checkBindingSize(buffers.ids, tokens * 4, 'embedding ids');
+    checkBindingSize(buffers.out, tokens * hidden * 4, 'embedding out');
+    if (tokens === 0) return;
+    const uniforms = packUniformScalars([
+      ['u32', tokens],
+      ['u32', hidden],
+      ['u32', vocab],
+      ['u32', tableOffsetBytes],
+      ['f32', scale],
+    ]);
+    const groups = (tokens * hidden) / 8;
+    encodeDispatch(this.device, pass, this.pipeline, uniforms, [buffers.table, buffers.ids, buffers.out], ceilDiv(groups, this.workgroupSize));
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Matrix-vector kernel with fused dequantisation (shaders/matvec.wgsl), for
+ * decoding one token: y (+)= W x with W in any GPU weight type, read in its
+ * stored blocks from a byte offset of a buffer. Owns the pipeline variant
+ * (weight type and geometry), the guards, the uniforms and the dispatch size;
+ * see the shader's header for bindings and geometry.
+ */
+
+import { asBufferBinding, bindingSizeBytes, checkBindingSize, createUniformBuffer, packUniformScalars } from '../gpu/buffers';
+import type { BufferRef } from '../gpu/buffers';
+import { ceilDiv, workgroupGrid } from '../gpu/dispatch';
+import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
+import { loadShader } from '../gpu/shader-files';
+import type { GgmlType } from '../quant/formats';
+import { checkWeightPlacement, decoderDefines, quantDecoder } from './quant-decoders';
+import type { QuantDecoder } from './quant-decoders';
+
+export interface MatvecOptions {
+  /** Threads per workgroup (default 64). */
+  workgroupSize?: number;
+  /** Rows per workgroup (default 2); workgroupSize / rowsPerWorkgroup must be a power of two. */
+  rowsPerWorkgroup?: number;
+}
+
+export interface MatvecShape {
+  rows: number;
+  /** Row length: a multiple of the weight type's block size (8 for float types). */
+  cols: number;
+  /** Byte offset of W in its binding (any alignment). Default 0. */
+  wOffsetBytes?: number;
+  /** Index of x[0] in the x binding; a multiple of 4. Default 0. */
+  xOffset?: number;
+  /** Index of y[0] in the y binding. Default 0. */
+  yOffset?: number;
+  /** Add W x to y instead of overwriting it (a residual add). Default false. */
+  accumulate?: boolean;
+}
+
+export interface MatvecBuffers {
+  /** Raw weight bytes of W [rows, cols], row-major, in the kernel's type. */
+  w: BufferRef;
+  /** f32 [cols] (from xOffset). */
+  x: BufferRef;
+  /** f32 [rows] (from yOffset), written (or added to); must not overlap x. */
+  y: BufferRef;
+}
+
+const DEFAULT_WORKGROUP_SIZE = 64;
+const DEFAULT_ROWS_PER_WORKGROUP = 2;
+
+export class MatvecKernel {
+  private constructor(
+    private readonly device: GPUDevice,
+    private readonly pipeline: GPUComputePipeline,
+    private readonly decoder: QuantDecoder,
+    private readonly rowsPerWorkgroup: number,
+  ) {}
+
+  /**
+   * Builds (or takes from the device's cache) the pipeline for weights of
+   * `type`. Throws UnsupportedGpuTypeError for a type without a decoder.
+   */
+  static async create(device: GPUDevice, type: GgmlType, options: MatvecOptions = {}): Promise<MatvecKernel> {
+    const decoder = quantDecoder(type, 'matvec');
+    const workgroupSize = options.workgroupSize ?? DEFAULT_WORKGROUP_SIZE;
+    const rowsPerWorkgroup = options.rowsPerWorkgroup ?? DEFAULT_ROWS_PER_WORKGROUP;
+    checkRowGeometry(workgroupSize, rowsPerWorkgroup, device.limits.maxComputeInvocationsPerWorkgroup, 'matvec');
+    const key = { op: 'matvec', type: decoder.name, wg: workgroupSize, rows: rowsPerWorkgroup };
+    const pipeline = await pipelineCacheFor(device).getOrCreate(key, (label) =>
+      createComputePipeline(device, {
+        label,
+        code: loadShader('matvec.wgsl', decoderDefines(type)),
+        bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'storage'],
+        constants: { WG: workgroupSize, ROWS: rowsPerWorkgroup },
+      }),
+    );
+    return new MatvecKernel(device, pipeline, decoder, rowsPerWorkgroup);
+  }
+
+  get label(): string {
+    return this.pipeline.label;
+  }
+
+  get type(): GgmlType {
+    return this.decoder.type;
+  }
+
+  /** Records y (+)= W x into `pass`. */
+  encode(pass: GPUComputePassEncoder, buffers: MatvecBuffers, shape: MatvecShape): void {
+    const { rows, cols, wOffsetBytes = 0, xOffset = 0, yOffset = 0, accumulate = false } = shape;
+    checkWeightPlacement(this.decoder, bindingSizeBytes(buffers.w), { rows, cols, offsetBytes: wOffsetBytes }, this.label);
+    checkVectorOffset(xOffset, 4, `${this.label} xOffset`);
+    checkVectorOffset(yOffset, 1, `${this.label} yOffset`);
+    checkBindingSize(buffers.x, (xOffset + cols) * 4, `${this.label} x`);
+    checkBindingSize(buffers.y, (yOffset + rows) * 4, `${this.label} y`);
+    if (rows === 0) return;
+
+    const params = packUniformScalars([
+      ['u32', rows],
+      ['u32', cols],
+      ['u32', wOffsetBytes],
+      ['u32', xOffset],
+      ['u32', yOffset],
+      ['u32', accumulate ? 1 : 0],
+    ]);
+    const bindGroup = this.device.createBindGroup({
+      label: this.label,
+      layout: this.pipeline.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: createUniformBuffer(this.device, params, `${this.label} params`) } },
+        { binding: 1, resource: asBufferBinding(buffers.w) },
+        { binding: 2, resource: asBufferBinding(buffers.x) },
+        { binding: 3, resource: asBufferBinding(buffers.y) },
+      ],
+    });
+    const workgroups = ceilDiv(rows, this.rowsPerWorkgroup);
+    pass.setPipeline(this.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(...workgroupGrid(workgroups, this.device.limits.maxComputeWorkgroupsPerDimension));
+  }
+}
+
+/**
+ * Checks a workgroup of `workgroupSize` threads split into `rowsPerWorkgroup`
+ * rows: a whole, power-of-two number of threads per row (for the tree
+ * reduction), within the device's limit.
+ */
+export function checkRowGeometry(workgroupSize: number, rowsPerWorkgroup: number, maxInvocations: number, what: string): void {
+  const threadsPerRow = workgroupSize / rowsPerWorkgroup;
+  const valid =
+    Number.isInteger(workgroupSize) &&
+    Number.isInteger(rowsPerWorkgroup) &&
+    rowsPerWorkgroup >= 1 &&
+    workgroupSize <= maxInvocations &&
+    Number.isInteger(threadsPerRow) &&
+    threadsPerRow >= 1 &&
+    (threadsPerRow & (threadsPerRow - 1)) === 0;
+  if (!valid) {
+    throw new RangeError(
+      `${what}: ${workgroupSize} threads for ${rowsPerWorkgroup} rows per workgroup; threads per row must be ` +
+        `a power of two and the workgroup at most ${maxInvocations} threads`,
+    );
+  }
+}
+
+/** Checks an element offset: a non-negative integer multiple of `multiple`. */
+export function checkVectorOffset(offset: number, multiple: number, what: string): void {
+  if (!Number.isInteger(offset) || offset < 0 || offset % multiple !== 0) {
+    throw new RangeError(`${what} must be an integer >= 0 and a multiple of ${multiple}, got ${offset}`);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Expert routing of the CPU reference forward pass and the trace it leaves:
+ * which experts each token chose in each layer, with what weights, and how
+ * close the choice was to a tie (a near tie can flip under rounding
+ * differences between two correct implementations, after which their outputs
+ * legitimately differ).
+ */
+
+import type { RoutingPolicy } from '../models/config';
+
+/** One token's routing decision in one MoE layer. */
+export interface RouteStep {
+  /** Chosen experts, highest router logit first. */
+  experts: number[];
+  /** Their weights in the weighted sum, in the same order. */
+  weights: number[];
+  /** Router logit of the k-th chosen expert minus that of the best expert not chosen (Infinity when k = experts). */
+  margin: number;
+  /** `margin` divided by the largest |router logit| of the token: a scale-free closeness to a tie. */
+  relativeMargin: number;
+}
+
+/**
+ * routes[layer][position]; a dense layer's entry is an empty array.
+ */
+export type RouteTrace = RouteStep[][];
+
+/** Smallest weight sum renormalisation divides by (the smallest normal f16, as llama.cpp clamps). */
+const MIN_WEIGHT_SUM = 6.103515625e-5;
+
+/**
+ * Chooses experts from router logits [nExpert] by the policy: softmax over all
+ * experts, the top-k by probability (ties to the lower index), optionally
+ * renormalised to sum to one, then scaled.
+ */
+export function route(logits: Float32Array, policy: RoutingPolicy): RouteStep {
+  const n = logits.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
+  const experts = order.slice(0, policy.topK);
+
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) max = Math.max(max, logits[i]);
+  let sum = 0;
+  const probs = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    probs[i] = Math.exp(logits[i] - max);
+    sum += probs[i];
+  }
+  let weights = experts.map((e) => Math.fround(probs[e] / sum));
+  if (policy.normalizeSelected) {
+    const selected = Math.max(MIN_WEIGHT_SUM, weights.reduce((a, b) => a + b, 0));
+    weights = weights.map((w) => Math.fround(w / selected));
+  }
+  if (policy.weightsScale !== 1) weights = weights.map((w) => Math.fround(w * policy.weightsScale));
+
+  const margin = policy.topK < n ? logits[order[policy.topK - 1]] - logits[order[policy.topK]] : Infinity;
+  let scale = 0;
+  for (let i = 0; i < n; i++) scale = Math.max(scale, Math.abs(logits[i]));
+  return { experts, weights, margin, relativeMargin: scale > 0 ? margin / scale : margin === 0 ? 0 : Infinity };
+}
+
+/**
+ * The first position at which any layer's routing is a near tie (relative
+ * margin below `relativeThreshold`), or undefined. From there on another
+ * correct implementation may have chosen other experts, and since that choice
+ * shapes the KV cache, all later positions may differ too.
+ */
+export function firstNearTie(trace: RouteTrace, relativeThreshold: number): number | undefined {
+  let first: number | undefined;
+  for (const layer of trace) {
+    const pos = layer.findIndex((step) => step.relativeMargin < relativeThreshold);
+    if (pos >= 0 && (first === undefined || pos < first)) first = pos;
+  }
+  return first;
+}

@@ -1,0 +1,274 @@
+/**
+ * A plain CPU forward pass of the supported MoE decoders (llama/Mixtral,
+ * qwen2moe, qwen3moe, olmoe), written to be read top to bottom: the yardstick
+ * that GPU kernels and whole-model runs are compared against, itself held to
+ * llama.cpp by the parity tests.
+ *
+ * Weights are dequantized to f32 once; activations are f32 and every dot
+ * product and sum is accumulated in f64 (see forward-ops.ts), so results are
+ * near-exact f32 values. One token per call, with a KV cache (llama2.c style).
+ * Vectors are named by shape in comments; a matrix (rows, cols) has each of
+ * its `rows` output rows contiguous, as GGUF stores it.
+ */
+
+import { readGguf } from '../gguf/reader';
+import { sourceFromBytes } from '../gguf/source';
+import type { ModelConfig } from '../models/config';
+import { modelConfigFromGguf } from '../models/registry';
+import { addInPlace, addScaled, matVec, rmsNormInPlace, sigmoid, softmaxInPlace, swiGluInPlace } from './forward-ops';
+import { applyRope, ropeCache, ropeParams, type RopeParams } from './forward-rope';
+import { type RouteStep, type RouteTrace, route } from './forward-routing';
+import { inputRoundingFor, roundInput } from './forward-rounding';
+import { type DenseWeights, type Matrix, type ModelWeights, type MoeWeights, loadWeights } from './forward-weights';
+
+export type { RouteStep, RouteTrace } from './forward-routing';
+export { firstNearTie } from './forward-routing';
+
+/**
+ * How matrix products treat their input. 'f32': as it is (the exact
+ * reference). 'llama.cpp': rounded first as llama.cpp's CPU backend rounds the
+ * input of a product with non-F32 weights (to f16, Q8_0 or Q8_K; see
+ * forward-rounding.ts), to compare with llama.cpp on quantized models.
+ */
+export type ActivationMode = 'f32' | 'llama.cpp';
+
+/** Everything the forward pass reads and never writes. */
+export interface ForwardModel {
+  config: ModelConfig;
+  weights: ModelWeights;
+  rope: RopeParams;
+  activations: ActivationMode;
+}
+
+/** Activation scratch and the KV cache: everything the forward pass writes. */
+export interface RunState {
+  x: Float32Array; // (hidden) the residual stream
+  xb: Float32Array; // (hidden) normalised input of the current sub-block
+  q: Float32Array; // (nHead * headDim)
+  k: Float32Array; // (nHeadKv * headDim)
+  v: Float32Array; // (nHeadKv * headDim)
+  attOut: Float32Array; // (nHead * headDim) attention output, heads concatenated
+  proj: Float32Array; // (hidden) a sub-block's output before the residual add
+  expertOut: Float32Array; // (hidden) one expert's output
+  gate: Float32Array; // (max FFN width)
+  up: Float32Array; // (max FFN width)
+  routerLogits: Float32Array; // (nExpert)
+  logits: Float32Array; // (vocab)
+  keyCache: Float32Array[][]; // [layer][pos] (nHeadKv * headDim), after RoPE
+  valueCache: Float32Array[][]; // [layer][pos] (nHeadKv * headDim)
+}
+
+export function createRunState(c: ModelConfig): RunState {
+  const qDim = c.nHead * c.headDimK;
+  const kvDim = c.nHeadKv * c.headDimK;
+  const ffMax = Math.max(c.expertFF, c.sharedExpertFF, c.denseFF);
+  return {
+    x: new Float32Array(c.hidden),
+    xb: new Float32Array(c.hidden),
+    q: new Float32Array(qDim),
+    k: new Float32Array(kvDim),
+    v: new Float32Array(kvDim),
+    attOut: new Float32Array(qDim),
+    proj: new Float32Array(c.hidden),
+    expertOut: new Float32Array(c.hidden),
+    gate: new Float32Array(ffMax),
+    up: new Float32Array(ffMax),
+    routerLogits: new Float32Array(c.nExpert),
+    logits: new Float32Array(c.vocabSize),
+    keyCache: Array.from({ length: c.nLayer }, () => []),
+    valueCache: Array.from({ length: c.nLayer }, () => []),
+  };
+}
+
+/**
+ * Runs one token at position `pos` (positions 0..pos-1 must already be in the
+ * cache). Returns the logits (a view of s.logits, overwritten by the next
+ * call) and each layer's routing (undefined for dense layers).
+ */
+export function forward(m: ForwardModel, s: RunState, token: number, pos: number): { logits: Float32Array; routes: (RouteStep | undefined)[] } {
+  const c = m.config;
+  const w = m.weights;
+  const { hidden: H, nHead, nHeadKv, headDimK: D } = c;
+  const qDim = nHead * D;
+  const kvDim = nHeadKv * D;
+  const routes: (RouteStep | undefined)[] = [];
+
+  // Token embedding: x = tokenEmbd[token] (hidden).
+  s.x.set(w.tokenEmbd.subarray(token * H, (token + 1) * H));
+  const rope = ropeCache(m.rope, pos, w.ropeFreqs);
+
+  for (let l = 0; l < c.nLayer; l++) {
+    const lw = w.layers[l];
+
+    // Attention input norm: xb = rmsnorm(x) * attnNorm.
+    s.xb.set(s.x);
+    rmsNormInPlace(s.xb, lw.attnNorm, H, 1, c.rmsEps);
+
+    // Q, K, V projections (+ biases): q (nHead * D), k and v (nHeadKv * D).
+    project(m, s.q, lw.wq, s.xb, qDim, H);
+    project(m, s.k, lw.wk, s.xb, kvDim, H);
+    project(m, s.v, lw.wv, s.xb, kvDim, H);
+    if (lw.bq) addInPlace(s.q, lw.bq);
+    if (lw.bk) addInPlace(s.k, lw.bk);
+    if (lw.bv) addInPlace(s.v, lw.bv);
+
+    // QK-norm, before RoPE: each head on its own (qwen3moe) or the whole projection (olmoe).
+    if (lw.qNorm && lw.kNorm) {
+      const perHead = c.qkNorm === 'per-head';
+      rmsNormInPlace(s.q, lw.qNorm, perHead ? D : qDim, perHead ? nHead : 1, c.rmsEps);
+      rmsNormInPlace(s.k, lw.kNorm, perHead ? D : kvDim, perHead ? nHeadKv : 1, c.rmsEps);
+    }
+
+    // RoPE on every head of q and k, then k and v into the cache at pos.
+    applyRope(s.q, nHead, D, rope, m.rope.kind);
+    applyRope(s.k, nHeadKv, D, rope, m.rope.kind);
+    s.keyCache[l][pos] = s.k.slice();
+    s.valueCache[l][pos] = s.v.slice();
+
+    // Causal attention with grouped KV heads: query head h reads KV head h / (nHead / nHeadKv).
+    attention(s, l, pos, c);
+
+    // Output projection (+ bias) and residual: x += wo · attOut.
+    project(m, s.proj, lw.wo, s.attOut, H, qDim);
+    if (lw.bo) addInPlace(s.proj, lw.bo);
+    addInPlace(s.x, s.proj);
+
+    // FFN input norm: xb = rmsnorm(x) * ffnNorm.
+    s.xb.set(s.x);
+    rmsNormInPlace(s.xb, lw.ffnNorm, H, 1, c.rmsEps);
+
+    // FFN (routed experts, or dense), into proj; residual: x += proj.
+    if (lw.ffn.kind === 'moe') routes.push(moeFfn(m, s, lw.ffn));
+    else {
+      denseFfn(m, s, lw.ffn);
+      routes.push(undefined);
+    }
+    addInPlace(s.x, s.proj);
+  }
+
+  // Final norm and output projection: logits = output · (rmsnorm(x) * outputNorm) (vocab).
+  s.xb.set(s.x);
+  rmsNormInPlace(s.xb, w.outputNorm, H, 1, c.rmsEps);
+  project(m, s.logits, w.output, s.xb, c.vocabSize, H);
+  return { logits: s.logits, routes };
+}
+
+/** attOut[h] = softmax_t(q_h · k_t / sqrt(D)) · v_t over cached positions t = 0..pos. */
+function attention(s: RunState, l: number, pos: number, c: ModelConfig): void {
+  const D = c.headDimK;
+  const group = c.nHead / c.nHeadKv;
+  const scale = 1 / Math.sqrt(D);
+  const scores = new Float32Array(pos + 1); // (pos + 1)
+  for (let h = 0; h < c.nHead; h++) {
+    const qOff = h * D;
+    const kvOff = Math.floor(h / group) * D;
+    for (let t = 0; t <= pos; t++) {
+      const key = s.keyCache[l][t];
+      let dot = 0;
+      for (let i = 0; i < D; i++) dot += s.q[qOff + i] * key[kvOff + i];
+      scores[t] = dot * scale;
+    }
+    softmaxInPlace(scores);
+    for (let i = 0; i < D; i++) {
+      let sum = 0;
+      for (let t = 0; t <= pos; t++) sum += scores[t] * s.valueCache[l][t][kvOff + i];
+      s.attOut[qOff + i] = sum;
+    }
+  }
+}
+
+/** Routed experts: proj = sum_e weight_e · down_e(silu(gate_e · xb) * (up_e · xb)), plus the shared expert. */
+function moeFfn(m: ForwardModel, s: RunState, f: MoeWeights): RouteStep {
+  const c = m.config;
+  const H = c.hidden;
+  const F = c.expertFF;
+  const gate = s.gate.subarray(0, F); // (expertFF)
+  const up = s.up.subarray(0, F); // (expertFF)
+
+  // Router: logits over experts, then the architecture's routing policy.
+  project(m, s.routerLogits, f.router, s.xb, c.nExpert, H);
+  const step = route(s.routerLogits, c.routing);
+
+  // Each chosen expert's SwiGLU FFN, weighted into proj.
+  s.proj.fill(0);
+  step.experts.forEach((e, i) => {
+    project(m, gate, f.gateExps, s.xb, F, H, e * F * H);
+    project(m, up, f.upExps, s.xb, F, H, e * F * H);
+    swiGluInPlace(gate, up);
+    project(m, s.expertOut, f.downExps, gate, H, F, e * H * F);
+    addScaled(s.proj, s.expertOut, step.weights[i]);
+  });
+
+  // Shared expert (qwen2moe), gated per token by sigmoid(gateInp · xb).
+  if (f.shared) {
+    const S = c.sharedExpertFF;
+    let gateLogit = 0;
+    for (let i = 0; i < H; i++) gateLogit += f.shared.gateInp[i] * s.xb[i];
+    swiGlu(m, s, f.shared, S);
+    addScaled(s.proj, s.expertOut, Math.fround(sigmoid(Math.fround(gateLogit))));
+  }
+  return step;
+}
+
+/** A dense SwiGLU FFN: proj = down(silu(gate · xb) * (up · xb)). */
+function denseFfn(m: ForwardModel, s: RunState, f: DenseWeights): void {
+  swiGlu(m, s, f, m.config.denseFF);
+  s.proj.set(s.expertOut);
+}
+
+/** expertOut = down(silu(gate · xb) * (up · xb)) for one un-routed FFN of width ff. */
+function swiGlu(m: ForwardModel, s: RunState, f: { gate: Matrix; up: Matrix; down: Matrix }, ff: number): void {
+  const H = m.config.hidden;
+  const gate = s.gate.subarray(0, ff);
+  const up = s.up.subarray(0, ff);
+  project(m, gate, f.gate, s.xb, ff, H);
+  project(m, up, f.up, s.xb, ff, H);
+  swiGluInPlace(gate, up);
+  project(m, s.expertOut, f.down, gate, H, ff);
+}
+
+/** out = w · x for the (rows, cols) matrix at element `offset` of w, the input rounded as the activation mode says. */
+function project(m: ForwardModel, out: Float32Array, w: Matrix, x: Float32Array, rows: number, cols: number, offset = 0): void {
+  const input = m.activations === 'llama.cpp' ? roundInput(x, inputRoundingFor(w.type)) : x;
+  matVec(out, w.data, input, rows, cols, offset);
+}
+
+export interface EvaluateOptions {
+  /** Default 'f32' (exact activations). */
+  activations?: ActivationMode;
+}
+
+/** A loaded model that evaluates token sequences from an empty cache. */
+export interface ReferenceModel {
+  readonly config: ModelConfig;
+  /** Teacher forcing: the logits after each token of `tokens` (one (vocab) row per position). */
+  logits(tokens: readonly number[], options?: EvaluateOptions): Float32Array[];
+  /** As `logits`, with the route trace: routes[layer][position] (empty for dense layers). */
+  evaluate(tokens: readonly number[], options?: EvaluateOptions): { logits: Float32Array[]; routes: RouteTrace };
+}
+
+/** Parses a whole GGUF file held in memory, reads its config and dequantizes its weights. */
+export async function loadReferenceModel(bytes: Uint8Array): Promise<ReferenceModel> {
+  const file = await readGguf(sourceFromBytes(bytes));
+  const config = modelConfigFromGguf(file);
+  const weights = loadWeights(file, bytes, config);
+  const rope = ropeParams(config.rope);
+  const evaluate = (tokens: readonly number[], options: EvaluateOptions = {}): { logits: Float32Array[]; routes: RouteTrace } => {
+    const model: ForwardModel = { config, weights, rope, activations: options.activations ?? 'f32' };
+    const state = createRunState(config);
+    const logits: Float32Array[] = [];
+    const routes: RouteTrace = Array.from({ length: config.nLayer }, () => []);
+    tokens.forEach((token, pos) => {
+      if (!Number.isInteger(token) || token < 0 || token >= config.vocabSize) {
+        throw new RangeError(`token ${token} at position ${pos} is outside the vocabulary (0..${config.vocabSize - 1})`);
+      }
+      const out = forward(model, state, token, pos);
+      logits.push(out.logits.slice());
+      out.routes.forEach((step, l) => {
+        if (step) routes[l].push(step);
+      });
+    });
+    return { logits, routes };
+  };
+  return { config, evaluate, logits: (tokens, options) => evaluate(tokens, options).logits };
+}

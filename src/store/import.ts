@@ -1,0 +1,252 @@
+/**
+ * The import pipeline: GGUF → manifest + metadata record + shared chunks +
+ * one record per (layer, expert), streamed from any ByteSource.
+ *
+ * Order of writes, which is what makes it resumable and atomic:
+ *   1. read and check the header (a bad file throws the reader's GgufError; nothing written)
+ *   2. check the space needed against what the backend reports (QUOTA_EXCEEDED; nothing written)
+ *   3. the manifest with state 'importing' (the plan: record keys and sizes)
+ *   4. records in batches; each batch ends with a journal record holding its
+ *      hashes, in the same backend call, so a record counts as done only once
+ *      its hash is on record too
+ *   5. read every record back and check its hash (option `verify`)
+ *   6. the manifest with state 'complete', written durably: only now is the model usable
+ * An import of the same file under the same id resumes: records that are
+ * present and journaled are kept, everything else is (re)written.
+ * Memory stays bounded by about two batches: the next batch is read from the
+ * source while the current one is written.
+ */
+
+import { readGguf } from '../gguf/reader';
+import type { ReadGgufOptions } from '../gguf/reader';
+import type { ByteSource } from '../gguf/source';
+import type { GgufFile } from '../gguf/types';
+import type { RecordWrite, StoreBackend } from './backend';
+import { forEachPrefetched, makeBatches } from './batches';
+import type { Batch } from './batches';
+import { StoreError, corruptRecordError, formatBytes, storageCall } from './errors';
+import { sha256Hex } from './hash';
+import { finishedRecords, journalRecord, removeJournals } from './journal';
+import { manifestRecords } from './manifest';
+import type { ModelManifest, RecordEntry } from './manifest';
+import { checkModelId, modelIdFromName } from './model-id';
+import { planImport } from './plan';
+
+export interface ImportProgress {
+  modelId: string;
+  /** 'writing' counts records written (or found from an earlier run); 'verifying' counts records read back. */
+  phase: 'writing' | 'verifying' | 'complete';
+  bytesDone: number;
+  bytesTotal: number;
+  recordsDone: number;
+  recordsTotal: number;
+}
+
+export interface ImportOptions {
+  /** Default: derived from the source's name (file name or last URL segment). */
+  modelId?: string;
+  onProgress?: (progress: ImportProgress) => void;
+  /** Stops between batches; what was written stays and the next import resumes. */
+  signal?: AbortSignal;
+  /** Target bytes per write batch (at least one record). Default 16 MiB. */
+  batchBytes?: number;
+  /** Size of the shared-tensor chunks. Default 16 MiB. */
+  sharedChunkBytes?: number;
+  /**
+   * Which records to read back and check before the commit: 'all' (default),
+   * 'resumed' (only those an earlier, interrupted import wrote) or 'none'.
+   */
+  verify?: 'all' | 'resumed' | 'none';
+  /** Replace a different model already stored under the same id (default: MODEL_EXISTS). */
+  replace?: boolean;
+  /** Limits for the GGUF header reader. */
+  readOptions?: ReadGgufOptions;
+}
+
+export interface ImportResult {
+  manifest: ModelManifest;
+  /** The same file was already fully imported; nothing was written. */
+  alreadyComplete: boolean;
+  /** Records kept from an earlier, interrupted import. */
+  recordsResumed: number;
+  recordsWritten: number;
+  bytesWritten: number;
+  /** Whether the platform granted persistent storage. */
+  persisted: boolean;
+}
+
+const DEFAULT_BATCH_BYTES = 16 * 1024 * 1024;
+const FINGERPRINT_SAMPLE_BYTES = 64 * 1024;
+/** Allowance for the manifest and journals in the space check. */
+const BOOKKEEPING_BYTES = 1024 * 1024;
+
+export async function importModel(backend: StoreBackend, source: ByteSource, options: ImportOptions = {}): Promise<ImportResult> {
+  const file = await readGguf(source, options.readOptions);
+  const modelId = options.modelId ?? modelIdFromName(source.name);
+  checkModelId(modelId);
+  const fingerprint = await fingerprintSource(source, file);
+  const plan = planImport(file, { modelId, sourceName: source.name, fingerprint, sharedChunkBytes: options.sharedChunkBytes });
+  options.signal?.throwIfAborted();
+
+  const existing = await storageCall(modelId, 'reading the manifest', () => backend.getManifest(modelId));
+  const resuming = existing !== undefined && sameLayout(existing, plan.manifest);
+  if (resuming && existing.state === 'complete') {
+    const done = recordTotals(existing);
+    options.onProgress?.({ modelId, phase: 'complete', bytesDone: done.bytes, bytesTotal: done.bytes, recordsDone: done.count, recordsTotal: done.count });
+    return { manifest: existing, alreadyComplete: true, recordsResumed: 0, recordsWritten: 0, bytesWritten: 0, persisted: false };
+  }
+  if (existing?.state === 'complete' && !options.replace) {
+    throw new StoreError('MODEL_EXISTS',
+      `a different file (${existing.source.name}) is already stored as ${modelId}; delete it, choose another id, or import with replace`, { modelId });
+  }
+
+  const records = manifestRecords(plan.manifest);
+  const done = resuming ? await finishedRecords(backend, modelId, records) : { hashes: new Map<string, string>(), nextJournal: 0 };
+  const pending = records.filter((r) => !done.hashes.has(r.key));
+  const neededBytes = sum(pending.map((r) => r.bytes)) + BOOKKEEPING_BYTES;
+  const available = await backend.availableBytes();
+  if (available !== undefined && neededBytes > available) {
+    throw new StoreError('QUOTA_EXCEEDED',
+      `${modelId} needs ${formatBytes(neededBytes)} more storage, but only ${formatBytes(available)} is available; free space (or delete models) and import again`,
+      { modelId, neededBytes, availableBytes: available });
+  }
+  const persisted = await backend.requestPersistence().catch(() => false);
+
+  if (!resuming) {
+    if (existing !== undefined) await storageCall(modelId, 'deleting the previous import', () => backend.deleteModel(modelId));
+    await storageCall(modelId, 'writing the manifest', () => backend.putManifest(plan.manifest, { durable: false }));
+  }
+
+  const totals = recordTotals(plan.manifest);
+  const progress = { modelId, phase: 'writing' as const, bytesDone: totals.bytes - sum(pending.map((r) => r.bytes)),
+    bytesTotal: totals.bytes, recordsDone: records.length - pending.length, recordsTotal: records.length };
+  options.onProgress?.({ ...progress });
+
+  const resumedKeys = new Set(done.hashes.keys());
+  const hashes = done.hashes;
+  const batches = makeBatches(plan, new Set(pending.map((r) => r.key)), options.batchBytes ?? DEFAULT_BATCH_BYTES);
+  let journal = done.nextJournal;
+  await forEachPrefetched(batches.map((b) => () => loadAndHash(source, b)), async (loaded, i) => {
+    options.signal?.throwIfAborted();
+    const writes: RecordWrite[] = loaded.map((r) => ({ key: r.key, bytes: r.bytes }));
+    writes.push(journalRecord(journal++, loaded));
+    const remainingBytes = progress.bytesTotal - progress.bytesDone;
+    await storageCall(modelId, `writing ${batches[i].keys[0]}…`, () => backend.putRecords(modelId, writes), (cause) => quotaError(backend, modelId, remainingBytes, cause));
+    for (const r of loaded) hashes.set(r.key, r.sha256);
+    progress.bytesDone += batches[i].bytes;
+    progress.recordsDone += loaded.length;
+    options.onProgress?.({ ...progress });
+  });
+
+  const verify = options.verify ?? 'all';
+  const toVerify = verify === 'all' ? records : verify === 'resumed' ? records.filter((r) => resumedKeys.has(r.key)) : [];
+  await verifyRecords(backend, modelId, toVerify, hashes, options);
+
+  const manifest: ModelManifest = commitManifest(plan.manifest, hashes);
+  await storageCall(modelId, 'committing the manifest', () => backend.putManifest(manifest, { durable: true }));
+  await removeJournals(backend, modelId);
+  options.onProgress?.({ ...progress, phase: 'complete' });
+  return {
+    manifest, alreadyComplete: false, recordsResumed: resumedKeys.size,
+    recordsWritten: pending.length, bytesWritten: sum(pending.map((r) => r.bytes)), persisted,
+  };
+}
+
+interface LoadedRecord {
+  key: string;
+  bytes: Uint8Array;
+  sha256: string;
+}
+
+async function loadAndHash(source: ByteSource, batch: Batch): Promise<LoadedRecord[]> {
+  const buffers = await batch.load(source);
+  const hashes = await Promise.all(buffers.map(sha256Hex));
+  return buffers.map((bytes, i) => ({ key: batch.keys[i], bytes, sha256: hashes[i] }));
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+function recordTotals(manifest: ModelManifest): { bytes: number; count: number } {
+  const records = manifestRecords(manifest);
+  return { bytes: sum(records.map((r) => r.bytes)), count: records.length };
+}
+
+/** Same file and same record layout: the records of one may stand in for the other's. */
+function sameLayout(a: ModelManifest, b: ModelManifest): boolean {
+  const layout = (m: ModelManifest) => JSON.stringify({ ...m, state: '', completedAt: '',
+    metadata: { ...m.metadata, sha256: '' },
+    shared: { ...m.shared, chunks: m.shared.chunks.map((c) => ({ ...c, sha256: '' })) },
+    expertLayers: m.expertLayers.map((l) => ({ ...l, records: l.records.map((r) => ({ ...r, sha256: '' })) })),
+  });
+  return layout(a) === layout(b);
+}
+
+function commitManifest(plan: ModelManifest, hashes: ReadonlyMap<string, string>): ModelManifest {
+  const hashed = (r: RecordEntry): RecordEntry => ({ ...r, sha256: hashes.get(r.key)! });
+  return {
+    ...plan,
+    state: 'complete',
+    completedAt: new Date().toISOString(),
+    metadata: hashed(plan.metadata),
+    shared: { ...plan.shared, chunks: plan.shared.chunks.map(hashed) },
+    expertLayers: plan.expertLayers.map((l) => ({ ...l, records: l.records.map(hashed) })),
+  };
+}
+
+/**
+ * SHA-256 over the file size, the whole header and three samples of the data
+ * (start, middle, end): cheap, and a different file of the same shape (another
+ * fine-tune, another quantization) almost surely differs in the samples.
+ */
+async function fingerprintSource(source: ByteSource, file: GgufFile): Promise<string> {
+  const dataBytes = file.fileBytes - file.dataOffset;
+  const sampleBytes = Math.min(FINGERPRINT_SAMPLE_BYTES, dataBytes);
+  const sampleOffsets = [0, Math.floor((dataBytes - sampleBytes) / 2), dataBytes - sampleBytes].map((o) => file.dataOffset + o);
+  const parts = [new TextEncoder().encode(`${file.fileBytes}\n`), await source.read(0, file.dataOffset)];
+  for (const offset of sampleOffsets) parts.push(await source.read(offset, sampleBytes));
+  return sha256Hex(concat(parts));
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(sum(parts.map((p) => p.byteLength)));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.byteLength;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- verification and errors
+
+async function verifyRecords(backend: StoreBackend, modelId: string, records: readonly RecordEntry[],
+  hashes: ReadonlyMap<string, string>, options: ImportOptions): Promise<void> {
+  const progress = { modelId, phase: 'verifying' as const, bytesDone: 0, bytesTotal: sum(records.map((r) => r.bytes)),
+    recordsDone: 0, recordsTotal: records.length };
+  if (records.length > 0) options.onProgress?.({ ...progress });
+  for (const record of records) {
+    options.signal?.throwIfAborted();
+    const bytes = await storageCall(modelId, `reading ${record.key}`, () => backend.getRecord(modelId, record.key));
+    const problem = bytes === undefined ? 'is missing'
+      : bytes.byteLength !== record.bytes ? `has ${bytes.byteLength} bytes, expected ${record.bytes}`
+        : (await sha256Hex(bytes)) !== hashes.get(record.key) ? 'does not match its hash' : undefined;
+    if (problem !== undefined) {
+      // Drop it so that the next import writes it again.
+      await backend.deleteRecords(modelId, [record.key]).catch(() => undefined);
+      throw corruptRecordError(modelId, record.key, `read back after writing, ${record.key} ${problem}; import again to rewrite it`);
+    }
+    progress.bytesDone += record.bytes;
+    progress.recordsDone++;
+    options.onProgress?.({ ...progress });
+  }
+}
+
+async function quotaError(backend: StoreBackend, modelId: string, remainingBytes: number, cause: unknown): Promise<StoreError> {
+  const available = await backend.availableBytes().catch(() => undefined);
+  const availableText = available === undefined ? '' : ` (${formatBytes(available)} available)`;
+  return new StoreError('QUOTA_EXCEEDED',
+    `storage ran out while importing ${modelId}: ${formatBytes(remainingBytes)} still to write${availableText}; free space and import again to resume`,
+    { modelId, neededBytes: remainingBytes, availableBytes: available, cause });
+}

@@ -1,0 +1,211 @@
+/**
+ * Model configs are read from GGUF metadata and tensor infos, never assumed:
+ * every hyper-parameter follows the file, each architecture gets llama.cpp's
+ * RoPE layout, routing policy and QK-norm, and a file whose tensors disagree
+ * with its metadata is refused with the tensor named.
+ */
+import { describe, expect, it } from 'vitest';
+import { getStringArray } from '../../../src/gguf/metadata';
+import { readGguf } from '../../../src/gguf/reader';
+import { sourceFromBytes } from '../../../src/gguf/source';
+import type { GgufKv, GgufFile } from '../../../src/gguf/types';
+import { kvF32, kvString, kvU32, kvU32Array, writeGguf } from '../../../src/gguf/writer';
+import type { GgufTensorSpec } from '../../../src/gguf/writer';
+import { ModelConfigError, type ModelConfig } from '../../../src/models/config';
+import { modelConfigFromGguf } from '../../../src/models/registry';
+import { TINY_ARCHS, type TinyArch } from '../../../src/tiny/archs';
+import { makeTinyModel, resolveShape, type TinyModelOptions } from '../../../src/tiny/make-tiny';
+
+async function parse(bytes: Uint8Array): Promise<GgufFile> {
+  return readGguf(sourceFromBytes(bytes));
+}
+
+async function configOf(opts: TinyModelOptions): Promise<ModelConfig> {
+  return modelConfigFromGguf(await parse(makeTinyModel(opts)));
+}
+
+interface Edit {
+  metadata?: (kvs: GgufKv[]) => GgufKv[];
+  tensors?: (tensors: GgufTensorSpec[]) => GgufTensorSpec[];
+}
+
+/** The file of `opts` with its metadata and tensor list edited, re-encoded. */
+async function editedFile(opts: TinyModelOptions, edit: Edit): Promise<GgufFile> {
+  const bytes = makeTinyModel(opts);
+  const file = await parse(bytes);
+  const tensors = file.tensors.map((t) => {
+    const start = file.dataOffset + t.offset;
+    return { name: t.name, type: t.type, dims: [...t.dims], data: bytes.subarray(start, start + t.nBytes) };
+  });
+  const metadata = [...file.metadata.values()];
+  return parse(writeGguf({ metadata: edit.metadata?.(metadata) ?? metadata, tensors: edit.tensors?.(tensors) ?? tensors }));
+}
+
+const replacing = (...kvs: GgufKv[]) => (old: GgufKv[]): GgufKv[] => [
+  ...old.filter((kv) => !kvs.some((n) => n.key === kv.key)),
+  ...kvs,
+];
+const without = (...keys: string[]) => (old: GgufKv[]): GgufKv[] => old.filter((kv) => !keys.includes(kv.key));
+
+function expectConfigError(run: () => unknown, code: string, text: string): void {
+  try {
+    run();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ModelConfigError);
+    expect((e as ModelConfigError).code).toBe(code);
+    expect((e as Error).message).toContain(text);
+    return;
+  }
+  expect.unreachable(`expected ModelConfigError ${code}`);
+}
+
+describe('model config from GGUF', () => {
+  for (const arch of TINY_ARCHS) {
+    it(`${arch}: every hyper-parameter equals what the file was written with`, async () => {
+      const file = await parse(makeTinyModel({ arch, seed: 1 }));
+      const c = modelConfigFromGguf(file);
+      const tokens = getStringArray(file, 'tokenizer.ggml.tokens');
+      const s = resolveShape({ arch }, tokens.length);
+      expect(c.arch).toBe(arch);
+      expect(c).toMatchObject({
+        nLayer: s.layers, hidden: s.hidden, nHead: s.heads, nHeadKv: s.kvHeads, headDimK: s.headDim, headDimV: s.headDim,
+        nExpert: s.experts, nExpertUsed: s.topK, expertFF: s.expertFF, contextLength: s.contextLength,
+        leadingDenseLayers: 0, tiedOutput: false,
+      });
+      expect(c.sharedExpertFF).toBe(arch === 'qwen2moe' ? s.sharedFF : 0);
+      expect(c.rmsEps).toBeCloseTo(s.rmsEps, 12);
+      expect(c.rope).toMatchObject({ dims: s.headDim, freqBase: s.ropeTheta, scalingType: 'linear', scalingFactor: 1 });
+      expect(c.routing.topK).toBe(s.topK);
+      expect(c.vocabSize).toBe(tokens.length);
+      expect(c.bosTokenId).toBe(tokens.indexOf('<|endoftext|>'));
+      expect(c.eosTokenId).toBe(tokens.indexOf('<|im_end|>'));
+    });
+  }
+
+  it('follows the metadata when the shape changes', async () => {
+    const c = await configOf({ arch: 'qwen3moe', layers: 3, experts: 4, topK: 3, heads: 8, kvHeads: 2, headDim: 16, hidden: 64, expertFF: 32 });
+    expect(c).toMatchObject({ nLayer: 3, nExpert: 4, nExpertUsed: 3, nHead: 8, nHeadKv: 2, headDimK: 16, expertFF: 32 });
+    expect(c.tensors.layers).toHaveLength(3);
+  });
+
+  const traits: Record<TinyArch, Partial<ModelConfig>> = {
+    llama: { qkNorm: 'none', qkvBias: false },
+    qwen2moe: { qkNorm: 'none', qkvBias: true },
+    qwen3moe: { qkNorm: 'per-head', qkvBias: false },
+    olmoe: { qkNorm: 'whole', qkvBias: false },
+  };
+  const routing: Record<TinyArch, [boolean, string]> = {
+    llama: [true, 'none'],
+    qwen2moe: [false, 'sigmoid'],
+    qwen3moe: [true, 'none'],
+    olmoe: [false, 'none'],
+  };
+  for (const arch of TINY_ARCHS) {
+    it(`${arch}: RoPE ${arch === 'llama' ? 'NORM' : 'NEOX'}, routing and QK-norm as llama.cpp's graph has them`, async () => {
+      const c = await configOf({ arch });
+      expect(c.rope.kind).toBe(arch === 'llama' ? 'norm' : 'neox');
+      expect(c).toMatchObject(traits[arch]);
+      const [normalizeSelected, sharedExpertGate] = routing[arch];
+      expect(c.routing).toEqual({ gating: 'softmax', topK: 2, normalizeSelected, weightsScale: 1, sharedExpertGate });
+    });
+  }
+
+  it('names every tensor of a layer as the file does, optional ones only when present', async () => {
+    const qwen2 = (await configOf({ arch: 'qwen2moe' })).tensors;
+    expect(qwen2.layers[1]).toEqual({
+      attnNorm: 'blk.1.attn_norm.weight', q: 'blk.1.attn_q.weight', k: 'blk.1.attn_k.weight', v: 'blk.1.attn_v.weight',
+      qBias: 'blk.1.attn_q.bias', kBias: 'blk.1.attn_k.bias', vBias: 'blk.1.attn_v.bias',
+      qNorm: undefined, kNorm: undefined, attnOut: 'blk.1.attn_output.weight', attnOutBias: undefined,
+      ffnNorm: 'blk.1.ffn_norm.weight',
+      ffn: {
+        kind: 'moe', router: 'blk.1.ffn_gate_inp.weight',
+        gateExps: 'blk.1.ffn_gate_exps.weight', upExps: 'blk.1.ffn_up_exps.weight', downExps: 'blk.1.ffn_down_exps.weight',
+        shared: {
+          gateInp: 'blk.1.ffn_gate_inp_shexp.weight', gate: 'blk.1.ffn_gate_shexp.weight',
+          up: 'blk.1.ffn_up_shexp.weight', down: 'blk.1.ffn_down_shexp.weight',
+        },
+      },
+    });
+    expect(qwen2).toMatchObject({ tokenEmbd: 'token_embd.weight', outputNorm: 'output_norm.weight', output: 'output.weight' });
+    const qwen3 = (await configOf({ arch: 'qwen3moe' })).tensors.layers[0];
+    expect([qwen3.qNorm, qwen3.kNorm, qwen3.qBias]).toEqual(['blk.0.attn_q_norm.weight', 'blk.0.attn_k_norm.weight', undefined]);
+  });
+
+  for (const arch of ['llama', 'qwen3moe'] as const) {
+    it(`${arch}: without output.weight the output projection is tied to the token embedding`, async () => {
+      const file = await editedFile({ arch }, { tensors: (ts) => ts.filter((t) => t.name !== 'output.weight') });
+      const c = modelConfigFromGguf(file);
+      expect(c.tiedOutput).toBe(true);
+      expect(c.tensors.output).toBe('token_embd.weight');
+    });
+  }
+
+  for (const arch of ['qwen2moe', 'olmoe'] as const) {
+    it(`${arch}: output.weight is required, as llama.cpp requires it`, async () => {
+      const file = await editedFile({ arch }, { tensors: (ts) => ts.filter((t) => t.name !== 'output.weight') });
+      expectConfigError(() => modelConfigFromGguf(file), 'MISSING_TENSOR', 'output.weight');
+    });
+  }
+
+  it('refuses a file missing a layer tensor, naming it', async () => {
+    const file = await editedFile({ arch: 'olmoe' }, { tensors: (ts) => ts.filter((t) => t.name !== 'blk.1.attn_k_norm.weight') });
+    expectConfigError(() => modelConfigFromGguf(file), 'MISSING_TENSOR', 'blk.1.attn_k_norm.weight');
+  });
+
+  it('refuses tensors whose dims disagree with the metadata, naming the first', async () => {
+    const file = await editedFile({ arch: 'qwen3moe' }, { metadata: replacing(kvU32('qwen3moe.expert_feed_forward_length', 32)) });
+    expectConfigError(() => modelConfigFromGguf(file), 'BAD_SHAPE', 'blk.0.ffn_gate_exps.weight');
+  });
+
+  it('qwen2moe: without expert_feed_forward_length the expert width is feed_forward_length / experts used', async () => {
+    const file = await editedFile(
+      { arch: 'qwen2moe', expertFF: 64, topK: 2 },
+      { metadata: (kvs) => replacing(kvU32('qwen2moe.feed_forward_length', 128))(without('qwen2moe.expert_feed_forward_length')(kvs)) },
+    );
+    expect(modelConfigFromGguf(file).expertFF).toBe(64);
+  });
+
+  it('qwen2moe: without expert_shared_feed_forward_length the shared width is feed_forward_length', async () => {
+    const file = await editedFile(
+      { arch: 'qwen2moe', expertFF: 64, sharedFF: 96 },
+      { metadata: (kvs) => replacing(kvU32('qwen2moe.feed_forward_length', 96))(without('qwen2moe.expert_shared_feed_forward_length')(kvs)) },
+    );
+    expect(modelConfigFromGguf(file).sharedExpertFF).toBe(96);
+  });
+
+  it('accepts per-layer arrays whose entries agree and refuses ones that differ', async () => {
+    const same = await editedFile({ arch: 'llama' }, { metadata: replacing(kvU32Array('llama.attention.head_count_kv', [2, 2])) });
+    expect(modelConfigFromGguf(same).nHeadKv).toBe(2);
+    const differ = await editedFile({ arch: 'llama' }, { metadata: replacing(kvU32Array('llama.attention.head_count_kv', [2, 4])) });
+    expectConfigError(() => modelConfigFromGguf(differ), 'BAD_CONFIG', 'head_count_kv');
+  });
+
+  it('reads rope scaling metadata when present', async () => {
+    const file = await editedFile(
+      { arch: 'qwen3moe' },
+      {
+        metadata: replacing(
+          kvString('qwen3moe.rope.scaling.type', 'yarn'),
+          kvF32('qwen3moe.rope.scaling.factor', 4),
+          kvU32('qwen3moe.rope.scaling.original_context_length', 128),
+          kvF32('qwen3moe.rope.freq_base', 1e6),
+        ),
+      },
+    );
+    expect(modelConfigFromGguf(file).rope).toMatchObject({
+      scalingType: 'yarn', scalingFactor: 4, originalContextLength: 128, freqBase: 1e6, attnFactor: 1,
+    });
+    const unknown = await editedFile({ arch: 'qwen3moe' }, { metadata: replacing(kvString('qwen3moe.rope.scaling.type', 'ntk')) });
+    expectConfigError(() => modelConfigFromGguf(unknown), 'BAD_CONFIG', "'ntk'");
+  });
+
+  it('without key_length the head dim is hidden / heads', async () => {
+    const file = await editedFile({ arch: 'llama', hidden: 64, heads: 4 }, { metadata: without('llama.attention.key_length', 'llama.attention.value_length') });
+    expect(modelConfigFromGguf(file).headDimK).toBe(16);
+  });
+
+  it('refuses a file without a required hyper-parameter', async () => {
+    const file = await editedFile({ arch: 'olmoe' }, { metadata: without('olmoe.attention.layer_norm_rms_epsilon') });
+    expect(() => modelConfigFromGguf(file)).toThrow(/layer_norm_rms_epsilon/);
+  });
+});
