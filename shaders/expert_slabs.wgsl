@@ -8,13 +8,13 @@
 // which routed pairs to apply it to.
 //
 //   slots, binding 3, array<u32>, one of (src/kernels/expert-slots.ts packs them):
-//     pair list    (neither GROUPED nor EXPERT_TABLE) [n_pairs] x {slab, offset_bytes}
-//     expert table (EXPERT_TABLE) [layers * n_experts] x {slab, offset_bytes};
-//                  pair p reads entry table_base + routed_expert(p)
-//     group list   (GROUPED) header {n_groups, 0, 0, 0}, then n_groups x
-//                  {slab, offset_bytes, first, count}, then pair indices:
-//                  group g's pairs are slots[first .. first + count)
-//   Without GROUPED, group g is pair g alone. A slab of NO_SLAB, or a pair
+//     MODE_PAIR_LIST    [n_pairs] x {slab, offset_bytes}
+//     MODE_EXPERT_TABLE [layers * n_experts] x {slab, offset_bytes};
+//                       pair p reads entry table_base + routed_expert(p)
+//     MODE_GROUPED      header {n_groups, 0, 0, 0}, then n_groups x
+//                       {slab, offset_bytes, first, count}, then pair indices:
+//                       group g's pairs are slots[first .. first + count)
+//   Outside MODE_GROUPED, group g is pair g alone. A slab of NO_SLAB, or a pair
 //   routed to a null expert (id >= n_real_experts), contributes nothing.
 //
 //   slab s, binding 5 + s, array<u32>: slots; a slot's parts are at the byte
@@ -86,12 +86,12 @@ fn slab_f32(byte: u32) -> f32 {
 struct ExpertGroup {
   slab: u32,   // NO_SLAB: the group contributes nothing
   base: u32,   // byte offset of the slot in its slab
-  first: u32,  // GROUPED: index in `slots` of the first pair index; else the pair itself
+  first: u32,  // MODE_GROUPED: index in `slots` of the first pair index; else the pair itself
   count: u32,  // pairs in the group; 0 past the last group
 }
 
 fn expert_group(g: u32) -> ExpertGroup {
-  if (GROUPED) {
+  if (grouped()) {
     if (g >= slots[0]) {
       return ExpertGroup(NO_SLAB, 0u, 0u, 0u);
     }
@@ -105,13 +105,13 @@ fn expert_group(g: u32) -> ExpertGroup {
   if (expert >= params.n_real_experts) {
     return ExpertGroup(NO_SLAB, 0u, g, 1u);
   }
-  let entry = select(g, params.table_base + expert, EXPERT_TABLE);
+  let entry = select(g, params.table_base + expert, params.mode == MODE_EXPERT_TABLE);
   return ExpertGroup(slots[2u * entry], slots[2u * entry + 1u], g, 1u);
 }
 
 // The i-th routed pair of `group` (i < group.count).
 fn group_pair(group: ExpertGroup, i: u32) -> u32 {
-  if (GROUPED) {
+  if (grouped()) {
     return slots[group.first + i];
   }
   return group.first;

@@ -54,9 +54,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> freq_factors: array<f32>;
 #endif
 
-// pi/2 split into parts of 7 significant bits (the last part takes the rest),
-// so that k * part is exact for |k| < 2^17 and the reduction below loses
-// nothing for angles up to about 2e5.
+// pi/2 split into parts of at most 7 significant bits (the last part, an f32,
+// takes the rest), so that k * part is exact for |k| < 2^17 and the
+// reduction below stays accurate for angles up to about 2e5.
 const HALF_PI_1: f32 = 1.5625;
 const HALF_PI_2: f32 = 0.0081787109375;
 const HALF_PI_3: f32 = 0.00011730194091796875;

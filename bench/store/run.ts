@@ -36,6 +36,7 @@ const root = resolve(import.meta.dirname, '../..');
 const MB = 1e6;
 const SHAPE: BigModelShape = { layers: 12, experts: 16, hidden: 2048, expertFF: 1024, vocab: 8192, type: GgmlType.Q6_K };
 const READS = Number(process.env.BENCH_STORE_READS ?? 200);
+const BATCH_BYTES = process.env.BENCH_STORE_BATCH_MB === undefined ? undefined : Number(process.env.BENCH_STORE_BATCH_MB) * 2 ** 20;
 
 interface Row {
   what: string;
@@ -66,30 +67,46 @@ function printTable(title: string, rows: readonly Row[]): void {
   for (const l of lines) console.log(format(l));
 }
 
-/** Samples the page's heap (V8 heap + ArrayBuffer backing stores) while `run` is in flight; returns the peak in bytes. */
-async function withHeapPeak<T>(cdp: CDPSession, run: () => Promise<T>): Promise<{ value: T; peakBytes: number; baseBytes: number }> {
+interface HeapPeak<T> {
+  value: T;
+  /** Before the run, after a full GC. */
+  baseBytes: number;
+  peakBytes: number;
+  /** Peaks in the first and second half of the run: equal-ish when memory is bounded, growing when it is not. */
+  firstHalfPeakBytes: number;
+  secondHalfPeakBytes: number;
+}
+
+/** Samples the page's heap (V8 heap + ArrayBuffer backing stores) while `run` is in flight. */
+async function withHeapPeak<T>(cdp: CDPSession, run: () => Promise<T>): Promise<HeapPeak<T>> {
   await cdp.send('HeapProfiler.collectGarbage');
   const sample = async () => {
     const usage = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; backingStorageSize?: number };
     return usage.usedSize + (usage.backingStorageSize ?? 0);
   };
   const baseBytes = await sample();
-  let peakBytes = baseBytes;
+  const samples: Array<[number, number]> = [];
   let running = true;
   const sampler = (async () => {
     while (running) {
-      peakBytes = Math.max(peakBytes, await sample());
+      samples.push([performance.now(), await sample()]);
       await new Promise((r) => setTimeout(r, 25));
     }
   })();
+  const start = performance.now();
   try {
     const value = await run();
-    return { value, peakBytes, baseBytes };
+    const middle = (start + performance.now()) / 2;
+    const peak = (keep: (t: number) => boolean) => Math.max(baseBytes, ...samples.filter(([t]) => keep(t)).map(([, b]) => b));
+    return { value, baseBytes, peakBytes: peak(() => true), firstHalfPeakBytes: peak((t) => t < middle), secondHalfPeakBytes: peak((t) => t >= middle) };
   } finally {
     running = false;
     await sampler;
   }
 }
+
+const heapNote = (h: HeapPeak<unknown>) =>
+  `peak heap ${(h.peakBytes / MB).toFixed(0)} MB (idle ${(h.baseBytes / MB).toFixed(0)}; 1st half ${(h.firstHalfPeakBytes / MB).toFixed(0)}, 2nd half ${(h.secondHalfPeakBytes / MB).toFixed(0)})`;
 
 async function chromiumBench(ggufPath: string): Promise<Row[]> {
   const server = await createServer({
@@ -112,25 +129,25 @@ async function chromiumBench(ggufPath: string): Promise<Row[]> {
     await page.evaluate(() => window.storeBench.resetDatabases());
 
     step('chromium: import, verify all');
-    const imported = await withHeapPeak(cdp, () => page.evaluate(() => window.storeBench.importPhase('all')));
-    const heapNote = `peak heap ${(imported.peakBytes / MB).toFixed(0)} MB (idle ${(imported.baseBytes / MB).toFixed(0)} MB)`;
+    const imported = await withHeapPeak(cdp, () => page.evaluate((b) => window.storeBench.importPhase('all', b), BATCH_BYTES));
     step('chromium: import, verify none');
-    const importedNoVerify = await withHeapPeak(cdp, () => page.evaluate(() => window.storeBench.importPhase('none')));
+    const importedNoVerify = await withHeapPeak(cdp, () => page.evaluate((b) => window.storeBench.importPhase('none', b), BATCH_BYTES));
     step('chromium: baseline put');
     const baselinePut = await page.evaluate(() => window.storeBench.baselinePutPhase());
     step('chromium: reads');
     const reads = await page.evaluate((n) => window.storeBench.readPhase(n, false), READS);
     const readsVerified = await page.evaluate((n) => window.storeBench.readPhase(n, true), READS);
     const baselineGet = await page.evaluate((n) => window.storeBench.baselineGetPhase(n), READS);
-    const hash = await page.evaluate((bytes) => window.storeBench.hashPhase(bytes, 100), expertRecordBytes(SHAPE));
+    const sha256 = await page.evaluate((bytes) => window.storeBench.hashPhase(bytes, 100, 'sha256'), expertRecordBytes(SHAPE));
+    const xxh32 = await page.evaluate((bytes) => window.storeBench.hashPhase(bytes, 100, 'xxh32'), expertRecordBytes(SHAPE));
     await page.evaluate(() => window.storeBench.resetDatabases());
     return [
-      { what: 'import (verify all)', result: imported.value, baseline: baselinePut, note: heapNote },
-      { what: 'import (verify none)', result: importedNoVerify.value, baseline: baselinePut,
-        note: `peak heap ${(importedNoVerify.peakBytes / MB).toFixed(0)} MB` },
+      { what: 'import (verify all)', result: imported.value, baseline: baselinePut, note: heapNote(imported) },
+      { what: 'import (verify none)', result: importedNoVerify.value, baseline: baselinePut, note: heapNote(importedNoVerify) },
       { what: 'random expert read', result: reads, baseline: baselineGet },
       { what: 'random expert read, verified', result: readsVerified, baseline: baselineGet },
-      { what: 'SHA-256 (WebCrypto)', result: hash },
+      { what: 'SHA-256 (WebCrypto)', result: sha256, note: 'runs off the calling thread' },
+      { what: 'xxHash32 (plain JS)', result: xxh32, note: 'blocks the calling thread' },
     ];
   } finally {
     await browser.close();
@@ -146,7 +163,7 @@ async function nodeBench(ggufPath: string): Promise<Row[]> {
     const store = await openFsWeightStore(join(dir, 'store'));
     const source = await sourceFromPath(ggufPath);
     let start = performance.now();
-    const { manifest } = await store.importModel(source, { modelId: 'bench' });
+    const { manifest } = await store.importModel(source, { modelId: 'bench', batchBytes: BATCH_BYTES });
     const importResult = { seconds: (performance.now() - start) / 1000, bytes: manifest.storedBytes, count: manifestRecords(manifest).length };
 
     // Baseline: the same record sizes read from the same file and written with plain writeFile.
@@ -192,6 +209,7 @@ async function main(): Promise<void> {
   const ggufPath = join(dir, `webmoe-store-bench-${SHAPE.layers}x${SHAPE.experts}.gguf`);
   const t0 = performance.now();
   const fileBytes = await writeBigModel(ggufPath, SHAPE);
+  console.log(`batch: ${BATCH_BYTES === undefined ? 'default (16 MiB)' : `${BATCH_BYTES / 2 ** 20} MiB`}, random reads: ${READS}`);
   console.log(`model: ${ggufPath}, ${(fileBytes / MB).toFixed(0)} MB, ${SHAPE.layers} layers x ${SHAPE.experts} experts, ` +
     `expert record ${(expertRecordBytes(SHAPE) / MB).toFixed(2)} MB (ready in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   printTable('Chromium, IndexedDB (baseline: plain put/get of the same record sizes, one per transaction)', await chromiumBench(ggufPath));

@@ -3,11 +3,13 @@
  */
 import { makeTinyCommand } from './make-tiny';
 import { inspectCommand } from './inspect';
+import { simulateCommand } from './simulate';
 import { CliError } from './args';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
   'make-tiny': { run: makeTinyCommand, summary: 'write a small random-weight MoE model as GGUF' },
   inspect: { run: inspectCommand, summary: 'print the metadata and tensor table of a GGUF file' },
+  simulate: { run: simulateCommand, summary: 'replay routing traces through expert cache policies and prefetch' },
 };
 
 function usage(): string {

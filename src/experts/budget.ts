@@ -1,13 +1,13 @@
 /**
  * Cache budgets: a share of all experts ("0.25", "25%") or a size in bytes
- * ("512MB", "1.5GiB"; MB and GB are powers of 1000, MiB and GiB of 1024),
+ * ("512MB", "1.5GiB"; kB, MB, GB, TB are powers of 1000, KiB..TiB of 1024),
  * turned into a whole number of expert slots.
  */
 
 export type Budget = { kind: 'fraction'; fraction: number } | { kind: 'bytes'; bytes: number };
 
 const BYTE_UNITS: Record<string, number> = {
-  b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3,
+  b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4,
 };
 
 export class BudgetError extends Error {
@@ -15,7 +15,7 @@ export class BudgetError extends Error {
 }
 
 export function parseBudget(text: string): Budget {
-  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(%|[kmg]i?b|b)?\s*$/i.exec(text);
+  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(%|[kmgt]i?b|b)?\s*$/i.exec(text);
   if (!m) throw new BudgetError(`budget '${text}' is neither a fraction (0.25, 25%) nor a size (512MB, 2GiB)`);
   const value = Number(m[1]);
   const unit = m[2]?.toLowerCase();

@@ -110,8 +110,12 @@ export interface PolicyOptions {
   keepHistory?: boolean;
 }
 
-/** A moderate memory: a few hundred accesses is a few tokens of a typical MoE. */
-export const DEFAULT_HALF_LIFE_ACCESSES = 256;
+/**
+ * About ten tokens of gpt-oss-20b (96 accesses per token) or sixteen of
+ * Mixtral (64). Of half-lives 32 to 4096 it hit most often on both shared
+ * trace sets at a 25% budget, and within 0.002 of the best at 12.5%.
+ */
+export const DEFAULT_HALF_LIFE_ACCESSES = 1024;
 
 export function isPolicyName(name: string): name is PolicyName {
   return (POLICY_NAMES as readonly string[]).includes(name);

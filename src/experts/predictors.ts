@@ -79,7 +79,7 @@ export class PopularityPredictor implements ExpertPredictor {
     this.none = new Float64Array(shape.nExperts);
   }
 
-  begin(): void {}
+  begin(_trace?: RoutingTrace): void {}
 
   observe(_token: number, layer: number, experts: readonly number[]): void {
     if (this.learnOnline) this.count(layer, experts);
@@ -124,7 +124,7 @@ export class AffinityPredictor implements ExpertPredictor {
     this.popularity = new PopularityPredictor(shape);
   }
 
-  begin(): void {
+  begin(_trace?: RoutingTrace): void {
     this.history = [];
   }
 

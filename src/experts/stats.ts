@@ -107,25 +107,27 @@ export function traceStats(traces: readonly RoutingTrace[]): TraceStats {
   };
 }
 
-/** A trace of the same shape and length with uniform random top-k routing (equal weights). */
+/** A trace of the same shape, length and layer alignment with uniform random top-k routing (equal weights). */
 export function randomRoutingTrace(like: RoutingTrace, seed: number): RoutingTrace {
   const rng = mulberry32(seed);
   const { nLayers, nExperts, topK } = like;
   const pick = (): number[] => {
-    // a partial Fisher-Yates shuffle: the first topK of a random permutation
-    const ids = Array.from({ length: nExperts }, (_, i) => i);
-    for (let i = 0; i < topK; i++) {
-      const j = i + Math.floor(rng() * (nExperts - i));
-      [ids[i], ids[j]] = [ids[j], ids[i]];
+    // rejection sampling: k distinct ids, each subset equally likely
+    const ids: number[] = [];
+    while (ids.length < topK) {
+      const e = Math.floor(rng() * nExperts);
+      if (!ids.includes(e)) ids.push(e);
     }
-    return ids.slice(0, topK);
+    return ids;
   };
   const weights = new Array<number>(topK).fill(1 / topK);
   const tokens = like.tokens.map(() => {
     const experts = Array.from({ length: nLayers }, pick);
     return { experts, weights: experts.map(() => [...weights]) };
   });
-  return { name: `${like.name} (random routing, seed ${seed})`, nLayers, nExperts, topK, tokens };
+  const trace: RoutingTrace = { name: `${like.name} (random routing, seed ${seed})`, nLayers, nExperts, topK, tokens };
+  if (like.layerAligned) trace.layerAligned = [...like.layerAligned];
+  return trace;
 }
 
 /** Statistics of random routing shaped like `traces`, averaged over `seeds` seeds. */

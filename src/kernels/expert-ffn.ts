@@ -40,7 +40,14 @@ export type ExpertFfnMode = 'pair-list' | 'expert-table' | 'grouped';
 
 /** Slabs one dispatch can bind: 8 in the shaders, fewer where maxStorageBuffersPerShaderStage is lower. */
 export const MAX_SLAB_BINDINGS = 8;
+/** The largest k the FFN supports (the down kernel keeps k partial sums per thread). */
+export const MAX_FFN_TOP_K = 16;
 
+/** gpt-oss's SwiGLU constants (llama.cpp's swiglu_oai as gpt-oss calls it). */
+export const SWIGLU_OAI_ALPHA = 1.702;
+export const SWIGLU_OAI_LIMIT = 7.0;
+
+const MODE_CODES: Readonly<Record<ExpertFfnMode, number>> = { 'pair-list': 0, 'expert-table': 1, grouped: 2 };
 const ACTIVATION_CODES: Readonly<Record<FfnActivation, number>> = { silu: 0, gelu: 1, 'swiglu-oai': 2 };
 /** Storage buffers besides the slabs in the gate/up and down kernels. */
 const NON_SLAB_STORAGE_BUFFERS = 4;
@@ -116,53 +123,43 @@ export class ExpertFfnKernel {
     readonly variant: Readonly<ExpertFfnVariant>,
     /** Most pairs per group in 'grouped' mode (1 otherwise): build group lists with this tile. */
     readonly pairTile: number,
+    /** Rows of the down projection per workgroup; gate/up takes half as many (a gate and an up row each). */
     private readonly rowsPerWorkgroup: number,
   ) {}
 
   /** Builds (or takes from the device's cache) the pipelines of `variant`. */
   static async create(device: GPUDevice, variant: ExpertFfnVariant): Promise<ExpertFfnKernel> {
-    const { layout, topK, mode, slabCount } = variant;
+    const { layout, slabCount } = variant;
     const workgroupSize = variant.workgroupSize ?? DEFAULT_WORKGROUP_SIZE;
     const threadsPerRow = variant.threadsPerRow ?? DEFAULT_THREADS_PER_ROW;
-    const grouped = mode === 'grouped';
-    const pairTile = grouped ? (variant.pairTile ?? DEFAULT_PAIR_TILE) : 1;
-    checkVariant(device, variant, workgroupSize, threadsPerRow, pairTile);
+    const pairTile = variant.mode === 'grouped' ? (variant.pairTile ?? DEFAULT_PAIR_TILE) : 1;
+    const partials = Math.max(MAX_FFN_TOP_K, pairTile);
+    checkVariant(device, variant, workgroupSize, threadsPerRow, pairTile, partials);
     const gateUpDecoder = quantDecoder(layout.gateUpType, 'expert gate/up');
     const downDecoder = quantDecoder(layout.downType, 'expert down');
-    const hasBiases = layout.biases !== undefined;
-    const partials = Math.max(topK, pairTile);
 
     const slabDefines: Record<string, boolean> = {};
     for (let s = 1; s < MAX_SLAB_BINDINGS; s++) slabDefines[`HAS_SLAB_${s}`] = s < slabCount;
     const slabBindings: BindingKind[] = Array.from({ length: slabCount }, () => 'read-only-storage');
     const bindings: BindingKind[] = ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', ...slabBindings];
-    const shared = {
-      WG: workgroupSize,
-      TPR: threadsPerRow,
-      GROUPED: grouped ? 1 : 0,
-      EXPERT_TABLE: mode === 'expert-table' ? 1 : 0,
-      HAS_BIASES: hasBiases ? 1 : 0,
-    };
-    const keyParts = { mode, slabs: slabCount, wg: workgroupSize, tpr: threadsPerRow, tile: pairTile, bias: hasBiases };
+    // Mode, activation and biases are uniforms, so every variant with the same formats and tile shares these pipelines.
+    const keyParts = { tile: pairTile, slabs: slabCount, wg: workgroupSize, tpr: threadsPerRow };
+    const geometry = { WG: workgroupSize, TPR: threadsPerRow };
     const cache = pipelineCacheFor(device);
     const build = (fileName: string, defines: Record<string, string | number | boolean>, constants: Record<string, number>) =>
       (label: string) =>
-        createComputePipeline(device, { label, code: loadShader(fileName, defines), bindings, constants });
+        createComputePipeline(device, { label, code: loadShader(fileName, { ...defines, PAIR_TILE: pairTile, ...slabDefines }), bindings, constants });
 
     const [gateUpPipeline, downPipeline, combinePipeline] = await Promise.all([
       cache.getOrCreate(
-        { op: 'expert_ffn_gate_up', weights: gateUpDecoder.name, act: variant.activation, ...keyParts },
-        build(
-          'expert_ffn_gate_up.wgsl',
-          { ...decoderDefines(layout.gateUpType), PAIR_TILE: pairTile, ...slabDefines },
-          { ...shared, ACTIVATION: ACTIVATION_CODES[variant.activation] },
-        ),
+        { op: 'expert_ffn_gate_up', weights: gateUpDecoder.name, ...keyParts },
+        build('expert_ffn_gate_up.wgsl', decoderDefines(layout.gateUpType), geometry),
       ),
       cache.getOrCreate(
-        { op: 'expert_ffn_down', weights: downDecoder.name, k: topK, ...keyParts },
-        build('expert_ffn_down.wgsl', { ...decoderDefines(layout.downType), PAIR_TILE: pairTile, ...slabDefines }, { ...shared, PARTIALS: partials }),
+        { op: 'expert_ffn_down', weights: downDecoder.name, ...keyParts },
+        build('expert_ffn_down.wgsl', decoderDefines(layout.downType), { ...geometry, PARTIALS: partials }),
       ),
-      grouped
+      variant.mode === 'grouped'
         ? cache.getOrCreate({ op: 'expert_ffn_combine', wg: COMBINE_WORKGROUP_SIZE }, (label) =>
             createComputePipeline(device, {
               label,
@@ -173,15 +170,7 @@ export class ExpertFfnKernel {
           )
         : undefined,
     ]);
-    return new ExpertFfnKernel(
-      device,
-      gateUpPipeline,
-      downPipeline,
-      combinePipeline,
-      { ...variant },
-      pairTile,
-      workgroupSize / threadsPerRow,
-    );
+    return new ExpertFfnKernel(device, gateUpPipeline, downPipeline, combinePipeline, { ...variant }, pairTile, workgroupSize / threadsPerRow);
   }
 
   /** Labels of the pipelines, in dispatch order. */
@@ -207,6 +196,11 @@ export class ExpertFfnKernel {
       ['u32', biases?.gate.offsetBytes ?? 0],
       ['u32', biases?.up.offsetBytes ?? 0],
       ['u32', biases?.down.offsetBytes ?? 0],
+      ['u32', MODE_CODES[this.variant.mode]],
+      ['u32', ACTIVATION_CODES[this.variant.activation]],
+      ['u32', biases ? 1 : 0],
+      ['f32', SWIGLU_OAI_ALPHA],
+      ['f32', SWIGLU_OAI_LIMIT],
     ]);
     const uniforms = createUniformBuffer(this.device, params, `${this.gateUpPipeline.label} params`);
     const grouped = this.variant.mode === 'grouped';
@@ -235,7 +229,7 @@ export class ExpertFfnKernel {
     if (tokens === 0 || groupCount === 0) return;
     const gateUpWork = mode === 'grouped' ? groupCount! : tokens * topK;
     const downWork = mode === 'grouped' ? groupCount! : tokens;
-    this.dispatch(pass, this.gateUpPipeline, binding.gateUpGroup, gateUpWork * ceilDiv(layout.ffn, this.rowsPerWorkgroup));
+    this.dispatch(pass, this.gateUpPipeline, binding.gateUpGroup, gateUpWork * ceilDiv(layout.ffn, this.rowsPerWorkgroup / 2));
     this.dispatch(pass, this.downPipeline, binding.downGroup, downWork * ceilDiv(layout.hidden, this.rowsPerWorkgroup));
     if (this.combinePipeline && binding.combineGroup) {
       this.dispatch(pass, this.combinePipeline, binding.combineGroup, ceilDiv(tokens * layout.hidden, COMBINE_WORKGROUP_SIZE));
@@ -289,25 +283,35 @@ export class ExpertFfnKernel {
   }
 }
 
-function checkVariant(device: GPUDevice, variant: ExpertFfnVariant, workgroupSize: number, threadsPerRow: number, pairTile: number): void {
+function checkVariant(
+  device: GPUDevice,
+  variant: ExpertFfnVariant,
+  workgroupSize: number,
+  threadsPerRow: number,
+  pairTile: number,
+  partials: number,
+): void {
   const { limits } = device;
   checkPowerOfTwoWorkgroup(workgroupSize, limits.maxComputeInvocationsPerWorkgroup, 'expert FFN');
-  if (!Number.isInteger(threadsPerRow) || threadsPerRow < 1 || threadsPerRow > workgroupSize || (threadsPerRow & (threadsPerRow - 1)) !== 0) {
-    throw new RangeError(`expert FFN threadsPerRow must be a power of two <= ${workgroupSize}, got ${threadsPerRow}`);
+  // gate/up pairs a gate row with an up row, so a workgroup needs at least two rows.
+  const isPowerOfTwo = Number.isInteger(threadsPerRow) && threadsPerRow >= 1 && (threadsPerRow & (threadsPerRow - 1)) === 0;
+  if (!isPowerOfTwo || threadsPerRow > workgroupSize / 2) {
+    throw new RangeError(`expert FFN threadsPerRow must be a power of two <= workgroupSize / 2 = ${workgroupSize / 2}, got ${threadsPerRow}`);
   }
-  checkInteger(variant.topK, 'expert FFN topK', 1);
+  if (!Number.isInteger(variant.topK) || variant.topK < 1 || variant.topK > MAX_FFN_TOP_K) {
+    throw new RangeError(`expert FFN topK must be an integer in 1..${MAX_FFN_TOP_K}, got ${variant.topK}`);
+  }
   checkInteger(pairTile, 'expert FFN pairTile', 1);
   const maxSlabs = Math.min(MAX_SLAB_BINDINGS, limits.maxStorageBuffersPerShaderStage - NON_SLAB_STORAGE_BUFFERS);
   if (!Number.isInteger(variant.slabCount) || variant.slabCount < 1 || variant.slabCount > maxSlabs) {
     throw new RangeError(`expert FFN slabCount must be an integer in 1..${maxSlabs} on this device, got ${variant.slabCount}`);
   }
-  // The larger of gate/up's 2 sums per tile pair and down's max(k, tile) sums, per thread.
-  const workgroupBytes = workgroupSize * 4 * Math.max(2 * pairTile, variant.topK, pairTile);
+  // gate/up keeps pairTile sums per thread, down keeps `partials`.
+  const workgroupBytes = workgroupSize * 4 * partials;
   if (workgroupBytes > limits.maxComputeWorkgroupStorageSize) {
     throw new RangeError(
-      `expert FFN needs ${workgroupBytes} bytes of workgroup memory (workgroupSize ${workgroupSize}, topK ${variant.topK}, ` +
-        `pairTile ${pairTile}); the device allows ${limits.maxComputeWorkgroupStorageSize}`,
+      `expert FFN needs ${workgroupBytes} bytes of workgroup memory (workgroupSize ${workgroupSize}, pairTile ${pairTile}); ` +
+        `the device allows ${limits.maxComputeWorkgroupStorageSize}`,
     );
   }
 }
-

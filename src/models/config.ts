@@ -53,7 +53,11 @@ export interface RopeConfig {
   originalContextLength: number;
   /** `rope.scaling.attn_factor`, a multiplier on the rotation magnitude (1 when absent). */
   attnFactor: number;
-  /** YaRN parameters; only some architectures read them from the file (llama.cpp's defaults otherwise). */
+  /**
+   * YaRN parameters; only some architectures read them from the file
+   * (llama.cpp's defaults otherwise). extFactor undefined: 1 for yarn
+   * scaling, else 0, as llama.cpp decides.
+   */
   yarn: { extFactor?: number; attnFactor: number; betaFast: number; betaSlow: number; logMultiplier: number };
 }
 
@@ -166,6 +170,8 @@ export interface ArchTraits {
   ownHeadDim: boolean;
   /** Whether `expert_count` 0 is allowed (dense layers throughout). */
   allowsDense: boolean;
+  /** Whether the loader reads the `rope.scaling.yarn_*` keys (deepseek2 does; none of the first four architectures). */
+  readsYarnKeys: boolean;
 }
 
 const LLAMA_SCALING_TYPES: readonly RopeScalingType[] = ['none', 'linear', 'yarn', 'longrope'];
@@ -225,7 +231,8 @@ export function readModelConfig(file: GgufFile, traits: ArchTraits): ModelConfig
     rope,
     rmsEps: getNumber(file, key('attention.layer_norm_rms_epsilon')),
     contextLength,
-    vocabSize: tensorDims(file, tensors.tokenEmbd)[1],
+    // The table has checked that token_embd exists and is [hidden, vocab].
+    vocabSize: file.tensors.find((t) => t.name === tensors.tokenEmbd)?.dims[1] ?? 0,
     routing: {
       gating: 'softmax',
       topK: nExpertUsed,
@@ -278,8 +285,21 @@ function readRope(file: GgufFile, arch: string, traits: ArchTraits, headDim: num
     scalingFactor: factor === 0 ? 1 : factor,
     originalContextLength: optNumber(file, key('scaling.original_context_length')) ?? contextLength,
     attnFactor: optNumber(file, key('scaling.attn_factor')) ?? 1,
-    // The supported architectures' loaders do not read the yarn_* keys, so llama.cpp's defaults apply.
-    yarn: { attnFactor: 1, betaFast: 32, betaSlow: 1, logMultiplier: 0 },
+    yarn: traits.readsYarnKeys ? readYarn(file, arch) : { ...YARN_DEFAULTS },
+  };
+}
+
+/** llama.cpp's YaRN defaults, which apply to every architecture whose loader does not read the keys. */
+const YARN_DEFAULTS: RopeConfig['yarn'] = { attnFactor: 1, betaFast: 32, betaSlow: 1, logMultiplier: 0 };
+
+function readYarn(file: GgufFile, arch: string): RopeConfig['yarn'] {
+  const yarnKey = (suffix: string): number | undefined => optNumber(file, `${arch}.rope.scaling.yarn_${suffix}`);
+  return {
+    extFactor: yarnKey('ext_factor'),
+    attnFactor: yarnKey('attn_factor') ?? YARN_DEFAULTS.attnFactor,
+    betaFast: yarnKey('beta_fast') ?? YARN_DEFAULTS.betaFast,
+    betaSlow: yarnKey('beta_slow') ?? YARN_DEFAULTS.betaSlow,
+    logMultiplier: yarnKey('log_multiplier') ?? YARN_DEFAULTS.logMultiplier,
   };
 }
 
@@ -382,10 +402,4 @@ function checkDims(arch: string, t: GgufTensorInfo, expected: number[]): void {
   if (got.length !== want.length || got.some((d, i) => d !== want[i])) {
     throw new ModelConfigError('BAD_SHAPE', `${arch}: tensor ${t.name} has dims [${t.dims.join(', ')}], expected [${expected.join(', ')}]`);
   }
-}
-
-function tensorDims(file: GgufFile, name: string): readonly number[] {
-  const t = file.tensors.find((x) => x.name === name);
-  if (!t) throw new ModelConfigError('MISSING_TENSOR', `tensor ${name} is missing`);
-  return t.dims;
 }

@@ -25,6 +25,7 @@ export const ARCH_TRAITS: Readonly<Record<string, ArchTraits>> = {
     outputOptional: true,
     ownHeadDim: true,
     allowsDense: true,
+    readsYarnKeys: false,
   },
   qwen2moe: {
     rope: 'neox',
@@ -34,6 +35,7 @@ export const ARCH_TRAITS: Readonly<Record<string, ArchTraits>> = {
     outputOptional: false,
     ownHeadDim: false,
     allowsDense: false,
+    readsYarnKeys: false,
   },
   qwen3moe: {
     rope: 'neox',
@@ -43,6 +45,7 @@ export const ARCH_TRAITS: Readonly<Record<string, ArchTraits>> = {
     outputOptional: true,
     ownHeadDim: true,
     allowsDense: false,
+    readsYarnKeys: false,
   },
   olmoe: {
     rope: 'neox',
@@ -52,6 +55,7 @@ export const ARCH_TRAITS: Readonly<Record<string, ArchTraits>> = {
     outputOptional: false,
     ownHeadDim: false,
     allowsDense: false,
+    readsYarnKeys: false,
   },
 };
 

@@ -226,9 +226,11 @@ async function verifyRecords(backend: StoreBackend, modelId: string, records: re
   const progress = { modelId, phase: 'verifying' as const, bytesDone: 0, bytesTotal: sum(records.map((r) => r.bytes)),
     recordsDone: 0, recordsTotal: records.length };
   if (records.length > 0) options.onProgress?.({ ...progress });
-  for (const record of records) {
+  // The next record is read while this one is hashed.
+  const reads = records.map((r) => () => storageCall(modelId, `reading ${r.key}`, () => backend.getRecord(modelId, r.key)));
+  await forEachPrefetched(reads, async (bytes, i) => {
     options.signal?.throwIfAborted();
-    const bytes = await storageCall(modelId, `reading ${record.key}`, () => backend.getRecord(modelId, record.key));
+    const record = records[i];
     const problem = bytes === undefined ? 'is missing'
       : bytes.byteLength !== record.bytes ? `has ${bytes.byteLength} bytes, expected ${record.bytes}`
         : (await sha256Hex(bytes)) !== hashes.get(record.key) ? 'does not match its hash' : undefined;
@@ -240,7 +242,7 @@ async function verifyRecords(backend: StoreBackend, modelId: string, records: re
     progress.bytesDone += record.bytes;
     progress.recordsDone++;
     options.onProgress?.({ ...progress });
-  }
+  });
 }
 
 async function quotaError(backend: StoreBackend, modelId: string, remainingBytes: number, cause: unknown): Promise<StoreError> {

@@ -49,7 +49,7 @@ import { acquireTestGpu } from './support/gpu';
  */
 const TOLERANCE = 1e-4;
 const WEIGHT_STD = 0.05;
-const SLOTS_PER_SLAB = 5;
+const SLOTS_PER_SLAB = 8;
 
 interface ExpertSet {
   layout: ExpertSlotLayout;
@@ -89,9 +89,13 @@ function makeExperts(layout: ExpertSlotLayout, count: number, rng: Rng): ExpertS
   return { layout, tensors, dense };
 }
 
-/** Expert e goes to slab e % slabCount, at a slot that runs backwards, so neither slab nor slot 0 is the default. */
+/**
+ * Expert e goes to slab e % slabCount, at a slot counted from the slab's end,
+ * so that neither slab 0 nor slot 0 is what a wrong index would hit anyway.
+ * Holds up to SLOTS_PER_SLAB * slabCount experts.
+ */
 function placement(expert: number, slabCount: number, layout: ExpertSlotLayout): ExpertSlotRef {
-  const slot = SLOTS_PER_SLAB - 1 - (Math.floor(expert / slabCount) % SLOTS_PER_SLAB);
+  const slot = SLOTS_PER_SLAB - 1 - Math.floor(expert / slabCount);
   return { slab: expert % slabCount, offsetBytes: slot * layout.slotBytes };
 }
 
@@ -254,10 +258,10 @@ describe('expert FFN kernels', () => {
     });
   }
 
-  it('GELU (tanh approximation) and 3 slabs', async () => {
+  it('GELU (tanh approximation), 2 tokens', async () => {
     const rng = mulberry32(31);
-    const set = makeExperts(expertSlotLayout({ hidden: 64, ffn: 64, gateUpType: GgmlType.Q8_0, downType: GgmlType.Q8_0 }), 9, rng);
-    await expectMatchesReference(newRun({ topK: 4, mode: 'pair-list', activation: 'gelu', slabCount: 3 }, set, 2, rng), rng);
+    const set = makeExperts(expertSlotLayout({ hidden: 64, ffn: 96, gateUpType: GgmlType.Q8_0, downType: GgmlType.Q8_0 }), 9, rng);
+    await expectMatchesReference(newRun({ topK: 4, mode: 'pair-list', activation: 'gelu', slabCount: 2 }, set, 2, rng), rng);
   });
 
   it('skips null experts (ids >= nRealExperts) and experts whose slot is NO_SLAB', async () => {
@@ -302,16 +306,17 @@ describe('expert FFN kernels', () => {
     await expectMatchesReference(newRun({ topK: 8, mode: 'grouped', activation: 'swiglu-oai', slabCount: 3 }, set, 5, rng), rng);
   });
 
-  it('gives the same bits with other workgroup geometries, rows not a multiple of the workgroup', async () => {
+  it('gives the same result with other workgroup geometries, rows not a multiple of the workgroup', async () => {
     const rng = mulberry32(3);
     const set = makeExperts(expertSlotLayout({ hidden: 24, ffn: 40, gateUpType: GgmlType.F32, downType: GgmlType.F32 }), 4, rng);
-    const run = newRun({ topK: 2, mode: 'pair-list', activation: 'silu', slabCount: 1 }, set, 3, rng);
+    const run = newRun({ topK: 2, mode: 'pair-list', activation: 'silu', slabCount: 2 }, set, 3, rng);
     await expectMatchesReference(run, rng);
-    for (const [workgroupSize, threadsPerRow] of [[64, 4], [32, 1], [128, 32]]) {
-      const other = { ...run, variant: { ...run.variant, workgroupSize, threadsPerRow } };
-      await expectMatchesReference(other, rng);
-      await expectMatchesReference({ ...other, variant: { ...other.variant, mode: 'grouped' as const, pairTile: 3 } }, rng);
+    // Down rows per workgroup 32, 2 and 16 (gate/up: half as many): 40 and 24 are no multiple of most.
+    for (const [workgroupSize, threadsPerRow] of [[32, 1], [128, 64]]) {
+      await expectMatchesReference({ ...run, variant: { ...run.variant, workgroupSize, threadsPerRow } }, rng);
     }
+    const grouped = { ...run, variant: { ...run.variant, workgroupSize: 64, threadsPerRow: 4, mode: 'grouped' as const, pairTile: 3 } };
+    await expectMatchesReference(grouped, rng);
   });
 
   it('follows new slot refs written between submits, with the same bind group', async () => {
@@ -400,10 +405,12 @@ describe('expert FFN kernels', () => {
 
   it('refuses variants and buffers it cannot run', async () => {
     const { device } = gpu;
-    const layout = expertSlotLayout({ hidden: 64, ffn: 32, gateUpType: GgmlType.Q8_0, downType: GgmlType.Q8_0 });
-    const base: ExpertFfnVariant = { layout, topK: 2, mode: 'grouped', activation: 'silu', slabCount: 1 };
+    const layout = expertSlotLayout({ hidden: 64, ffn: 32, gateUpType: GgmlType.Q4_0, downType: GgmlType.Q4_0 });
+    const base: ExpertFfnVariant = { layout, topK: 2, mode: 'grouped', activation: 'silu', slabCount: 2 };
     await expect(ExpertFfnKernel.create(device, { ...base, slabCount: 9 })).rejects.toThrow(/slabCount/);
     await expect(ExpertFfnKernel.create(device, { ...base, threadsPerRow: 3 })).rejects.toThrow(/threadsPerRow/);
+    await expect(ExpertFfnKernel.create(device, { ...base, workgroupSize: 16, threadsPerRow: 16 })).rejects.toThrow(/threadsPerRow/);
+    await expect(ExpertFfnKernel.create(device, { ...base, topK: 17 })).rejects.toThrow(/topK/);
     expect(() => expertSlotLayout({ hidden: 48, ffn: 32, gateUpType: GgmlType.Q4_K, downType: GgmlType.Q8_0 })).toThrow(/multiple of 256/);
     const kernel = await ExpertFfnKernel.create(device, base);
     const buffer = (bytes: number): GPUBuffer => createEmptyStorageBuffer(device, bytes);
@@ -413,11 +420,11 @@ describe('expert FFN kernels', () => {
       routing: buffer(routingBytes(1, 2)),
       slots: buffer(groupListWords(2) * 4),
       hidden: buffer(2 * 32 * 4),
-      slabs: [buffer(layout.slotBytes)],
+      slabs: [buffer(layout.slotBytes), buffer(layout.slotBytes)],
     };
     expect(() => kernel.bind(buffers, { tokens: 1, nRealExperts: 4 })).toThrow(/pairOutput/);
     const full = { ...buffers, pairOutput: buffer(2 * 64 * 4) };
-    expect(() => kernel.bind({ ...full, slabs: [] }, { tokens: 1, nRealExperts: 4 })).toThrow(/slab/);
+    expect(() => kernel.bind({ ...full, slabs: [full.slabs[0]] }, { tokens: 1, nRealExperts: 4 })).toThrow(/slab/);
     expect(() => kernel.bind(full, { tokens: 2, nRealExperts: 4 })).toThrow(/x needs/);
     const binding = kernel.bind(full, { tokens: 1, nRealExperts: 4 });
     expect(() => submitComputePass(device, 'no count', (pass) => kernel.encode(pass, binding))).toThrow(/group count/);

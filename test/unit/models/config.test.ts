@@ -11,8 +11,8 @@ import { sourceFromBytes } from '../../../src/gguf/source';
 import type { GgufKv, GgufFile } from '../../../src/gguf/types';
 import { kvF32, kvString, kvU32, kvU32Array, writeGguf } from '../../../src/gguf/writer';
 import type { GgufTensorSpec } from '../../../src/gguf/writer';
-import { ModelConfigError, type ModelConfig } from '../../../src/models/config';
-import { modelConfigFromGguf } from '../../../src/models/registry';
+import { ModelConfigError, readModelConfig, type ModelConfig } from '../../../src/models/config';
+import { ARCH_TRAITS, modelConfigFromGguf } from '../../../src/models/registry';
 import { TINY_ARCHS, type TinyArch } from '../../../src/tiny/archs';
 import { makeTinyModel, resolveShape, type TinyModelOptions } from '../../../src/tiny/make-tiny';
 
@@ -197,6 +197,18 @@ describe('model config from GGUF', () => {
     });
     const unknown = await editedFile({ arch: 'qwen3moe' }, { metadata: replacing(kvString('qwen3moe.rope.scaling.type', 'ntk')) });
     expectConfigError(() => modelConfigFromGguf(unknown), 'BAD_CONFIG', "'ntk'");
+  });
+
+  it('reads the yarn_* keys only for architectures whose llama.cpp loader reads them', async () => {
+    const file = await editedFile(
+      { arch: 'qwen3moe' },
+      { metadata: replacing(kvF32('qwen3moe.rope.scaling.yarn_beta_fast', 16), kvF32('qwen3moe.rope.scaling.yarn_log_multiplier', 0.1)) },
+    );
+    expect(modelConfigFromGguf(file).rope.yarn).toEqual({ attnFactor: 1, betaFast: 32, betaSlow: 1, logMultiplier: 0 });
+    const reading = readModelConfig(file, { ...ARCH_TRAITS.qwen3moe, readsYarnKeys: true }).rope.yarn;
+    expect(reading.betaFast).toBe(16);
+    expect(reading.logMultiplier).toBeCloseTo(0.1, 6);
+    expect(reading.betaSlow).toBe(1);
   });
 
   it('without key_length the head dim is hidden / heads', async () => {

@@ -1,0 +1,164 @@
+/**
+ * `webmoe simulate`: replay routing traces through expert cache policies (and
+ * a prefetch predictor) at a budget, and compare with Belady's optimum.
+ */
+import { BudgetError, budgetSlots, parseBudget } from '../experts/budget';
+import { createPolicy, isPolicyName, POLICY_NAMES, type PolicyName } from '../experts/policies';
+import { createPredictor, isPredictorName, PREDICTOR_NAMES, type PredictorName } from '../experts/predictors';
+import { simulate, type SimulationReport } from '../experts/simulator';
+import { hottestKeys } from '../experts/stats';
+import { commonShape, TraceFormatError, type RoutingTrace } from '../experts/trace';
+import { readTracePaths } from '../experts/trace-node';
+import { CliError, floatOption, intOption, parseCommand } from './args';
+
+const HELP = `usage: webmoe simulate --trace <file|dir> --budget <fraction|size> [options]
+
+  --trace <path>        routing trace file or directory (repeatable): webmoe
+                        trace JSONL, gpt-oss router_data JSON or Mixtral rows
+  --budget <b>          cache size: a fraction of all experts (0.25, 25%) or
+                        bytes (512MB, 2GiB; needs the expert size)
+  --policy <names>      ${POLICY_NAMES.join(', ')} (comma-separated to compare; default lru)
+  --prefetch <name>     ${PREDICTOR_NAMES.join(', ')}
+  --lookahead <d>       positions (layers) ahead to prefetch (default 1)
+  --width <m>           experts prefetched per position (default top_k)
+  --half-life <n>       lfu-decay half-life in accesses
+  --pin <n>             pin the n hottest experts (of --prior, else of the traces themselves)
+  --prior <path>        earlier traces for priors: popularity, affinity, hot experts (repeatable)
+  --expert-bytes <n>    bytes of one expert (default: the trace header's expert_bytes)
+  --json                print the full report as JSON`;
+
+const OPTIONS = {
+  trace: { type: 'string', multiple: true },
+  budget: { type: 'string' },
+  policy: { type: 'string' },
+  prefetch: { type: 'string' },
+  lookahead: { type: 'string' },
+  width: { type: 'string' },
+  'half-life': { type: 'string' },
+  pin: { type: 'string' },
+  prior: { type: 'string', multiple: true },
+  'expert-bytes': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+interface SimulateRequest {
+  policies: PolicyName[];
+  predictor: PredictorName | undefined;
+  lookahead: number;
+  width: number | undefined;
+  halfLife: number | undefined;
+  pin: number;
+}
+
+function parsePolicies(value: unknown): PolicyName[] {
+  const names = String(value ?? 'lru').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) if (!isPolicyName(n)) throw new CliError(`--policy must be among ${POLICY_NAMES.join(', ')}, got '${n}'`);
+  return names as PolicyName[];
+}
+
+function parsePredictor(value: unknown): PredictorName | undefined {
+  if (value === undefined) return undefined;
+  const name = String(value);
+  if (!isPredictorName(name)) throw new CliError(`--prefetch must be one of ${PREDICTOR_NAMES.join(', ')}, got '${name}'`);
+  return name;
+}
+
+/** Runs every requested policy at one capacity. */
+export function runSimulations(traces: RoutingTrace[], prior: RoutingTrace[] | undefined, capacity: number, expertBytes: number | undefined, req: SimulateRequest): SimulationReport[] {
+  const shape = commonShape(traces);
+  const pinned = req.pin > 0 ? hottestKeys(prior ?? traces, req.pin) : undefined;
+  const predictorName = req.predictor;
+  return req.policies.map((name, i) =>
+    simulate(traces, {
+      capacity,
+      expertBytes,
+      pinned,
+      lookahead: req.lookahead,
+      prefetchWidth: req.width,
+      belady: i === 0,
+      policy: (c) => createPolicy(name, c, { halfLifeAccesses: req.halfLife }),
+      predictor: predictorName ? () => createPredictor(predictorName, shape, { lookahead: req.lookahead, prior }) : undefined,
+    }));
+}
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${v.toFixed(u === 0 ? 0 : 2)} ${units[u]}`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+}
+
+/** The human-readable report: traces, budget, one row per policy and Belady's. */
+export function formatReports(traces: RoutingTrace[], reports: SimulationReport[], expertBytes: number | undefined, pinned: number, pinnedFromPrior: boolean): string {
+  const shape = commonShape(traces);
+  const first = reports[0];
+  const tokens = first.tokens;
+  const budget = `budget: ${first.capacity} of ${first.totalExperts} expert slots (${((100 * first.capacity) / first.totalExperts).toFixed(1)}%)` +
+    (expertBytes ? `, ${formatBytes(first.capacity * expertBytes)} at ${expertBytes} bytes per expert` : '') +
+    (pinned > 0 ? `, ${pinned} pinned (hottest of ${pinnedFromPrior ? 'the prior traces' : 'the replayed traces themselves: foreknowledge'})` : '');
+  const head = ['policy', 'prefetch', 'hit rate', 'stalls/token', 'loads/token', 'precision', 'recall', 'bytes moved'];
+  const rows = reports.map((r) => [
+    r.policy,
+    r.predictor ? `${r.predictor} d=${r.lookahead}` : '-',
+    r.hitRate.toFixed(3),
+    (r.misses / tokens).toFixed(1),
+    ((r.misses + r.prefetchLoads + r.pinLoads) / tokens).toFixed(1),
+    r.predictor ? r.precision.toFixed(3) : '-',
+    r.predictor ? r.recall.toFixed(3) : '-',
+    r.bytesMoved === undefined ? '-' : formatBytes(r.bytesMoved),
+  ]);
+  if (first.belady) {
+    const b = first.belady;
+    rows.push(['belady', '(optimal, no prefetch)', b.hitRate.toFixed(3), (b.misses / tokens).toFixed(1), (b.misses / tokens).toFixed(1), '-', '-',
+      expertBytes ? formatBytes(b.misses * expertBytes) : '-']);
+  }
+  return [
+    `traces: ${traces.length} (${tokens} tokens, ${shape.nLayers} layers x ${shape.nExperts} experts, top-${shape.topK}, ${first.accesses} accesses), each from a cold cache`,
+    budget,
+    '',
+    table([head, ...rows]),
+  ].join('\n');
+}
+
+export async function simulateCommand(argv: string[]): Promise<void> {
+  const parsed = parseCommand(argv, OPTIONS, HELP);
+  if (!parsed) return;
+  const v = parsed.values as Record<string, unknown>;
+  const tracePaths = (v.trace as string[] | undefined) ?? [];
+  if (tracePaths.length === 0) throw new CliError(`--trace is required\n\n${HELP}`);
+  if (v.budget === undefined) throw new CliError(`--budget is required\n\n${HELP}`);
+  const req: SimulateRequest = {
+    policies: parsePolicies(v.policy),
+    predictor: parsePredictor(v.prefetch),
+    lookahead: intOption(v.lookahead, 'lookahead') ?? 1,
+    width: intOption(v.width, 'width'),
+    halfLife: floatOption(v['half-life'], 'half-life'),
+    pin: intOption(v.pin, 'pin') ?? 0,
+  };
+  if (req.lookahead < 1) throw new CliError('--lookahead must be at least 1');
+  if (req.halfLife !== undefined && !(req.halfLife > 0)) throw new CliError('--half-life must be positive');
+  try {
+    const traces = await readTracePaths(tracePaths);
+    const priorPaths = v.prior as string[] | undefined;
+    const prior = priorPaths?.length ? await readTracePaths(priorPaths) : undefined;
+    const shape = commonShape(prior ? [...traces, ...prior] : traces);
+    const expertBytes = intOption(v['expert-bytes'], 'expert-bytes') ?? traces[0].expertBytes;
+    const capacity = budgetSlots(parseBudget(String(v.budget)), shape.nLayers * shape.nExperts, expertBytes);
+    if (req.pin > capacity) throw new CliError(`--pin ${req.pin} exceeds the ${capacity} slots of the budget`);
+    const reports = runSimulations(traces, prior, capacity, expertBytes, req);
+    if (v.json) console.log(JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2));
+    else console.log(formatReports(traces, reports, expertBytes, req.pin, prior !== undefined));
+  } catch (err) {
+    if (err instanceof BudgetError || err instanceof TraceFormatError) throw new CliError(err.message);
+    throw err;
+  }
+}
