@@ -36,11 +36,11 @@
 // (split * n_row_blocks + row_block) * n_kv_heads + kv_head; indices past
 // the last split return. Per chunk of WG keys: thread j scores key j for
 // every row; threads < ROWS update their row's running max and sum; then
-// thread t accumulates o for the outputs i = t + n WG (row i / HEAD_DIM,
-// dimension i % HEAD_DIM), n < ACC_SLOTS, in registers: the wrapper keeps
-// ROWS * HEAD_DIM <= ACC_SLOTS * WG. (Registers are faster than workgroup
-// memory on GPUs, and SwiftShader's compile time grows with the size of
-// workgroup arrays.)
+// thread t accumulates o in workgroup memory for the outputs t, t + WG, ...
+// (output i: row i / HEAD_DIM, dimension i % HEAD_DIM). (Accumulators in
+// private arrays would be registers on a GPU, but made lavapipe's compile
+// ten times slower; SwiftShader's compile time grows with the size of
+// workgroup arrays, hence ROWS is kept small.)
 //
 // Overrides: WG (threads and keys per chunk, default 64), ROWS (query rows
 // per workgroup), HEAD_DIM, GROUP (query heads per KV head).
@@ -54,8 +54,6 @@ override GROUP: u32 = 1u;
 // Stands for "no score" and the running max before any key: finite, since
 // WGSL lets implementations assume there are no infinities.
 const NEG: f32 = -3.0e38;
-// Outputs each thread accumulates.
-const ACC_SLOTS: u32 = 16u;
 
 struct Params {
   n_tokens: u32,
@@ -85,6 +83,8 @@ struct Params {
 
 // Scores, then probabilities, of the current chunk: [ROWS][WG].
 var<workgroup> chunk_p: array<f32, ROWS * WG>;
+// Unnormalised outputs: [ROWS][HEAD_DIM].
+var<workgroup> acc: array<f32, ROWS * HEAD_DIM>;
 var<workgroup> row_max: array<f32, ROWS>;
 var<workgroup> row_sum: array<f32, ROWS>;
 var<workgroup> row_rescale: array<f32, ROWS>;
@@ -185,9 +185,10 @@ fn main(
     }
 #endif
   }
-  // This thread's unnormalised outputs, slot n for output lid + n WG.
-  var acc: array<f32, ACC_SLOTS>;
   let n_outputs = block_rows * params.head_dim;
+  for (var i = lid; i < n_outputs; i += WG) {
+    acc[i] = 0.0;
+  }
   workgroupBarrier();
 
   for (var chunk = key_lo; chunk < key_end; chunk += WG) {
@@ -208,39 +209,32 @@ fn main(
     }
     workgroupBarrier();
 
-    for (var n = 0u; n < ACC_SLOTS; n++) {
-      let i = lid + n * WG;
-      if (i < n_outputs) {
-        let r = i / HEAD_DIM;
-        var o = acc[n] * row_rescale[r];
-        let v_base = (kv_head * params.max_context + chunk) * HEAD_DIM + i % HEAD_DIM;
-        for (var j = 0u; j < chunk_len; j++) {
-          o += chunk_p[r * WG + j] * v_cache[v_base + j * HEAD_DIM];
-        }
-        acc[n] = o;
+    for (var i = lid; i < n_outputs; i += WG) {
+      let r = i / HEAD_DIM;
+      var o = acc[i] * row_rescale[r];
+      let v_base = (kv_head * params.max_context + chunk) * HEAD_DIM + i % HEAD_DIM;
+      for (var j = 0u; j < chunk_len; j++) {
+        o += chunk_p[r * WG + j] * v_cache[v_base + j * HEAD_DIM];
       }
+      acc[i] = o;
     }
     workgroupBarrier();
   }
 
   let n_rows = params.n_tokens * params.n_heads;
-  for (var n = 0u; n < ACC_SLOTS; n++) {
-    let i = lid + n * WG;
-    if (i >= n_outputs) {
-      break;
-    }
+  for (var i = lid; i < n_outputs; i += WG) {
     let r = i / HEAD_DIM;
     let row = row_info(row_block, kv_head, r);
     let global_row = row.token * params.n_heads + row.head;
     if (params.n_splits > 1u) {
-      out[(split * n_rows + global_row) * HEAD_DIM + i % HEAD_DIM] = acc[n];
+      out[(split * n_rows + global_row) * HEAD_DIM + i % HEAD_DIM] = acc[i];
       if (i % HEAD_DIM == 0u) {
         let stats = params.n_splits * n_rows * HEAD_DIM + (split * n_rows + global_row) * 2u;
         out[stats] = row_max[r];
         out[stats + 1u] = row_sum[r];
       }
     } else {
-      out[global_row * HEAD_DIM + i % HEAD_DIM] = acc[n] / row_sum[r];
+      out[global_row * HEAD_DIM + i % HEAD_DIM] = acc[i] / row_sum[r];
     }
   }
 }

@@ -81,7 +81,8 @@ fn main(
 
   for (var s = 0u; s < sets; s++) {
     let group = expert_group(select(unit * k + s, unit, grouped()));
-    var sums: array<f32, TILE>;
+    // Zeroed explicitly: lavapipe kept the previous iteration's sums for a bare `var sums: ...;`.
+    var sums = array<f32, TILE>();
     if (row_live && group.slab != NO_SLAB) {
       slab_index = group.slab;
       let row_byte = group.base + params.down_offset + row * (params.ffn / QK) * QBYTES;

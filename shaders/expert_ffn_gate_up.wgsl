@@ -88,7 +88,7 @@ fn main(
   let lane = lid % TPR;
   let live = group.slab != NO_SLAB && row < params.ffn;
 
-  var sums: array<f32, TILE>;
+  var sums = array<f32, TILE>();
   if (live) {
     slab_index = group.slab;
     let row_bytes = (params.hidden / QK) * QBYTES;

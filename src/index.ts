@@ -10,6 +10,7 @@ export { makeTinyModel, TinyModelError, TINY_WEIGHT_TYPES, CHATML_TEMPLATE } fro
 export type { TinyModelOptions, TinyWeightType } from './tiny/make-tiny';
 export { TINY_ARCHS } from './tiny/archs';
 export type { TinyArch } from './tiny/archs';
+export * from './text/index';
 export { spawnWorker } from './api/worker-client';
 export type { WorkerClient } from './api/worker-client';
 export type { WorkerApi, GgufSummary, AdapterSummary } from './worker/api';

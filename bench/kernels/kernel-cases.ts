@@ -25,8 +25,9 @@ function bindableBytes(device: GPUDevice): number {
   return Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
 }
 
-function copiesNote(copies: number, what: string): string {
-  return `${copies} ${what}${copies === 1 ? '' : 's'} cycled`;
+/** 'cycles 1 weight copy', 'cycles 64 weight copies'. */
+function cyclesNote(count: number, singular: string, plural: string): string {
+  return `cycles ${count} ${count === 1 ? singular : plural}`;
 }
 
 export interface MatvecCaseSpec {
@@ -69,7 +70,7 @@ export function matvecCase(spec: MatvecCaseSpec): BenchCase {
             kernel.encode(pass, { w: w.buffer, x, y }, { rows, cols, wOffsetBytes: w.offsetBytes });
           },
         },
-        note: copiesNote(copies, 'matrix'),
+        note: cyclesNote(copies, 'weight copy', 'weight copies'),
         destroy() {
           ring.destroy();
           x.destroy();
@@ -136,7 +137,7 @@ export function expertFfnCase(section: string, model: MoeShape, type: GgmlType, 
             kernel.encode(pass, bindings[call % calls]);
           },
         },
-        note: `${copiesNote(slots, 'expert slot')} in ${slabs.buffers.length} slab${slabs.buffers.length === 1 ? '' : 's'}`,
+        note: `${cyclesNote(slots, 'expert slot', 'expert slots')} in ${slabs.buffers.length} slab${slabs.buffers.length === 1 ? '' : 's'}`,
         destroy() {
           slabs.destroy();
           slotLists.forEach((b) => b.destroy());
@@ -184,7 +185,7 @@ export function routerCase(section: string, model: MoeShape, ringBytes: number):
             kernel.encode(pass, bindings[call % bindings.length]);
           },
         },
-        note: copiesNote(bindings.length, 'matrix'),
+        note: cyclesNote(bindings.length, 'weight copy', 'weight copies'),
         destroy() {
           ring.destroy();
           Object.values(buffers).forEach((b) => b.destroy());

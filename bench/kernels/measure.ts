@@ -8,8 +8,10 @@
  * case's weight ring) and divides the time by `batch`. The batch is calibrated
  * after warm-up so that a measurement lasts about targetMeasurementMs: a
  * single fast dispatch is too short for timestamps (Chromium quantises them
- * to 0.1 ms) and too noisy for the wall clock, while a slow one (software
- * adapters) needs no batching.
+ * to 0.1 ms unless told otherwise) and too noisy for the wall clock, while a
+ * slow one (software adapters) needs no batching. On software adapters one
+ * call can take seconds, so a case stops taking measurements once the next
+ * would end past caseBudgetMs (it always gets at least one).
  */
 
 import type { GpuTimer } from '../../src/gpu/timing';
@@ -43,11 +45,14 @@ export interface MeasureSettings {
   reps: number;
   targetMeasurementMs: number;
   maxBatch: number;
+  /** Wall-clock time after which a case takes no further measurement. */
+  caseBudgetMs: number;
 }
 
 /** Per-call times of one case, in ns. */
 export interface Measurement {
   batch: number;
+  /** Measurements taken (fewer than asked when the case's budget ran out). */
   reps: number;
   medianNs: number;
   minNs: number;
@@ -79,20 +84,27 @@ function timeBatch(timer: GpuTimer, label: string, recorder: CaseRecorder, first
   });
 }
 
-/** Warm-up, calibration of the batch, then `reps` timed batches: per-call median, min and max. */
+/**
+ * Warm-up, calibration of the batch, then up to `reps` timed batches (within
+ * the case's budget): per-call median, min and max.
+ */
 export async function measureCase(timer: GpuTimer, label: string, recorder: CaseRecorder, settings: MeasureSettings): Promise<Measurement> {
+  const startMs = performance.now();
   let call = 0;
   for (let i = 0; i < settings.warmup; i++) await timeBatch(timer, label, recorder, call++, 1);
   const singleNs = await timeBatch(timer, label, recorder, call++, 1);
   const batch = calibratedBatch(singleNs, settings.targetMeasurementMs * 1e6, settings.maxBatch);
-  const perCallNs: number[] = [];
-  for (let rep = 0; rep < settings.reps; rep++) {
+  // With a batch of 1 the calibration run is a timed measurement like the others: keep it (slow adapters).
+  const perCallNs: number[] = batch === 1 ? [singleNs] : [];
+  while (perCallNs.length < settings.reps) {
+    const lastBatchMs = ((perCallNs.at(-1) ?? singleNs) * batch) / 1e6;
+    if (perCallNs.length > 0 && performance.now() - startMs + lastBatchMs > settings.caseBudgetMs) break;
     perCallNs.push((await timeBatch(timer, label, recorder, call, batch)) / batch);
     call += batch;
   }
   return {
     batch,
-    reps: settings.reps,
+    reps: perCallNs.length,
     medianNs: median(perCallNs),
     minNs: Math.min(...perCallNs),
     maxNs: Math.max(...perCallNs),

@@ -24,6 +24,8 @@ export interface KernelBenchOptions {
   /** A measurement batches calls until it lasts about this long (at most maxBatch calls). */
   targetMeasurementMs: number;
   maxBatch: number;
+  /** A case takes no further measurement past this many ms (software adapters take seconds per call). */
+  caseBudgetMs: number;
   /** Time with the wall clock even where timestamp queries exist. */
   wallClock: boolean;
   parts: BenchPart[];
@@ -51,6 +53,7 @@ export const USAGE = `options:
   --ring-mib N       distinct weight bytes each case cycles through (default 128, --small 32)
   --target-ms N      batch calls per measurement until it lasts about N ms (default 4)
   --max-batch N      most calls per measurement (default 256)
+  --case-budget-s N  a case stops measuring (after at least one) once the next would end past N s (default 5)
   --wall-clock       time with the wall clock even where timestamp queries exist`;
 
 export function parseBenchOptions(args: readonly string[]): KernelBenchOptions {
@@ -63,6 +66,7 @@ export function parseBenchOptions(args: readonly string[]): KernelBenchOptions {
     ringBytes: (small ? 32 : 128) * MIB,
     targetMeasurementMs: 4,
     maxBatch: 256,
+    caseBudgetMs: 5000,
     wallClock: false,
     parts: [...BENCH_PARTS],
   };
@@ -99,6 +103,9 @@ export function parseBenchOptions(args: readonly string[]): KernelBenchOptions {
         break;
       case '--max-batch':
         options.maxBatch = positiveInteger(flag, value());
+        break;
+      case '--case-budget-s':
+        options.caseBudgetMs = positiveNumber(flag, value()) * 1000;
         break;
       default:
         throw new Error(`unknown option ${flag}\n${USAGE}`);

@@ -48,7 +48,7 @@ export function copyRoofline(results: readonly CaseResult[]): Map<number, number
 }
 
 function timeCells(m: Measurement): string[] {
-  return [String(m.batch), formatSignificant(m.medianNs / 1e6), `${formatSignificant(m.minNs / 1e6)}–${formatSignificant(m.maxNs / 1e6)}`];
+  return [`${m.batch} x ${m.reps}`, formatSignificant(m.medianNs / 1e6), `${formatSignificant(m.minNs / 1e6)}–${formatSignificant(m.maxNs / 1e6)}`];
 }
 
 function rooflineTable(results: readonly CaseResult[]): string {
@@ -76,26 +76,31 @@ function rooflineTable(results: readonly CaseResult[]): string {
   return table(head, rows);
 }
 
-function kernelTable(results: readonly CaseResult[], roofline: ReadonlyMap<number, number>): string {
-  const rows = results
-    .filter((r) => r.benchCase.section !== ROOFLINE_SECTION)
-    .map((r) => {
-      const c = r.benchCase;
-      const described = [c.section, c.kernel, c.shape, c.format, formatSignificant(c.bytes / MB)];
-      if (!r.measurement) return [...described, '', '', '', '', '', '', `failed: ${r.error ?? 'unknown'}`];
-      const rate = gigabytesPerSecond(c.bytes, r.measurement.medianNs);
-      const copyRate = roofline.get(c.bytes);
-      return [
-        ...described,
-        ...timeCells(r.measurement),
-        formatSignificant(rate),
-        copyRate === undefined ? '' : formatSignificant(copyRate),
-        copyRate === undefined ? '' : `${formatSignificant(rate / copyRate)}x`,
-        r.note ?? '',
-      ];
-    });
-  const head = ['model', 'kernel', 'shape', 'format', 'MB read', 'batch', 'median ms', 'min–max ms', 'GB/s', 'copy GB/s', 'of copy', 'note'];
-  return table(head, rows);
+/** One table per section (model), rows in run order. */
+function kernelTables(results: readonly CaseResult[], roofline: ReadonlyMap<number, number>): string[] {
+  const sections = new Map<string, CaseResult[]>();
+  for (const r of results) {
+    if (r.benchCase.section === ROOFLINE_SECTION) continue;
+    sections.set(r.benchCase.section, [...(sections.get(r.benchCase.section) ?? []), r]);
+  }
+  const head = ['kernel', 'shape', 'format', 'MB read', 'batch x reps', 'median ms', 'min–max ms', 'GB/s', 'copy GB/s', 'of copy', 'note'];
+  return [...sections.entries()].map(([section, rows]) => `### ${section}\n\n${table(head, rows.map((r) => kernelRow(r, roofline)))}`);
+}
+
+function kernelRow(r: CaseResult, roofline: ReadonlyMap<number, number>): string[] {
+  const c = r.benchCase;
+  const described = [c.kernel, c.shape, c.format, formatSignificant(c.bytes / MB)];
+  if (!r.measurement) return [...described, '', '', '', '', '', '', `failed: ${r.error ?? 'unknown'}`];
+  const rate = gigabytesPerSecond(c.bytes, r.measurement.medianNs);
+  const copyRate = roofline.get(c.bytes);
+  return [
+    ...described,
+    ...timeCells(r.measurement),
+    formatSignificant(rate),
+    copyRate === undefined ? '' : formatSignificant(copyRate),
+    copyRate === undefined ? '' : formatSignificant(rate / copyRate),
+    r.note ?? '',
+  ];
 }
 
 export interface ReportHeader {
@@ -117,10 +122,10 @@ export function formatReport(header: ReportHeader, results: readonly CaseResult[
   if (results.some((r) => r.benchCase.section !== ROOFLINE_SECTION)) {
     parts.push(
       '## Kernels, one token (decode)',
-      'Times are per call: median (and range) of the timed measurements, each of `batch` calls. ' +
+      'Times are per call: median (and range) of `reps` timed measurements, each of `batch` calls. ' +
         'MB read counts weight bytes only (the f32 activations, a few percent at most, are left out). ' +
         '"of copy" is GB/s over the faster copy of the same byte count.',
-      kernelTable(results, roofline),
+      ...kernelTables(results, roofline),
     );
   }
   return `${parts.join('\n\n')}\n`;

@@ -96,7 +96,8 @@ function headerLines(context: GpuContext, timer: GpuTimer, options: KernelBenchO
     `device features: ${[...context.features].sort().join(', ') || '(none)'}`,
     `timer: ${timer.describe()}`,
     `shapes: ${options.small ? 'small (H and F / 4)' : 'real'}; formats ${options.formats.map((t) => quantDecoder(t).name).join(', ')}`,
-    `${options.reps} timed measurements per case after ${options.warmup} warm-up; batches sized to ~${options.targetMeasurementMs} ms ` +
+    `up to ${options.reps} timed measurements per case after ${options.warmup} warm-up (fewer when the next would end ` +
+      `past the case's ${options.caseBudgetMs / 1000} s budget); batches sized to ~${options.targetMeasurementMs} ms ` +
       `(at most ${options.maxBatch} calls); each case cycles through ~${options.ringBytes >> 20} MiB of weight copies`,
     `runtime: ${environment.runtime}`,
   );

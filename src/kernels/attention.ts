@@ -67,10 +67,8 @@ export interface AttentionEncodeOptions {
 }
 
 const DEFAULT_WORKGROUP_SIZE = 64;
-/** Query rows per workgroup, unless fewer fit in the threads' accumulators. */
+/** Query rows per workgroup, unless workgroup memory holds fewer. */
 const MAX_ROWS = 8;
-/** Outputs each thread accumulates in registers (ACC_SLOTS in the shader). */
-const ACC_SLOTS = 16;
 /** Keys per split below which a decode step is not split further. */
 const MIN_SPLIT_KEYS = 256;
 const MAX_SPLITS = 32;
@@ -113,9 +111,7 @@ export class AttentionKernel {
     }
     checkPowerOfTwoWorkgroup(workgroupSize, device.limits.maxComputeInvocationsPerWorkgroup, 'attention');
     const group = nHeads / nKvHeads;
-    const storage = device.limits.maxComputeWorkgroupStorageSize;
-    const rows = Math.min(MAX_ROWS, Math.floor((ACC_SLOTS * workgroupSize) / headDim));
-    if (rows < 1) throw new RangeError(`attention head dim ${headDim} exceeds ${ACC_SLOTS * workgroupSize} (workgroup size ${workgroupSize})`);
+    const rows = fittingRows(MAX_ROWS, workgroupSize, headDim, device.limits.maxComputeWorkgroupStorageSize);
     const cache = pipelineCacheFor(device);
     const attention = cache.getOrCreate({ op: 'attention', dtype: 'f32', wg: workgroupSize, rows, hd: headDim, group, sinks: hasSinks }, (label) =>
       createComputePipeline(device, {
@@ -233,4 +229,15 @@ export class AttentionKernel {
     if (buffers.sinks) checkBindingSize(buffers.sinks, nHeads * 4, 'attention sinks');
     return full;
   }
+}
+
+/** The largest row count up to `rows` whose workgroup arrays fit in `storageBytes`. */
+function fittingRows(rows: number, workgroupSize: number, headDim: number, storageBytes: number): number {
+  const bytes = (r: number) => r * (workgroupSize + headDim + 3) * 4;
+  let fitting = rows;
+  while (fitting > 1 && bytes(fitting) > storageBytes) fitting = Math.floor(fitting / 2);
+  if (bytes(fitting) > storageBytes) {
+    throw new RangeError(`attention: head dim ${headDim} with workgroup ${workgroupSize} needs more workgroup memory than ${storageBytes} bytes`);
+  }
+  return fitting;
 }

@@ -25,7 +25,7 @@ import type { RecordWrite, StoreBackend } from './backend';
 import { forEachPrefetched, makeBatches } from './batches';
 import type { Batch } from './batches';
 import { StoreError, corruptRecordError, formatBytes, storageCall } from './errors';
-import { sha256Hex } from './hash';
+import { recordHash, sha256Hex } from './hash';
 import { finishedRecords, journalRecord, removeJournals } from './journal';
 import { manifestRecords } from './manifest';
 import type { ModelManifest, RecordEntry } from './manifest';
@@ -132,7 +132,7 @@ export async function importModel(backend: StoreBackend, source: ByteSource, opt
     writes.push(journalRecord(journal++, loaded));
     const remainingBytes = progress.bytesTotal - progress.bytesDone;
     await storageCall(modelId, `writing ${batches[i].keys[0]}…`, () => backend.putRecords(modelId, writes), (cause) => quotaError(backend, modelId, remainingBytes, cause));
-    for (const r of loaded) hashes.set(r.key, r.sha256);
+    for (const r of loaded) hashes.set(r.key, r.hash);
     progress.bytesDone += batches[i].bytes;
     progress.recordsDone += loaded.length;
     options.onProgress?.({ ...progress });
@@ -155,13 +155,12 @@ export async function importModel(backend: StoreBackend, source: ByteSource, opt
 interface LoadedRecord {
   key: string;
   bytes: Uint8Array;
-  sha256: string;
+  hash: string;
 }
 
 async function loadAndHash(source: ByteSource, batch: Batch): Promise<LoadedRecord[]> {
   const buffers = await batch.load(source);
-  const hashes = await Promise.all(buffers.map(sha256Hex));
-  return buffers.map((bytes, i) => ({ key: batch.keys[i], bytes, sha256: hashes[i] }));
+  return buffers.map((bytes, i) => ({ key: batch.keys[i], bytes, hash: recordHash(bytes) }));
 }
 
 function sum(values: readonly number[]): number {
@@ -175,16 +174,17 @@ function recordTotals(manifest: ModelManifest): { bytes: number; count: number }
 
 /** Same file and same record layout: the records of one may stand in for the other's. */
 function sameLayout(a: ModelManifest, b: ModelManifest): boolean {
-  const layout = (m: ModelManifest) => JSON.stringify({ ...m, state: '', completedAt: '',
-    metadata: { ...m.metadata, sha256: '' },
-    shared: { ...m.shared, chunks: m.shared.chunks.map((c) => ({ ...c, sha256: '' })) },
-    expertLayers: m.expertLayers.map((l) => ({ ...l, records: l.records.map((r) => ({ ...r, sha256: '' })) })),
+  // The source's name may differ (a File now, a URL before): the fingerprint decides.
+  const layout = (m: ModelManifest) => JSON.stringify({ ...m, state: '', completedAt: '', source: { ...m.source, name: '' },
+    metadata: { ...m.metadata, hash: '' },
+    shared: { ...m.shared, chunks: m.shared.chunks.map((c) => ({ ...c, hash: '' })) },
+    expertLayers: m.expertLayers.map((l) => ({ ...l, records: l.records.map((r) => ({ ...r, hash: '' })) })),
   });
   return layout(a) === layout(b);
 }
 
 function commitManifest(plan: ModelManifest, hashes: ReadonlyMap<string, string>): ModelManifest {
-  const hashed = (r: RecordEntry): RecordEntry => ({ ...r, sha256: hashes.get(r.key)! });
+  const hashed = (r: RecordEntry): RecordEntry => ({ ...r, hash: hashes.get(r.key)! });
   return {
     ...plan,
     state: 'complete',
@@ -233,7 +233,7 @@ async function verifyRecords(backend: StoreBackend, modelId: string, records: re
     const record = records[i];
     const problem = bytes === undefined ? 'is missing'
       : bytes.byteLength !== record.bytes ? `has ${bytes.byteLength} bytes, expected ${record.bytes}`
-        : (await sha256Hex(bytes)) !== hashes.get(record.key) ? 'does not match its hash' : undefined;
+        : recordHash(bytes) !== hashes.get(record.key) ? 'does not match its hash' : undefined;
     if (problem !== undefined) {
       // Drop it so that the next import writes it again.
       await backend.deleteRecords(modelId, [record.key]).catch(() => undefined);

@@ -19,4 +19,4 @@ export { decodeMetadata, manifestRecords, manifestScalar, expertKey, sharedChunk
 export type {
   ModelManifest, RecordEntry, TensorEntry, TensorLocation, ExpertLayer, ExpertPart, ImportState, StoredKv, StoredValue,
 } from './manifest';
-export { sha256Hex } from './hash';
+export { recordHash, xxh32, sha256Hex, RECORD_HASH_ALGORITHM } from './hash';

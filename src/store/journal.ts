@@ -1,6 +1,6 @@
 /**
  * Import bookkeeping that makes resumption safe: every write batch ends with
- * a journal record listing the SHA-256 of each record in it, written in the
+ * a journal record listing the hash of each record in it, written in the
  * same backend call after them. On resume, a record counts as done only when
  * it is present and a journal vouches for it; anything else is written again.
  * Journals are removed once the manifest is committed.
@@ -13,11 +13,11 @@ import type { RecordEntry } from './manifest';
 
 export interface JournalEntry {
   key: string;
-  sha256: string;
+  hash: string;
 }
 
 export function journalRecord(index: number, records: readonly JournalEntry[]): RecordWrite {
-  const entries: JournalEntry[] = records.map((r) => ({ key: r.key, sha256: r.sha256 }));
+  const entries: JournalEntry[] = records.map((r) => ({ key: r.key, hash: r.hash }));
   return { key: `${JOURNAL_PREFIX}${index}`, bytes: new TextEncoder().encode(JSON.stringify(entries)) };
 }
 
@@ -40,7 +40,7 @@ export async function finishedRecords(backend: StoreBackend, modelId: string, re
     if (Number.isSafeInteger(index)) nextJournal = Math.max(nextJournal, index + 1);
     const bytes = await storageCall(modelId, `reading ${key}`, () => backend.getRecord(modelId, key));
     for (const entry of parseJournal(bytes)) {
-      if (present.has(entry.key) && expected.has(entry.key)) hashes.set(entry.key, entry.sha256);
+      if (present.has(entry.key) && expected.has(entry.key)) hashes.set(entry.key, entry.hash);
     }
   }
   return { hashes, nextJournal };
@@ -52,7 +52,7 @@ function parseJournal(bytes: Uint8Array | undefined): JournalEntry[] {
   try {
     const entries: unknown = JSON.parse(new TextDecoder().decode(bytes));
     if (!Array.isArray(entries)) return [];
-    return entries.filter((e): e is JournalEntry => typeof e?.key === 'string' && typeof e?.sha256 === 'string');
+    return entries.filter((e): e is JournalEntry => typeof e?.key === 'string' && typeof e?.hash === 'string');
   } catch {
     return [];
   }

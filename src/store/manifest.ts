@@ -16,6 +16,7 @@
 
 import { GgufValueType } from '../gguf/types';
 import type { GgufKv, GgufValue } from '../gguf/types';
+import type { RECORD_HASH_ALGORITHM } from './hash';
 
 export const MANIFEST_FORMAT_VERSION = 1;
 
@@ -31,11 +32,11 @@ export interface StoredKv {
   value: StoredValue;
 }
 
-/** One stored record: its key, exact size and SHA-256 (hex; empty until the import has hashed it). */
+/** One stored record: its key, exact size and hash (see hash.ts; empty until the import has hashed it). */
 export interface RecordEntry {
   key: string;
   bytes: number;
-  sha256: string;
+  hash: string;
 }
 
 /** Where a tensor's bytes are: a range of the shared stream, or one slice per expert record. */
@@ -80,6 +81,8 @@ export interface ModelManifest {
   modelId: string;
   /** Only 'complete' models are usable; 'importing' ones resume on the next import. */
   state: ImportState;
+  /** Algorithm of the records' `hash` fields. */
+  recordHash: typeof RECORD_HASH_ALGORITHM;
   source: {
     name: string;
     fileBytes: number;

@@ -16,6 +16,7 @@ import { GgufValueType } from '../gguf/types';
 import type { GgufFile, GgufTensorInfo } from '../gguf/types';
 import { ggmlTypeName } from '../quant/formats';
 import { StoreError } from './errors';
+import { RECORD_HASH_ALGORITHM } from './hash';
 import {
   MANIFEST_FORMAT_VERSION, METADATA_KEY, encodeKv, encodeMetadata, expertKey, sharedChunkKey,
 } from './manifest';
@@ -115,6 +116,7 @@ export function planImport(file: GgufFile, options: PlanOptions): ImportPlan {
     formatVersion: MANIFEST_FORMAT_VERSION,
     modelId: options.modelId,
     state: 'importing',
+    recordHash: RECORD_HASH_ALGORITHM,
     source: { name: options.sourceName, fileBytes: file.fileBytes, fingerprint: options.fingerprint },
     architecture,
     name: stringValue(file, 'general.name'),
@@ -133,7 +135,7 @@ export function planImport(file: GgufFile, options: PlanOptions): ImportPlan {
 }
 
 function emptyRecord(key: string, bytes: number): RecordEntry {
-  return { key, bytes, sha256: '' };
+  return { key, bytes, hash: '' };
 }
 
 function tensorEntry(t: GgufTensorInfo, location: TensorEntry['location']): TensorEntry {

@@ -164,11 +164,11 @@ for (const [name, aliases] of Object.entries(ALIASES)) {
 export const SUPPORTED_PRE_TOKENIZERS: readonly string[] = [...byAlias.keys()];
 
 /**
- * The rule set for a `tokenizer.ggml.pre` value; a missing value means
- * 'default' (llama.cpp warns that quality degrades).
+ * The rule set for a `tokenizer.ggml.pre` value; a missing or empty value
+ * means 'default' (llama.cpp warns that quality degrades).
  */
 export function preTokenizerFor(pre: string | undefined): PreTokenizer {
-  const entry = byAlias.get(pre ?? 'default');
+  const entry = byAlias.get(pre || 'default');
   if (!entry) throw new UnsupportedTokenizerError('pre-tokenizer', pre ?? '', SUPPORTED_PRE_TOKENIZERS);
   return entry;
 }

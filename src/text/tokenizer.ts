@@ -119,7 +119,7 @@ export class Tokenizer {
     return out;
   }
 
-  /** The bytes one token stands for when decoded. */
+  /** The bytes one token stands for when decoded (a shared array: do not modify it). */
   tokenBytes(id: number, options: DecodeOptions = {}): Uint8Array {
     const attr = this.vocab.attrs[this.checkId(id)];
     if (options.skipSpecial && attr & (Attr.CONTROL | Attr.UNKNOWN)) return EMPTY;

@@ -131,7 +131,8 @@ const ALWAYS_RENDERED = ['<|channel|>', '<|message|>', '<|start|>', '<|constrain
 
 /** Reads and fixes up the vocabulary; throws UnsupportedTokenizerError for other tokenizer models. */
 export function readVocab(file: GgufFile): Vocab {
-  const model = getStringKey(file, 'model');
+  const model = optString(file, 'tokenizer.ggml.model');
+  if (model === undefined) throw new TextError('BAD_VOCAB', 'tokenizer.ggml.model is missing: the file has no vocabulary');
   if (!SUPPORTED_MODELS.includes(model)) throw new UnsupportedTokenizerError('model', model, SUPPORTED_MODELS);
   const kind: VocabKind = model === 'llama' ? 'spm' : 'bpe';
   const pre = kind === 'bpe' ? preTokenizerFor(model === 'gemma4' ? 'gemma4' : optString(file, 'tokenizer.ggml.pre')) : undefined;
@@ -146,7 +147,9 @@ export function readVocab(file: GgufFile): Vocab {
   for (let i = 0; i < n; i++) attrs[i] = types ? (ATTR_OF_TYPE[types[i]] ?? 0) : Attr.NORMAL;
 
   const special = readSpecialIds(file, kind, n, pre?.noBos ?? false);
-  const addBos = pre?.name === 'gemma4' ? true : (optBool(file, 'tokenizer.ggml.add_bos_token') ?? (kind === 'spm' || !!pre?.addBosDefault));
+  const addBosDefault = kind === 'spm' || !!pre?.addBosDefault;
+  // llama.cpp overrides a Gemma 4 file that says no BOS.
+  const addBos = pre?.name === 'gemma4' || (optBool(file, 'tokenizer.ggml.add_bos_token') ?? addBosDefault);
   detectRoles(special, idOf, attrs);
   const eog = endOfGeneration(special, idOf, texts, attrs);
   if (/phi-?3/.test((optString(file, 'general.name') ?? '').toLowerCase())) stripAroundPhi3Specials(idOf, attrs);
@@ -166,12 +169,6 @@ export function readVocab(file: GgufFile): Vocab {
     addSpacePrefix: optBool(file, 'tokenizer.ggml.add_space_prefix') ?? kind === 'spm',
     specialTokens: specialTokensByLength(texts, attrs),
   };
-}
-
-function getStringKey(file: GgufFile, suffix: string): string {
-  const value = optString(file, `tokenizer.ggml.${suffix}`);
-  if (value === undefined) throw new TextError('BAD_VOCAB', `tokenizer.ggml.${suffix} is missing: the file has no vocabulary`);
-  return value;
 }
 
 function optArrayOfLength(file: GgufFile, suffix: string, n: number): number[] | undefined {

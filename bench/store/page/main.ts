@@ -8,7 +8,7 @@
  */
 
 import { sourceFromBlob } from '../../../src/gguf/source';
-import { sha256Hex } from '../../../src/store/hash';
+import { sha256Hex, xxh32 } from '../../../src/store/hash';
 import { deleteIndexedDbDatabase, openIndexedDbWeightStore } from '../../../src/store/idb';
 import { manifestRecords } from '../../../src/store/manifest';
 import type { ModelManifest } from '../../../src/store/manifest';
@@ -124,7 +124,7 @@ async function baselineGetPhase(count: number): Promise<PhaseResult> {
   return { seconds, bytes, count };
 }
 
-/** Hash throughput on expert-sized buffers, for the hash choice: WebCrypto SHA-256 against xxHash32 in plain JS. */
+/** Hash throughput on expert-sized buffers, for the hash choice: the records' xxHash32 (plain JS) against WebCrypto SHA-256. */
 async function hashPhase(recordBytes: number, count: number, kind: 'sha256' | 'xxh32'): Promise<PhaseResult> {
   const buffer = new Uint8Array(recordBytes);
   for (let at = 0; at < buffer.byteLength; at += 65536) crypto.getRandomValues(buffer.subarray(at, Math.min(at + 65536, buffer.byteLength)));
@@ -134,50 +134,6 @@ async function hashPhase(recordBytes: number, count: number, kind: 'sha256' | 'x
     else xxh32(buffer);
   }
   return { seconds: (performance.now() - start) / 1000, bytes: recordBytes * count, count };
-}
-
-const P1 = 0x9e3779b1 | 0;
-const P2 = 0x85ebca77 | 0;
-const P3 = 0xc2b2ae3d | 0;
-const P4 = 0x27d4eb2f | 0;
-const P5 = 0x165667b1 | 0;
-const round = (acc: number, lane: number) => {
-  const x = (acc + Math.imul(lane, P2)) | 0;
-  return Math.imul((x << 13) | (x >>> 19), P1);
-};
-
-/** xxHash32 (seed 0) of a 4-byte-aligned buffer: the fast non-cryptographic alternative, measured for comparison. */
-function xxh32(bytes: Uint8Array): number {
-  const n = bytes.byteLength;
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, n >>> 2);
-  let h: number;
-  let i = 0;
-  if (n >= 16) {
-    let v1 = (P1 + P2) | 0, v2 = P2, v3 = 0, v4 = -P1 | 0;
-    const stripes = (n >>> 4) << 2;
-    for (let w = 0; w < stripes; w += 4) {
-      v1 = round(v1, words[w]);
-      v2 = round(v2, words[w + 1]);
-      v3 = round(v3, words[w + 2]);
-      v4 = round(v4, words[w + 3]);
-    }
-    h = (((v1 << 1) | (v1 >>> 31)) + ((v2 << 7) | (v2 >>> 25)) + ((v3 << 12) | (v3 >>> 20)) + ((v4 << 18) | (v4 >>> 14))) | 0;
-    i = stripes * 4;
-  } else {
-    h = P5;
-  }
-  h = (h + n) | 0;
-  for (; i + 4 <= n; i += 4) {
-    h = (h + Math.imul(words[i >>> 2], P3)) | 0;
-    h = Math.imul((h << 17) | (h >>> 15), P4);
-  }
-  for (; i < n; i++) {
-    h = (h + Math.imul(bytes[i], P5)) | 0;
-    h = Math.imul((h << 11) | (h >>> 21), P1);
-  }
-  h = Math.imul(h ^ (h >>> 15), P2);
-  h = Math.imul(h ^ (h >>> 13), P3);
-  return (h ^ (h >>> 16)) >>> 0;
 }
 
 const api = { resetDatabases, importPhase, baselinePutPhase, readPhase, baselineGetPhase, hashPhase, ready: true };

@@ -12,7 +12,7 @@ import { sourceFromBytes } from '../../../src/gguf/source';
 import type { ByteSource } from '../../../src/gguf/source';
 import type { GgufFile } from '../../../src/gguf/types';
 import type { RecordWrite, StoreBackend } from '../../../src/store/backend';
-import { sha256Hex } from '../../../src/store/hash';
+import { recordHash } from '../../../src/store/hash';
 import type { ModelManifest } from '../../../src/store/manifest';
 import { makeTinyModel } from '../../../src/tiny/make-tiny';
 import type { TinyModelOptions } from '../../../src/tiny/make-tiny';
@@ -70,7 +70,7 @@ export function expectedExpert(gguf: Uint8Array, file: GgufFile, layer: number, 
 
 export const parseGguf = (bytes: Uint8Array): Promise<GgufFile> => readGguf(sourceFromBytes(bytes));
 
-/** Everything a model has in a backend: its manifest (minus the commit time) and the hash of every record. */
+/** Everything a model has in a backend: its manifest (minus the commit time) and the hash of every record (byte-identical stores have equal snapshots up to xxHash32 collisions). */
 export interface Snapshot {
   manifest: Omit<ModelManifest, 'completedAt'> | undefined;
   records: Record<string, string>;
@@ -80,7 +80,7 @@ export async function snapshot(backend: StoreBackend, modelId: string): Promise<
   const manifest = await backend.getManifest(modelId);
   const keys = (await backend.listRecordKeys(modelId)).sort();
   const records: Record<string, string> = {};
-  for (const key of keys) records[key] = await sha256Hex((await backend.getRecord(modelId, key))!);
+  for (const key of keys) records[key] = recordHash((await backend.getRecord(modelId, key))!);
   if (manifest === undefined) return { manifest, records };
   const { completedAt: _ignored, ...rest } = manifest;
   return { manifest: rest, records };

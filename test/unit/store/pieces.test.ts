@@ -8,7 +8,7 @@ import { GgufValueType } from '../../../src/gguf/types';
 import type { GgufKv } from '../../../src/gguf/types';
 import { coalescePieces, pendingRuns } from '../../../src/store/batches';
 import { StoreError, corruptRecordError, formatBytes, isOutOfSpace } from '../../../src/store/errors';
-import { sha256Hex } from '../../../src/store/hash';
+import { recordHash, sha256Hex, xxh32 } from '../../../src/store/hash';
 import { decodeMetadata, encodeMetadata } from '../../../src/store/manifest';
 import { checkModelId, modelIdFromName } from '../../../src/store/model-id';
 
@@ -82,7 +82,18 @@ describe('errors and hashes', () => {
     expect(formatBytes(512)).toBe('512 bytes');
     expect(formatBytes(1.5 * 1024 ** 3)).toBe('1.50 GiB');
   });
-  it('hashes with SHA-256', async () => {
+  it('hashes records with xxHash32 (seed 0), matching xxhsum -H0', () => {
+    const bytes = Uint8Array.from({ length: 1001 }, (_, i) => (i * 31 + 7) & 255);
+    expect(recordHash(new Uint8Array(0))).toBe('02cc5d05');
+    expect(recordHash(new TextEncoder().encode('abc'))).toBe('32d153ff');
+    expect(recordHash(bytes.subarray(0, 1000))).toBe('a793e7c7');
+    expect(recordHash(bytes.subarray(0, 37))).toBe('ba3f318f');
+    // An unaligned view hashes the same bytes.
+    const shifted = new Uint8Array(1001);
+    shifted.set(bytes.subarray(0, 1000), 1);
+    expect(xxh32(shifted.subarray(1))).toBe(0xa793e7c7);
+  });
+  it('fingerprints with SHA-256', async () => {
     expect(await sha256Hex(new TextEncoder().encode('abc'))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   });
 });

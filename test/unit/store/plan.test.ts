@@ -65,7 +65,7 @@ describe('planImport', () => {
     expect(records[0].key).toBe('metadata');
     expect(records.at(-1)!.key).toBe('expert.1.2');
     expect(new Set(records.map((r) => r.key)).size).toBe(records.length);
-    expect(records.every((r) => r.sha256 === '')).toBe(true);
+    expect(records.every((r) => r.hash === '')).toBe(true);
     expect(manifest.storedBytes).toBe(records.reduce((n, r) => n + r.bytes, 0));
   });
 

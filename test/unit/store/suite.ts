@@ -179,6 +179,25 @@ export function defineStoreSuite(newBackend: BackendFactory): void {
       expect(await snapshot(backend, ID)).toEqual(expected);
     });
 
+    it('resumes from a source with another name (a URL after a File) when the file is the same', async () => {
+      const backend = await newBackend();
+      await expect(createWeightStore(failingBackend(backend, { operation: 'putRecords', call: 4 }))
+        .importModel(namedSource(gguf(), ID), SMALL)).rejects.toBeInstanceOf(StoreError);
+      const resumed = await createWeightStore(backend).importModel(namedSource(gguf(), 'https://x.example/other-name.gguf'), { ...SMALL, modelId: ID });
+      expect(resumed.recordsResumed).toBeGreaterThan(0);
+      expect(resumed.manifest.source.name).toBe('https://x.example/other-name.gguf');
+    });
+
+    it('an unfinished import of another file under the same id is discarded and started over', async () => {
+      const backend = await newBackend();
+      const other = tiny({ arch: 'qwen3moe', type: 'q4_0', layers: 2, experts: 4, merges: 40, seed: 99 });
+      await expect(createWeightStore(failingBackend(backend, { operation: 'putRecords', call: 4 }))
+        .importModel(namedSource(other, ID), SMALL)).rejects.toBeInstanceOf(StoreError);
+      const result = await createWeightStore(backend).importModel(namedSource(gguf(), ID), SMALL);
+      expect(result.recordsResumed).toBe(0);
+      expect(await snapshot(backend, ID)).toEqual(await cleanSnapshot());
+    });
+
     it('a record damaged between runs is caught by the verification, dropped, and rewritten by the next import', async () => {
       const expected = await cleanSnapshot();
       const backend = await newBackend();

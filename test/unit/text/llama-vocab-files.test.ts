@@ -2,8 +2,9 @@
  * llama.cpp's own tokenizer test data: real vocabulary-only GGUF files with
  * input strings (.inp, separated by a marker line) and the ids llama.cpp
  * produces for them (.out, one line of space-separated ids per input). Every
- * vocabulary whose tokenizer we support must reproduce every line; the others
- * must be refused with UnsupportedTokenizerError. The files come from the
+ * vocabulary whose tokenizer we support must reproduce every line (and, for
+ * some, the end-of-generation set llama.cpp derives); the others must be
+ * refused with UnsupportedTokenizerError. The files come from the
  * llama.cpp source bundled with the reference (scripts/prepare-reference.sh).
  */
 
@@ -18,6 +19,15 @@ import { Tokenizer } from '../../../src/text/tokenizer';
 
 const MODELS_DIR = fileURLToPath(new URL('../../../tools/reference/llama.cpp/models', import.meta.url));
 const INPUT_SEPARATOR = '\n__ggml_vocab_test__\n';
+
+/** End-of-generation ids as llama.cpp reports them (llama_vocab_is_eog over the whole vocabulary). */
+const EXPECTED_EOG: Record<string, { ids: number[]; eot?: number }> = {
+  'ggml-vocab-qwen2.gguf': { ids: [128247, 151643, 151645], eot: 151645 }, // </s>, <|endoftext|>, <|im_end|>
+  'ggml-vocab-llama-bpe.gguf': { ids: [128001, 128009], eot: 128009 }, // <|end_of_text|>, <|eot_id|>
+  'ggml-vocab-phi-3.gguf': { ids: [2, 32000, 32007], eot: 32007 }, // </s>, <|endoftext|>, <|end|>
+  'ggml-vocab-gemma-4.gguf': { ids: [1, 50, 106] }, // <eos>, <|tool_response>, <turn|>
+  'ggml-vocab-deepseek-llm.gguf': { ids: [100001], eot: 100001 }, // <｜end▁of▁sentence｜>
+};
 
 /** Vocabularies with test data whose tokenizer kind we do not implement (WordPiece). */
 const EXPECTED_UNSUPPORTED = ['ggml-vocab-bert-bge.gguf'];
@@ -66,6 +76,11 @@ describe("llama.cpp's tokenizer test data", () => {
       expect(mismatches.map((c) => c.text)).toEqual([]);
       const notRoundTripped = cases.filter(({ text }) => tok.decode(tok.encode(text)) !== text);
       expect(notRoundTripped.map((c) => c.text)).toEqual([]);
+      const eog = EXPECTED_EOG[name];
+      if (eog) {
+        expect(tok.eogIds()).toEqual(eog.ids);
+        expect(tok.eot).toBe(eog.eot);
+      }
     }, 60_000);
   }
 });
