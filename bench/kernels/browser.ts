@@ -10,7 +10,9 @@ import { runKernelBench } from './run';
 
 async function run(args: string[], runtime: string): Promise<string> {
   if (!navigator.gpu) throw new Error('navigator.gpu is missing: this page needs WebGPU (Chromium: --enable-unsafe-webgpu)');
-  return runKernelBench({ gpu: navigator.gpu, runtime, log: (line) => console.log(line) }, parseBenchOptions(args));
+  // Without cross-origin isolation performance.now() is coarsened to 0.1 ms, which matters to the wall-clock timer.
+  const isolation = crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated: wall clock coarsened to 0.1 ms';
+  return runKernelBench({ gpu: navigator.gpu, runtime: `${runtime}, ${isolation}`, log: (line) => console.log(line) }, parseBenchOptions(args));
 }
 
 const api = { run, ready: true };

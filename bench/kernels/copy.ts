@@ -13,14 +13,12 @@ import { createUniformBuffer, packUniformScalars } from '../../src/gpu/buffers';
 import { ceilDiv, workgroupGrid } from '../../src/gpu/dispatch';
 import { createComputePipeline, pipelineCacheFor } from '../../src/gpu/pipelines';
 import copyWgsl from './copy_u32.wgsl?raw';
+import { COPY_BUFFER_KERNEL, COPY_COMPUTE_KERNEL, ROOFLINE_SECTION } from './measure';
 import type { BenchCase, PreparedCase } from './measure';
 import { createWeightRing, PLACEMENT_ALIGNMENT_BYTES } from './ring';
 import type { RingPlacement } from './ring';
 
 const COPY_WORKGROUP_SIZE = 256;
-export const ROOFLINE_SECTION = 'roofline';
-export const COPY_BUFFER_KERNEL = 'copyBufferToBuffer';
-export const COPY_COMPUTE_KERNEL = 'compute copy (u32)';
 
 /** Source and destination rings of `bytes`-sized copies, in buffers of at most `maxBufferBytes`. */
 function copyRings(device: GPUDevice, bytes: number, ringBytes: number, maxBufferBytes: number) {

@@ -16,6 +16,11 @@
 
 import type { GpuTimer } from '../../src/gpu/timing';
 
+/** The section of the copy cases, and their kernel names (the report's roofline columns). */
+export const ROOFLINE_SECTION = 'roofline';
+export const COPY_BUFFER_KERNEL = 'copyBufferToBuffer';
+export const COPY_COMPUTE_KERNEL = 'compute copy (u32)';
+
 export type CaseRecorder =
   | { kind: 'pass'; encode(pass: GPUComputePassEncoder, call: number): void }
   | { kind: 'commands'; encode(encoder: GPUCommandEncoder, call: number): void };

@@ -5,7 +5,7 @@
  * of the same byte count measured in the same run.
  */
 
-import { COPY_BUFFER_KERNEL, COPY_COMPUTE_KERNEL, ROOFLINE_SECTION } from './copy';
+import { COPY_BUFFER_KERNEL, COPY_COMPUTE_KERNEL, ROOFLINE_SECTION } from './measure';
 import type { BenchCase, Measurement } from './measure';
 
 export interface CaseResult {

@@ -135,17 +135,15 @@ async function chromiumBench(ggufPath: string): Promise<Row[]> {
     step('chromium: baseline put');
     const baselinePut = await page.evaluate(() => window.storeBench.baselinePutPhase());
     step('chromium: reads');
-    const reads = await page.evaluate((n) => window.storeBench.readPhase(n, false), READS);
-    const readsVerified = await page.evaluate((n) => window.storeBench.readPhase(n, true), READS);
-    const baselineGet = await page.evaluate((n) => window.storeBench.baselineGetPhase(n), READS);
+    const reads = await page.evaluate((n) => window.storeBench.readPhases(n), READS);
     const sha256 = await page.evaluate((bytes) => window.storeBench.hashPhase(bytes, 100, 'sha256'), expertRecordBytes(SHAPE));
     const xxh32 = await page.evaluate((bytes) => window.storeBench.hashPhase(bytes, 100, 'xxh32'), expertRecordBytes(SHAPE));
     await page.evaluate(() => window.storeBench.resetDatabases());
     return [
       { what: 'import (verify all)', result: imported.value, baseline: baselinePut, note: heapNote(imported) },
       { what: 'import (verify none)', result: importedNoVerify.value, baseline: baselinePut, note: heapNote(importedNoVerify) },
-      { what: 'random expert read', result: reads, baseline: baselineGet },
-      { what: 'random expert read, verified', result: readsVerified, baseline: baselineGet },
+      { what: 'random expert read', result: reads.store, baseline: reads.baseline, note: 'interleaved with the baseline' },
+      { what: 'random expert read, verified', result: reads.verified, baseline: reads.baseline },
       { what: 'hash: xxHash32 (plain JS)', result: xxh32, note: 'the record hash; blocks the calling thread' },
       { what: 'hash: SHA-256 (WebCrypto)', result: sha256, note: 'the alternative; runs off the calling thread' },
     ];
@@ -185,18 +183,22 @@ async function nodeBench(ggufPath: string): Promise<Row[]> {
 
     const model = await store.openModel('bench');
     const picks = Array.from({ length: READS }, (_, i) => [(i * 7) % SHAPE.layers, (i * 13) % SHAPE.experts]);
-    const timeReads = async (read: (layer: number, expert: number) => Promise<Uint8Array>): Promise<PhaseResult> => {
-      let bytes = 0;
+    // Interleaved per pick, so that a slow moment of a shared machine hits all three alike.
+    const result = (): PhaseResult => ({ seconds: 0, bytes: 0, count: picks.length });
+    const [reads, readsVerified, baselineGet] = [result(), result(), result()];
+    const timed = async (into: PhaseResult, read: () => Promise<Uint8Array>) => {
       const t0 = performance.now();
-      for (const [l, e] of picks) bytes += (await read(l, e)).byteLength;
-      return { seconds: (performance.now() - t0) / 1000, bytes, count: picks.length };
+      into.bytes += (await read()).byteLength;
+      into.seconds += (performance.now() - t0) / 1000;
     };
-    const reads = await timeReads((l, e) => model.readExpert(l, e));
-    const readsVerified = await timeReads((l, e) => model.readExpert(l, e, { verify: true }));
-    const baselineGet = await timeReads((l, e) => readFile(join(dir, 'plain', `expert.${l}.${e}`)));
+    for (const [l, e] of picks) {
+      await timed(reads, () => model.readExpert(l, e));
+      await timed(readsVerified, () => model.readExpert(l, e, { verify: true }));
+      await timed(baselineGet, () => readFile(join(dir, 'plain', `expert.${l}.${e}`)));
+    }
     return [
       { what: 'import (verify all)', result: importResult, baseline: baselinePut },
-      { what: 'random expert read', result: reads, baseline: baselineGet, note: 'page cache warm' },
+      { what: 'random expert read', result: reads, baseline: baselineGet, note: 'page cache warm; interleaved' },
       { what: 'random expert read, verified', result: readsVerified, baseline: baselineGet },
     ];
   } finally {

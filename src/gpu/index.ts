@@ -10,3 +10,4 @@ export * from './dispatch';
 export * from './errors';
 export * from './pipelines';
 export * from './shader';
+export * from './timing';

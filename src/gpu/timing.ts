@@ -41,12 +41,14 @@ export class GpuTimer {
   private constructor(
     private readonly device: GPUDevice,
     private readonly timestamps: TimestampResources | undefined,
+    /** Why the wall clock is used, when it is. */
+    private readonly wallClockReason = '',
   ) {}
 
   /** A timer on `device`: timestamp queries when the device was granted them, else the wall clock. */
   static create(device: GPUDevice, options: GpuTimerOptions = {}): GpuTimer {
-    const useTimestamps = device.features.has('timestamp-query') && !options.forceWallClock;
-    if (!useTimestamps) return new GpuTimer(device, undefined);
+    if (!device.features.has('timestamp-query')) return new GpuTimer(device, undefined, 'the device has no timestamp-query');
+    if (options.forceWallClock) return new GpuTimer(device, undefined, 'asked for instead of timestamp queries');
     const label = options.label ?? 'gpu timer';
     return new GpuTimer(device, {
       querySet: device.createQuerySet({ label, type: 'timestamp', count: 2 }),
@@ -71,7 +73,7 @@ export class GpuTimer {
   describe(): string {
     return this.timestamps
       ? 'GPU timestamp queries (timestampWrites at the beginning and end of the timed work)'
-      : 'wall clock from submit to onSubmittedWorkDone (no timestamp-query on this device): includes submit and callback latency';
+      : `wall clock from submit to onSubmittedWorkDone (${this.wallClockReason}): includes submit and callback latency`;
   }
 
   /**

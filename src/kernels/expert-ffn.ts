@@ -30,7 +30,7 @@ import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
 import type { BindingKind } from '../gpu/pipelines';
 import { loadShader } from '../gpu/shader-files';
 import { checkInteger, checkPowerOfTwoWorkgroup, checkU32Index } from './kernel-support';
-import { groupListWords, packSlotRefs } from './expert-slots';
+import { groupListWords, SLOT_REF_BYTES } from './expert-slots';
 import type { ExpertSlotLayout } from './expert-slots';
 import { decoderDefines, quantDecoder } from './quant-decoders';
 import { routingBytes } from './router';
@@ -65,7 +65,7 @@ export interface ExpertFfnVariant {
   pairTile?: number;
   /** Threads per workgroup, a power of two (default 64). */
   workgroupSize?: number;
-  /** Threads per matrix row, a power of two <= workgroupSize (default 8). */
+  /** Threads per matrix row, a power of two <= workgroupSize / 2 (default 8). */
   threadsPerRow?: number;
 }
 
@@ -274,9 +274,9 @@ export class ExpertFfnKernel {
       const nExperts = shape.nExperts ?? nRealExperts;
       checkInteger(layer, 'expert FFN layer');
       checkInteger(nExperts, 'expert FFN nExperts', 1);
-      checkBindingSize(buffers.slots, (layer + 1) * nExperts * 8, `${name} expert table`);
+      checkBindingSize(buffers.slots, (layer + 1) * nExperts * SLOT_REF_BYTES, `${name} expert table`);
     } else {
-      checkBindingSize(buffers.slots, packSlotRefs(new Array(pairs)).byteLength, `${name} pair slot list`);
+      checkBindingSize(buffers.slots, pairs * SLOT_REF_BYTES, `${name} pair slot list`);
     }
     if (buffers.slabs.length !== slabCount) throw new Error(`${name}: expected ${slabCount} slab buffers, got ${buffers.slabs.length}`);
     buffers.slabs.forEach((slab, s) => checkBindingSize(slab, layout.slotBytes, `${name} slab ${s}`));

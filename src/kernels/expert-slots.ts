@@ -128,6 +128,9 @@ export function slotsPerSlab(layout: ExpertSlotLayout, slabBytes: number): numbe
   return Math.floor(slabBytes / layout.slotBytes);
 }
 
+/** Bytes of one packed slot ref: {slab, offsetBytes} as two u32. */
+export const SLOT_REF_BYTES = 8;
+
 /** Where one expert's slot is: a slab (index into the kernel's slab bindings) and a byte offset in it. */
 export interface ExpertSlotRef {
   slab: number;
@@ -140,7 +143,7 @@ export interface ExpertSlotRef {
  * and for an expert table ([layers * nExperts] refs, layer-major).
  */
 export function packSlotRefs(refs: ReadonlyArray<ExpertSlotRef | undefined>): Uint32Array {
-  const words = new Uint32Array(Math.max(1, refs.length) * 2);
+  const words = new Uint32Array((Math.max(1, refs.length) * SLOT_REF_BYTES) / 4);
   refs.forEach((ref, i) => {
     if (!ref) {
       words[2 * i] = NO_SLAB;

@@ -15,6 +15,11 @@
 import { ARCHITECTURE_KEY, getString } from '../gguf/metadata';
 import type { GgufFile } from '../gguf/types';
 import { type ArchTraits, type ModelConfig, ModelConfigError, readModelConfig } from './config';
+import { llama } from './llama';
+import type { MoeArchitecture } from './moe-graph';
+import { olmoe } from './olmoe';
+import { qwen2moe } from './qwen2moe';
+import { qwen3moe } from './qwen3moe';
 
 export const ARCH_TRAITS: Readonly<Record<string, ArchTraits>> = {
   llama: {
@@ -83,4 +88,13 @@ export function modelConfigFromGguf(file: GgufFile): ModelConfig {
   const arch = getString(file, ARCHITECTURE_KEY);
   if (!isSupportedArchitecture(arch)) throw new UnsupportedArchitectureError(arch);
   return readModelConfig(file, ARCH_TRAITS[arch]);
+}
+
+/** The forward graph of each supported architecture (src/models/<arch>.ts). */
+export const MOE_ARCHITECTURES: Readonly<Record<string, MoeArchitecture>> = { llama, qwen2moe, qwen3moe, olmoe };
+
+/** The graph description of `arch`; UnsupportedArchitectureError for an unknown one. */
+export function moeArchitectureFor(arch: string): MoeArchitecture {
+  if (!Object.hasOwn(MOE_ARCHITECTURES, arch)) throw new UnsupportedArchitectureError(arch);
+  return MOE_ARCHITECTURES[arch];
 }

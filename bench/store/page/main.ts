@@ -100,28 +100,30 @@ function randomExperts(count: number, seed: number): Array<[number, number]> {
   return Array.from({ length: count }, () => [layers[Math.floor(next() * layers.length)], Math.floor(next() * manifest!.expertCount)]);
 }
 
-async function readPhase(count: number, verify: boolean): Promise<PhaseResult> {
+/**
+ * Random expert reads three ways, interleaved per pick so that a slow
+ * moment of a shared machine hits all three alike: through the store, through
+ * the store with hash verification, and a plain IndexedDB get (baseline).
+ */
+async function readPhases(count: number): Promise<{ store: PhaseResult; verified: PhaseResult; baseline: PhaseResult }> {
   if (!store) throw new Error('run the import first');
   const model = await store.openModel('bench');
-  const picks = randomExperts(count, 42);
-  let bytes = 0;
-  const start = performance.now();
-  for (const [layer, expert] of picks) bytes += (await model.readExpert(layer, expert, { verify })).byteLength;
-  return { seconds: (performance.now() - start) / 1000, bytes, count };
-}
-
-async function baselineGetPhase(count: number): Promise<PhaseResult> {
   const db = await openBaseline();
-  const picks = randomExperts(count, 42);
-  let bytes = 0;
-  const start = performance.now();
-  for (const [layer, expert] of picks) {
-    const value = await inTransaction(db, 'readonly', (s) => s.get(`expert.${layer}.${expert}`) as IDBRequest<ArrayBuffer>);
-    bytes += value.byteLength;
+  const result = () => ({ seconds: 0, bytes: 0, count });
+  const out = { store: result(), verified: result(), baseline: result() };
+  const timed = async (into: PhaseResult, read: () => Promise<number>) => {
+    const start = performance.now();
+    into.bytes += await read();
+    into.seconds += (performance.now() - start) / 1000;
+  };
+  for (const [layer, expert] of randomExperts(count, 42)) {
+    await timed(out.store, async () => (await model.readExpert(layer, expert)).byteLength);
+    await timed(out.verified, async () => (await model.readExpert(layer, expert, { verify: true })).byteLength);
+    await timed(out.baseline, async () =>
+      (await inTransaction(db, 'readonly', (s) => s.get(`expert.${layer}.${expert}`) as IDBRequest<ArrayBuffer>)).byteLength);
   }
-  const seconds = (performance.now() - start) / 1000;
   db.close();
-  return { seconds, bytes, count };
+  return out;
 }
 
 /** Hash throughput on expert-sized buffers, for the hash choice: the records' xxHash32 (plain JS) against WebCrypto SHA-256. */
@@ -136,7 +138,7 @@ async function hashPhase(recordBytes: number, count: number, kind: 'sha256' | 'x
   return { seconds: (performance.now() - start) / 1000, bytes: recordBytes * count, count };
 }
 
-const api = { resetDatabases, importPhase, baselinePutPhase, readPhase, baselineGetPhase, hashPhase, ready: true };
+const api = { resetDatabases, importPhase, baselinePutPhase, readPhases, hashPhase, ready: true };
 declare global {
   interface Window {
     storeBench: typeof api;
