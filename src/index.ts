@@ -11,6 +11,7 @@ export type { TinyModelOptions, TinyWeightType } from './tiny/make-tiny';
 export { TINY_ARCHS } from './tiny/archs';
 export type { TinyArch } from './tiny/archs';
 export * from './text/index';
+export * from './store/index';
 export { spawnWorker } from './api/worker-client';
 export type { WorkerClient } from './api/worker-client';
 export type { WorkerApi, GgufSummary, AdapterSummary } from './worker/api';
