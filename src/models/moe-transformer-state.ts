@@ -1,0 +1,102 @@
+/**
+ * What the GPU forward pass writes: activation buffers sized for the largest
+ * batch of tokens, the routing buffers, and the KV cache of one sequence.
+ * Shapes are noted per buffer ([tokens, width] row-major f32 unless said).
+ */
+
+import { createEmptyStorageBuffer, createStorageBuffer } from '../gpu/buffers';
+import { kvCacheBytes } from '../kernels/kv-write';
+import { routingBytes } from '../kernels/router';
+import type { ModelConfig } from './config';
+
+export interface RunStateSizes {
+  /** Tokens of the largest batch (B below). */
+  maxBatchTokens: number;
+  /** Positions the KV cache holds. */
+  maxContext: number;
+  /** Widest FFN any single expert slot has (routed, shared or dense). */
+  maxFfnWidth: number;
+}
+
+export class RunState {
+  readonly ids: GPUBuffer; // u32 [B] token ids of the batch
+  readonly positions: GPUBuffer; // u32 [B] their positions
+  readonly x: GPUBuffer; // [B, hidden] residual stream
+  readonly xb: GPUBuffer; // [B, hidden] normalised input of the current sub-block
+  readonly q: GPUBuffer; // [B, nHead * headDim]
+  readonly k: GPUBuffer; // [B, nHeadKv * headDim]
+  readonly v: GPUBuffer; // [B, nHeadKv * headDim]
+  readonly qNormed: GPUBuffer; // [B, nHead * headDim] q after QK-norm (when the model has it)
+  readonly kNormed: GPUBuffer; // [B, nHeadKv * headDim]
+  readonly attOut: GPUBuffer; // [B, nHead * headDim] attention output, heads concatenated
+  readonly routerLogits: GPUBuffer; // [B, nExpert]
+  readonly routing: GPUBuffer; // [B, 2 topK] words: expert ids, then f32 weights
+  readonly sharedGate: GPUBuffer; // [B] sigmoid gate of the shared expert
+  readonly sharedRouting: GPUBuffer; // [B, 2] words: id 0, weight = sharedGate[t]
+  readonly unitRouting: GPUBuffer; // [B, 2] words: id 0, weight 1 (a dense FFN as one expert)
+  readonly ffnHidden: GPUBuffer; // [B * topK, maxFfnWidth] expert activations
+  readonly logits: GPUBuffer; // [B, vocab]
+  readonly argmax: GPUBuffer; // u32 [1]
+  /** Per layer: K and V caches, f32 [nHeadKv][maxContext][headDim] each. */
+  readonly kCache: GPUBuffer[];
+  readonly vCache: GPUBuffer[];
+
+  constructor(
+    device: GPUDevice,
+    readonly config: ModelConfig,
+    readonly sizes: RunStateSizes,
+  ) {
+    const B = sizes.maxBatchTokens;
+    const c = config;
+    const qDim = c.nHead * c.headDimK;
+    const kvDim = c.nHeadKv * c.headDimK;
+    const topK = Math.max(1, c.nExpertUsed);
+    const f32 = (elements: number, label: string): GPUBuffer => createEmptyStorageBuffer(device, elements * 4, label);
+    this.ids = f32(B, 'ids');
+    this.positions = f32(B, 'positions');
+    this.x = f32(B * c.hidden, 'x');
+    this.xb = f32(B * c.hidden, 'xb');
+    this.q = f32(B * qDim, 'q');
+    this.k = f32(B * kvDim, 'k');
+    this.v = f32(B * kvDim, 'v');
+    const qkNorm = c.qkNorm !== 'none';
+    this.qNormed = f32(qkNorm ? B * qDim : 1, 'q normed');
+    this.kNormed = f32(qkNorm ? B * kvDim : 1, 'k normed');
+    this.attOut = f32(B * qDim, 'attention out');
+    this.routerLogits = f32(B * Math.max(1, c.nExpert), 'router logits');
+    this.routing = createEmptyStorageBuffer(device, routingBytes(B, topK), 'routing');
+    this.sharedGate = f32(B, 'shared gate');
+    this.sharedRouting = createEmptyStorageBuffer(device, routingBytes(B, 1), 'shared routing');
+    this.unitRouting = createStorageBuffer(device, unitRoutingWords(B), 'unit routing');
+    this.ffnHidden = f32(B * topK * sizes.maxFfnWidth, 'ffn hidden');
+    this.logits = f32(B * c.vocabSize, 'logits');
+    this.argmax = f32(1, 'argmax');
+    const cacheBytes = kvCacheBytes({ nKvHeads: c.nHeadKv, maxContext: sizes.maxContext, headDim: c.headDimK });
+    this.kCache = Array.from({ length: c.nLayer }, (_, l) => createEmptyStorageBuffer(device, cacheBytes, `k cache ${l}`));
+    this.vCache = Array.from({ length: c.nLayer }, (_, l) => createEmptyStorageBuffer(device, cacheBytes, `v cache ${l}`));
+  }
+
+  /** Bytes of the KV cache (all layers, K and V). */
+  get kvCacheBytes(): number {
+    return this.kCache.reduce((sum, b) => sum + b.size, 0) * 2;
+  }
+
+  destroy(): void {
+    for (const value of Object.values(this)) {
+      if (Array.isArray(value)) value.forEach((b) => isBuffer(b) && b.destroy());
+      else if (isBuffer(value)) value.destroy();
+    }
+  }
+}
+
+function isBuffer(value: unknown): value is GPUBuffer {
+  return typeof value === 'object' && value !== null && 'destroy' in value && 'mapAsync' in value;
+}
+
+/** [tokens, 2] routing words choosing expert 0 with weight 1 for every token. */
+function unitRoutingWords(tokens: number): Uint32Array {
+  const words = new Uint32Array(tokens * 2);
+  const weights = new Float32Array(words.buffer);
+  for (let t = 0; t < tokens; t++) weights[2 * t + 1] = 1;
+  return words;
+}
