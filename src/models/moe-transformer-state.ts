@@ -7,6 +7,7 @@
 import { createEmptyStorageBuffer, createStorageBuffer } from '../gpu/buffers';
 import { kvCacheBytes } from '../kernels/kv-write';
 import { routingBytes } from '../kernels/router';
+import { topKResultBytes } from '../kernels/sample-topk';
 import type { ModelConfig } from './config';
 
 export interface RunStateSizes {
@@ -16,6 +17,8 @@ export interface RunStateSizes {
   maxContext: number;
   /** Widest FFN any single expert slot has (routed, shared or dense). */
   maxFfnWidth: number;
+  /** Most sampling candidates. */
+  maxTopK: number;
 }
 
 export class RunState {
@@ -37,6 +40,7 @@ export class RunState {
   readonly ffnHidden: GPUBuffer; // [B * topK, maxFfnWidth] expert activations
   readonly logits: GPUBuffer; // [B, vocab]
   readonly argmax: GPUBuffer; // u32 [1]
+  readonly topK: GPUBuffer; // u32 [2 + 2 maxTopK] sampling candidates
   /** Per layer: K and V caches, f32 [nHeadKv][maxContext][headDim] each. */
   readonly kCache: GPUBuffer[];
   readonly vCache: GPUBuffer[];
@@ -71,6 +75,7 @@ export class RunState {
     this.ffnHidden = f32(B * topK * sizes.maxFfnWidth, 'ffn hidden');
     this.logits = f32(B * c.vocabSize, 'logits');
     this.argmax = f32(1, 'argmax');
+    this.topK = createEmptyStorageBuffer(device, topKResultBytes(sizes.maxTopK), 'top-k');
     const cacheBytes = kvCacheBytes({ nKvHeads: c.nHeadKv, maxContext: sizes.maxContext, headDim: c.headDimK });
     this.kCache = Array.from({ length: c.nLayer }, (_, l) => createEmptyStorageBuffer(device, cacheBytes, `k cache ${l}`));
     this.vCache = Array.from({ length: c.nLayer }, (_, l) => createEmptyStorageBuffer(device, cacheBytes, `v cache ${l}`));

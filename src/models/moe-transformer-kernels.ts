@@ -1,0 +1,124 @@
+/**
+ * The kernels one model's forward pass uses, built (or taken from the
+ * device's pipeline cache) at load: one per weight format for projections,
+ * one expert FFN per slot layout, one router per layer's router format, and
+ * the shape-specific ones (attention, RoPE) for the model's head geometry.
+ */
+
+import { AddKernel } from '../kernels/add';
+import { ArgmaxKernel } from '../kernels/argmax';
+import { AttentionKernel } from '../kernels/attention';
+import { EmbeddingKernel } from '../kernels/embedding';
+import { ExpertFfnKernel } from '../kernels/expert-ffn';
+import { KvWriteKernel } from '../kernels/kv-write';
+import { MatmulKernel } from '../kernels/matmul';
+import { MatvecKernel } from '../kernels/matvec';
+import { RmsNormKernel } from '../kernels/rmsnorm';
+import { RopeKernel } from '../kernels/rope';
+import type { RopeParams } from '../kernels/rope';
+import { RouterKernel } from '../kernels/router';
+import { SampleTopKKernel } from '../kernels/sample-topk';
+import type { GgmlType } from '../quant/formats';
+import { ModelConfigError } from './config';
+import type { ModelConfig, RopeConfig } from './config';
+import type { MoeGraphSpec } from './moe-graph';
+import type { GpuModelWeights, LayerExperts } from './moe-transformer-weights';
+
+export interface ForwardKernels {
+  embedding: EmbeddingKernel;
+  rmsNorm: RmsNormKernel;
+  add: AddKernel;
+  rope: RopeKernel;
+  kvWrite: KvWriteKernel;
+  attention: AttentionKernel;
+  argmax: ArgmaxKernel;
+  sampleTopK: SampleTopKKernel;
+  matvec(type: GgmlType): MatvecKernel;
+  matmul(type: GgmlType): MatmulKernel;
+  /** The router of MoE layer `layer`. */
+  router(layer: number): RouterKernel;
+  /** The FFN kernel of each placed expert set (routed experts, shared expert, dense FFN). */
+  expertFfn: Map<LayerExperts, ExpertFfnKernel>;
+}
+
+/** The FFN kernel of one layer's expert set. */
+export function layerExpertKernel(kernels: ForwardKernels, experts: LayerExperts): ExpertFfnKernel {
+  const kernel = kernels.expertFfn.get(experts);
+  if (!kernel) throw new Error('no expert FFN kernel was built for this expert set');
+  return kernel;
+}
+
+export async function createForwardKernels(device: GPUDevice, config: ModelConfig, spec: MoeGraphSpec, weights: GpuModelWeights): Promise<ForwardKernels> {
+  const layers = weights.layers;
+  const matrices = [weights.output, ...layers.flatMap((l) => [l.q, l.k, l.v, l.attnOut])];
+  const types = [...new Set(matrices.map((m) => m.type))];
+  const matvecs = new Map(await Promise.all(types.map(async (t) => [t, await MatvecKernel.create(device, t)] as const)));
+  const matmuls = new Map(await Promise.all(types.map(async (t) => [t, await MatmulKernel.create(device, t)] as const)));
+
+  const routers = new Map<number, RouterKernel>();
+  const expertFfn = new Map<LayerExperts, ExpertFfnKernel>();
+  for (const [l, w] of layers.entries()) {
+    if (w.router) {
+      routers.set(l, await RouterKernel.create(device, {
+        weightType: w.router.type,
+        scoring: spec.router.scoring,
+        normalize: spec.router.normalize,
+        hasSharedGate: w.sharedGate !== undefined,
+      }));
+    }
+    const ffn = (experts: LayerExperts, topK: number) =>
+      ExpertFfnKernel.create(device, { layout: experts.layout, activation: spec.activation, topK, mode: 'expert-table', slabCount: experts.slabs.length });
+    if (w.experts) expertFfn.set(w.experts, await ffn(w.experts, config.nExpertUsed));
+    if (w.single) expertFfn.set(w.single, await ffn(w.single, 1));
+  }
+
+  const pick = <K, V>(map: Map<K, V>, key: K, what: string): V => {
+    const value = map.get(key);
+    if (!value) throw new Error(`no ${what} kernel for ${String(key)}`);
+    return value;
+  };
+  return {
+    embedding: await EmbeddingKernel.create(device, weights.tokenEmbd.type),
+    rmsNorm: await RmsNormKernel.create(device, { hasWeight: true }),
+    add: await AddKernel.create(device, { inPlace: true }),
+    rope: await RopeKernel.create(device, { ordering: spec.ropeOrdering, hasFreqFactors: weights.ropeFreqs !== undefined }),
+    kvWrite: await KvWriteKernel.create(device),
+    attention: await AttentionKernel.create(device, { nHeads: config.nHead, nKvHeads: config.nHeadKv, headDim: config.headDimK, hasSinks: false }),
+    argmax: await ArgmaxKernel.create(device),
+    sampleTopK: await SampleTopKKernel.create(device),
+    matvec: (t) => pick(matvecs, t, 'matvec'),
+    matmul: (t) => pick(matmuls, t, 'matmul'),
+    router: (l) => pick(routers, l, 'router'),
+    expertFfn,
+  };
+}
+
+const f = Math.fround;
+
+/**
+ * The rope operator's parameters from the model's rope metadata, derived as
+ * llama.cpp's context setup derives them (YaRN's magnitude correction is
+ * cancelled here because the operator applies it again).
+ */
+export function ropeParamsOf(rope: RopeConfig): RopeParams {
+  if (rope.scalingType === 'longrope') throw new ModelConfigError('BAD_CONFIG', 'longrope scaling is not supported');
+  const freqScale = rope.scalingType === 'none' ? 1 : f(1 / rope.scalingFactor);
+  const extFactor = rope.yarn.extFactor ?? (rope.scalingType === 'yarn' ? 1 : 0);
+  let attnFactor = rope.yarn.attnFactor;
+  if (extFactor !== 0) {
+    const mscale = (scale: number, m: number): number => (scale <= 1 ? 1 : 0.1 * m * Math.log(scale) + 1);
+    const factor = 1 / freqScale;
+    attnFactor = rope.yarn.logMultiplier !== 0 ? mscale(factor, 1) / mscale(factor, rope.yarn.logMultiplier) : mscale(factor, 1);
+    attnFactor /= 1 + 0.1 * Math.log(factor);
+  }
+  return {
+    nRot: rope.dims,
+    freqBase: rope.freqBase,
+    freqScale,
+    extFactor,
+    attnFactor: f(attnFactor * rope.attnFactor),
+    betaFast: rope.yarn.betaFast,
+    betaSlow: rope.yarn.betaSlow,
+    nCtxOrig: rope.originalContextLength,
+  };
+}
