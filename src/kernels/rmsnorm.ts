@@ -4,12 +4,11 @@
  * dispatch size; see the shader's header for bindings and geometry.
  */
 
-import rmsnormWgsl from '../../shaders/rmsnorm.wgsl?raw';
 import { asBufferBinding, checkBindingSize, createUniformBuffer, packUniformScalars } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
 import { workgroupGrid } from '../gpu/dispatch';
 import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
-import { preprocessWgsl } from '../gpu/shader';
+import { loadShader } from '../gpu/shader-files';
 
 export interface RmsNormVariant {
   /** Whether the output is scaled by a per-column weight. */
@@ -51,7 +50,7 @@ export class RmsNormKernel {
     const pipeline = await pipelineCacheFor(device).getOrCreate(key, (label) =>
       createComputePipeline(device, {
         label,
-        code: preprocessWgsl(rmsnormWgsl, { HAS_WEIGHT: variant.hasWeight }, 'rmsnorm.wgsl'),
+        code: loadShader('rmsnorm.wgsl', { HAS_WEIGHT: variant.hasWeight }),
         bindings: ['uniform', 'read-only-storage', 'storage', ...(variant.hasWeight ? ['read-only-storage' as const] : [])],
         constants: { WG: workgroupSize },
       }),

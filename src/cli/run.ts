@@ -1,0 +1,145 @@
+/** `webmoe run`: generate text from a prompt, streamed to stdout, or one JSON object with --json. */
+import { Engine } from '../engine/engine';
+import type { GenerateResult } from '../engine/engine';
+import { EngineError } from '../engine/errors';
+import { checkSamplingOptions } from '../engine/sampler';
+import type { SamplingOptions } from '../engine/sampler';
+import { CliError, floatOption, intOption, parseCommand } from './args';
+import type { OptionSpec } from './args';
+import { MODEL_HELP, nodeDevice, openModelArg, progress } from './model';
+
+const DEFAULT_MAX_TOKENS = 128;
+
+export const RUN_HELP = `usage: webmoe run --model <file.gguf|stored-id> --prompt "<text>" [options]
+
+${MODEL_HELP}
+  --prompt           the prompt text (BOS added as the model asks; special-token texts recognised)
+  --chat             write the prompt as a user message with the model's chat template
+  --max-tokens N     most tokens to generate (default ${DEFAULT_MAX_TOKENS}); ends earlier at an end-of-generation token
+  --temperature T    0 (default) is greedy: the most likely token every time
+  --top-k K          keep the K most likely tokens (0: off)
+  --top-p P          nucleus sampling mass in (0, 1] (1: off)
+  --min-p P          drop tokens below P times the best one's probability (0: off)
+  --repeat-penalty R llama.cpp's repetition penalty over the last 64 tokens (1: off)
+  --seed S           sampling seed (default random): same seed, same output
+  --stop TEXT        stop before this text (may be repeated)
+  --context N        KV cache positions (default min(model context, 4096))
+  --expert-budget-mb N  GPU memory for routed experts, in MiB (default: all of them)
+  --json             print only one JSON object at the end:
+                     {"promptTokens":[...],"tokens":[...],"text":"...","stats":{...}}
+Progress goes to stderr; stdout carries only the generated text (or the JSON).`;
+
+const OPTIONS: OptionSpec = {
+  model: { type: 'string' },
+  store: { type: 'string' },
+  prompt: { type: 'string' },
+  chat: { type: 'boolean' },
+  'max-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  'min-p': { type: 'string' },
+  'repeat-penalty': { type: 'string' },
+  seed: { type: 'string' },
+  stop: { type: 'string', multiple: true },
+  context: { type: 'string' },
+  'expert-budget-mb': { type: 'string' },
+  json: { type: 'boolean' },
+};
+
+export interface RunArgs {
+  model: string;
+  store?: string;
+  prompt: string;
+  chat: boolean;
+  maxTokens: number;
+  sampling: SamplingOptions;
+  stop: string[];
+  context?: number;
+  expertBudgetBytes?: number;
+  json: boolean;
+}
+
+/** The run command's options, checked; CliError on anything wrong; undefined after --help. */
+export function parseRunArgs(argv: string[]): RunArgs | undefined {
+  const parsed = parseCommand(argv, OPTIONS, RUN_HELP);
+  if (!parsed) return undefined;
+  if (parsed.positionals.length > 0) throw new CliError(`unexpected argument '${parsed.positionals[0]}'\n\n${RUN_HELP}`);
+  const v = parsed.values as Record<string, string | undefined>;
+  if (!v.model) throw new CliError(`--model is required\n\n${RUN_HELP}`);
+  if (v.prompt === undefined) throw new CliError(`--prompt is required\n\n${RUN_HELP}`);
+  const sampling: SamplingOptions = {
+    temperature: floatOption(v.temperature, 'temperature'),
+    topK: intOption(v['top-k'], 'top-k'),
+    topP: floatOption(v['top-p'], 'top-p'),
+    minP: floatOption(v['min-p'], 'min-p'),
+    repeatPenalty: floatOption(v['repeat-penalty'], 'repeat-penalty'),
+    seed: intOption(v.seed, 'seed'),
+  };
+  try {
+    checkSamplingOptions(sampling);
+  } catch (error) {
+    if (error instanceof EngineError) {
+      const names: Record<string, string> = { temperature: '--temperature', topK: '--top-k', topP: '--top-p', minP: '--min-p', repeatPenalty: '--repeat-penalty', seed: '--seed' };
+      throw new CliError(error.message.replace(/^sampling: (\w+)/, (_, name: string) => names[name] ?? name));
+    }
+    throw error;
+  }
+  const budgetMb = floatOption(v['expert-budget-mb'], 'expert-budget-mb');
+  if (budgetMb !== undefined && budgetMb < 0) throw new CliError(`--expert-budget-mb must be >= 0, got '${v['expert-budget-mb']}'`);
+  const context = intOption(v.context, 'context');
+  if (context === 0) throw new CliError('--context must be at least 1');
+  return {
+    model: v.model,
+    store: v.store,
+    prompt: v.prompt,
+    chat: parsed.values.chat === true,
+    maxTokens: intOption(v['max-tokens'], 'max-tokens') ?? DEFAULT_MAX_TOKENS,
+    sampling,
+    stop: (parsed.values.stop as unknown as string[] | undefined) ?? [],
+    context,
+    expertBudgetBytes: budgetMb === undefined ? undefined : Math.floor(budgetMb * 2 ** 20),
+    json: parsed.values.json === true,
+  };
+}
+
+/** The --json output: exactly these four fields. */
+export function runJson(result: GenerateResult): string {
+  const { promptTokens, tokens, text, stats } = result;
+  return JSON.stringify({ promptTokens, tokens, text, stats });
+}
+
+export async function runCommand(argv: string[]): Promise<void> {
+  const args = parseRunArgs(argv);
+  if (!args) return;
+  const opened = await openModelArg(args.model, args.store, RUN_HELP);
+  const gpu = await nodeDevice();
+  let engine: Engine | undefined;
+  try {
+    engine = await Engine.fromGguf(gpu.device, opened.file, opened.source, {
+      maxContext: args.context,
+      expertBudgetBytes: args.expertBudgetBytes,
+      onProgress: progress,
+    });
+    await opened.close();
+    const prompt = args.chat ? { messages: [{ role: 'user', content: args.prompt }] } : { prompt: args.prompt };
+    const result = await engine.generate({
+      ...prompt,
+      maxTokens: args.maxTokens,
+      sampling: args.sampling,
+      stop: args.stop,
+      onToken: args.json ? undefined : (event) => process.stdout.write(event.text),
+    });
+    if (args.json) process.stdout.write(`${runJson(result)}\n`);
+    else process.stdout.write('\n');
+    const s = result.stats;
+    progress(
+      `${result.promptTokens.length} prompt tokens, ${result.tokens.length} generated (${result.finishReason}, seed ${result.seed}); ` +
+        `prefill ${s.prefillTokPerS.toFixed(1)} tok/s, decode ${s.decodeTokPerS.toFixed(1)} tok/s, expert hits ${s.expertHits}`,
+    );
+  } finally {
+    engine?.destroy();
+    await opened.close();
+    gpu.device.destroy();
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * The generation loop over one loaded model: the tokenizer and chat template
+ * from its GGUF metadata, the KV cache's contents, prefill and decode,
+ * sampling, stop conditions, streaming text and abort.
+ *
+ * The engine remembers which tokens its KV cache holds. A request whose
+ * prompt begins with them (a chat continuing, or the same prompt again)
+ * prefills only the rest; the prompt's last token always runs again, for
+ * its logits. After an abort or an error the cache holds exactly the tokens
+ * that were run to completion, so the next request is unaffected.
+ */
+
+import { readGguf } from '../gguf/reader';
+import { sourceFromBytes } from '../gguf/source';
+import type { ByteSource } from '../gguf/source';
+import type { GgufFile } from '../gguf/types';
+import { MoeTransformer } from '../models/moe-transformer';
+import type { ForwardOutput, ForwardResult, MoeTransformerOptions } from '../models/moe-transformer';
+import type { StoredModel } from '../store/weight-store';
+import { ChatTemplate } from '../text/chat-template';
+import type { ChatMessage, ChatRenderOptions } from '../text/chat-template';
+import { NoChatTemplateError } from '../text/errors';
+import { StopMatcher, StreamingDetokenizer } from '../text/streaming';
+import { Tokenizer } from '../text/tokenizer';
+import { ContextOverflowError, EngineError, ExpertBudgetError } from './errors';
+import { encodeChat, encodePrompt } from './prompt';
+import { Sampler } from './sampler';
+import type { SamplingOptions } from './sampler';
+import { storedModelAsGguf } from './stored-model';
+
+export interface EngineOptions extends MoeTransformerOptions {
+  /**
+   * GPU bytes the routed experts may take. Until experts are streamed, every
+   * expert is resident: a budget below the routed-expert bytes is an
+   * ExpertBudgetError; unset means no limit.
+   */
+  expertBudgetBytes?: number;
+  /** Told what loading is doing, one line at a time. */
+  onProgress?: (message: string) => void;
+}
+
+export interface GenerateRequest {
+  /** The prompt as token ids, used as they are. Give exactly one of promptTokens, prompt, messages. */
+  promptTokens?: readonly number[];
+  /** The prompt as text: BOS added as the model asks, special-token texts recognised (as llama.cpp). */
+  prompt?: string;
+  /** A conversation, written with the model's chat template (NoChatTemplateError if it has none). */
+  messages?: readonly ChatMessage[];
+  /** Options of the chat template rendering. */
+  chatOptions?: ChatRenderOptions;
+  /** Most tokens to generate; default: until the context is full. Prompt + maxTokens beyond the context is a ContextOverflowError. */
+  maxTokens?: number;
+  sampling?: SamplingOptions;
+  /** Generation stops before the first of these strings; it is not part of the text. */
+  stop?: readonly string[];
+  /** Keep going past end-of-generation tokens (EOS, EOT...). Default false. */
+  ignoreEog?: boolean;
+  /** Aborting ends generation after the current step with finishReason 'abort'; the engine stays usable. */
+  signal?: AbortSignal;
+  /**
+   * Called for each generated token with the text it completes (possibly
+   * empty: a character split over tokens, or a possible stop-string start,
+   * is held back). When text is still held at the end, one last call
+   * without a token carries it. The deltas add up to the result's text.
+   */
+  onToken?: (event: TokenEvent) => void;
+}
+
+export interface TokenEvent {
+  /** The token generated; absent on the last call carrying held-back text. */
+  token?: number;
+  text: string;
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface GenerationStats {
+  /** Prompt tokens run (after KV cache reuse) per second of prefill. */
+  prefillTokPerS: number;
+  /** Decode steps per second (each runs one token and samples the next). */
+  decodeTokPerS: number;
+  /** Routed-expert reads served from GPU memory. */
+  expertHits: number;
+  /** Routed-expert reads that had to be loaded first. */
+  expertMisses: number;
+  /** Expert bytes read from storage for this request. */
+  bytesStreamed: number;
+  /** Time spent waiting for expert loads. */
+  stallMs: number;
+}
+
+export interface GenerateResult {
+  promptTokens: number[];
+  /** Generated ids, without an end-of-generation token that ended the request. */
+  tokens: number[];
+  /** Their text, cut before a stop string. */
+  text: string;
+  /** 'stop': an end-of-generation token or a stop string; 'length': maxTokens (or the context); 'abort': the signal. */
+  finishReason: FinishReason;
+  stats: GenerationStats;
+  /** The sampling seed used (the one given, or the random one chosen). */
+  seed: number;
+  /** Prompt tokens whose KV cache entries were reused from the previous request. */
+  reusedTokens: number;
+}
+
+export class Engine {
+  /** Ids whose keys and values are in the KV cache at positions 0..length-1. */
+  private cached: number[] = [];
+  private running = false;
+  private destroyed = false;
+
+  private constructor(
+    readonly model: MoeTransformer,
+    readonly tokenizer: Tokenizer,
+    /** The model's chat template, when it has one. */
+    readonly chatTemplate: ChatTemplate | undefined,
+    /** Bytes of all routed-expert tensors. */
+    readonly routedExpertBytes: number,
+  ) {}
+
+  /** Loads a GGUF file from bytes or any ByteSource (a Blob, a URL, a path in Node: see src/gguf). */
+  static async load(device: GPUDevice, source: ByteSource | Uint8Array, options: EngineOptions = {}): Promise<Engine> {
+    const src = source instanceof Uint8Array ? sourceFromBytes(source) : source;
+    options.onProgress?.(`reading ${src.name} (${formatMiB(src.size)})`);
+    return Engine.fromGguf(device, await readGguf(src), src, options);
+  }
+
+  /** Loads a model fully imported into a weight store. */
+  static async fromStoredModel(device: GPUDevice, stored: StoredModel, options: EngineOptions = {}): Promise<Engine> {
+    options.onProgress?.(`reading stored model ${stored.modelId} (${formatMiB(stored.manifest.storedBytes)})`);
+    const { file, source } = await storedModelAsGguf(stored);
+    return Engine.fromGguf(device, file, source, options);
+  }
+
+  /** Loads a parsed GGUF file whose tensor data `source` holds. */
+  static async fromGguf(device: GPUDevice, file: GgufFile, source: ByteSource, options: EngineOptions = {}): Promise<Engine> {
+    const routedExpertBytes = file.tensors.filter((t) => /_exps\./.test(t.name)).reduce((sum, t) => sum + t.nBytes, 0);
+    const budget = options.expertBudgetBytes;
+    if (budget !== undefined) {
+      if (!(Number.isFinite(budget) && budget >= 0)) throw new EngineError('BAD_REQUEST', `expertBudgetBytes must be a number >= 0, got ${budget}`);
+      if (budget < routedExpertBytes) throw new ExpertBudgetError(budget, routedExpertBytes);
+    }
+    const tokenizer = Tokenizer.fromGguf(file);
+    const chatTemplate = optionalChatTemplate(file);
+    const started = performance.now();
+    options.onProgress?.('uploading weights and building pipelines');
+    const model = await MoeTransformer.load(device, file, source, options);
+    const seconds = (performance.now() - started) / 1000;
+    options.onProgress?.(`loaded ${model.config.arch}: ${formatMiB(model.weightBytes)} on the GPU, context ${model.maxContext}, in ${seconds.toFixed(1)} s`);
+    return new Engine(model, tokenizer, chatTemplate, routedExpertBytes);
+  }
+
+  /** Positions the KV cache holds: the most prompt + generated tokens of one request. */
+  get maxContext(): number {
+    return this.model.maxContext;
+  }
+
+  /** The ids whose KV cache entries a following request may reuse. */
+  get cachedTokens(): readonly number[] {
+    return this.cached;
+  }
+
+  /** Forgets the KV cache's contents: the next request prefills its whole prompt. */
+  resetCache(): void {
+    this.cached = [];
+  }
+
+  /** The token ids a request's prompt stands for. */
+  promptTokensOf(request: Pick<GenerateRequest, 'promptTokens' | 'prompt' | 'messages' | 'chatOptions'>): number[] {
+    const given = [request.promptTokens, request.prompt, request.messages].filter((p) => p !== undefined).length;
+    if (given !== 1) throw new EngineError('BAD_REQUEST', `give exactly one of promptTokens, prompt and messages (got ${given})`);
+    if (request.promptTokens) return [...request.promptTokens];
+    if (request.prompt !== undefined) return encodePrompt(this.tokenizer, request.prompt);
+    return encodeChat(this.tokenizer, this.chatTemplate, request.messages!, request.chatOptions);
+  }
+
+  /** Generates a completion of the request's prompt; one request at a time (EngineError BUSY otherwise). */
+  async generate(request: GenerateRequest): Promise<GenerateResult> {
+    if (this.destroyed) throw new EngineError('DESTROYED', 'the engine was destroyed');
+    if (this.running) throw new EngineError('BUSY', 'another generate() is running on this engine; wait for it or abort it');
+    this.running = true;
+    try {
+      return await this.run(request);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async run(request: GenerateRequest): Promise<GenerateResult> {
+    const prompt = this.promptTokensOf(request);
+    if (prompt.length === 0) throw new EngineError('BAD_REQUEST', 'the prompt has no tokens');
+    const maxTokens = request.maxTokens ?? this.maxContext - prompt.length;
+    if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new EngineError('BAD_REQUEST', `maxTokens must be an integer >= 0, got ${maxTokens}`);
+    if (prompt.length + maxTokens > this.maxContext) throw new ContextOverflowError(prompt.length, maxTokens, this.maxContext);
+    const sampler = new Sampler(request.sampling ?? {}, this.model.maxTopK);
+    const { signal, onToken } = request;
+    const accessesBefore = this.model.expertAccesses;
+    const tokens: number[] = [];
+    let text = '';
+    let finishReason: FinishReason = 'length';
+    let prefillMs = 0;
+    let prefilled = 0;
+    let decodeMs = 0;
+    let decodeSteps = 0;
+    const reusedTokens = Math.min(commonPrefixLength(this.cached, prompt), prompt.length - 1);
+
+    if (signal?.aborted) finishReason = 'abort';
+    else if (maxTokens > 0) {
+      // Prefill: the prompt past the reused prefix; the last token's output is sampled.
+      let started = performance.now();
+      let output = await this.feed(prompt.slice(reusedTokens), reusedTokens, sampler.output, signal);
+      prefillMs = performance.now() - started;
+      prefilled = this.cached.length - reusedTokens;
+
+      // Decode: sample, stop or emit, run the token, repeat.
+      const history = [...prompt];
+      const detokenizer = new StreamingDetokenizer(this.tokenizer, { skipSpecial: true });
+      const stops = new StopMatcher(request.stop ?? []);
+      const emit = (event: TokenEvent) => {
+        text += event.text;
+        onToken?.(event);
+      };
+      for (;;) {
+        if (!output) {
+          finishReason = 'abort';
+          break;
+        }
+        const token = sampler.sample(output, history);
+        if (!request.ignoreEog && this.tokenizer.isEog(token)) {
+          finishReason = 'stop';
+          break;
+        }
+        tokens.push(token);
+        history.push(token);
+        const released = stops.push(detokenizer.push(token));
+        emit({ token, text: released.text });
+        if (released.stopped) {
+          finishReason = 'stop';
+          break;
+        }
+        if (tokens.length >= maxTokens) break;
+        started = performance.now();
+        output = await this.feed([token], history.length - 1, sampler.output, signal);
+        decodeMs += performance.now() - started;
+        decodeSteps++;
+      }
+      if (!stops.stopped) {
+        const tail = stops.push(detokenizer.flush());
+        const rest = tail.text + stops.flush();
+        if (rest) emit({ text: rest });
+      }
+    }
+
+    return {
+      promptTokens: prompt,
+      tokens,
+      text,
+      finishReason,
+      seed: sampler.seed,
+      reusedTokens: maxTokens > 0 ? reusedTokens : 0,
+      stats: {
+        prefillTokPerS: perSecond(prefilled, prefillMs),
+        decodeTokPerS: perSecond(decodeSteps, decodeMs),
+        // Every expert is resident: each routed-expert read is a hit.
+        expertHits: this.model.expertAccesses - accessesBefore,
+        expertMisses: 0,
+        bytesStreamed: 0,
+        stallMs: 0,
+      },
+    };
+  }
+
+  /**
+   * Runs `tokens` at positions start.. in batches, keeping track of what the
+   * KV cache holds; returns the last batch's `output`, or undefined when the
+   * signal aborted before all batches ran.
+   */
+  private async feed(tokens: readonly number[], start: number, output: ForwardOutput, signal?: AbortSignal): Promise<ForwardResult | undefined> {
+    if (start > this.cached.length) throw new Error(`unreachable: feeding position ${start} with ${this.cached.length} cached`);
+    this.cached.length = start;
+    const batch = this.model.maxBatchTokens;
+    let result: ForwardResult = {};
+    for (let at = 0; at < tokens.length; at += batch) {
+      if (signal?.aborted) return undefined;
+      const chunk = tokens.slice(at, at + batch);
+      const last = at + chunk.length === tokens.length;
+      result = await this.model.forward(chunk, start + at, last ? output : 'none');
+      this.cached.push(...chunk);
+    }
+    return signal?.aborted ? undefined : result;
+  }
+
+  /** Frees the model's GPU buffers; the engine is unusable afterwards. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.cached = [];
+    this.model.destroy();
+  }
+}
+
+function optionalChatTemplate(file: GgufFile): ChatTemplate | undefined {
+  try {
+    return ChatTemplate.fromGguf(file);
+  } catch (error) {
+    if (error instanceof NoChatTemplateError) return undefined;
+    throw error;
+  }
+}
+
+function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n]) n++;
+  return n;
+}
+
+function perSecond(count: number, ms: number): number {
+  return ms > 0 ? (count * 1000) / ms : 0;
+}
+
+function formatMiB(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}

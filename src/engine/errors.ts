@@ -1,0 +1,60 @@
+/**
+ * Typed errors of the generation engine: each says what was asked, what the
+ * limit is, and what to change.
+ */
+
+export type EngineErrorCode =
+  /** Prompt plus requested tokens do not fit the KV cache. */
+  | 'CONTEXT_OVERFLOW'
+  /** A request field is missing, contradictory or out of range. */
+  | 'BAD_REQUEST'
+  /** generate() was called while another generate() on the same engine was running. */
+  | 'BUSY'
+  /** An option this build cannot honour (e.g. an expert budget below the routed-expert bytes). */
+  | 'UNSUPPORTED'
+  /** The engine was destroyed. */
+  | 'DESTROYED';
+
+export class EngineError extends Error {
+  override name = 'EngineError';
+  readonly code: EngineErrorCode;
+
+  constructor(code: EngineErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+export class ContextOverflowError extends EngineError {
+  override name = 'ContextOverflowError';
+  declare readonly code: 'CONTEXT_OVERFLOW';
+
+  constructor(
+    readonly promptTokens: number,
+    readonly maxTokens: number,
+    readonly maxContext: number,
+  ) {
+    super(
+      'CONTEXT_OVERFLOW',
+      promptTokens > maxContext
+        ? `the prompt has ${promptTokens} tokens but the context holds ${maxContext}; shorten the prompt or load the model with a larger maxContext`
+        : `the prompt (${promptTokens} tokens) plus maxTokens (${maxTokens}) exceed the context of ${maxContext}; ask for at most ${maxContext - promptTokens} tokens or load the model with a larger maxContext`,
+    );
+  }
+}
+
+export class ExpertBudgetError extends EngineError {
+  override name = 'ExpertBudgetError';
+  declare readonly code: 'UNSUPPORTED';
+
+  constructor(
+    readonly budgetBytes: number,
+    readonly routedExpertBytes: number,
+  ) {
+    super(
+      'UNSUPPORTED',
+      `an expert budget of ${budgetBytes} bytes is below the ${routedExpertBytes} bytes of routed experts, and streaming experts under a budget is not available in this build; ` +
+        `raise the budget to at least ${routedExpertBytes} bytes or leave it unset`,
+    );
+  }
+}
