@@ -86,6 +86,11 @@ export interface WeightUploadOptions {
   maxSlabBytes?: number;
   /** Most slabs one FFN dispatch may bind. */
   maxSlabBindings: number;
+  /**
+   * Leave routed experts out (an expert cache streams them in): their layers
+   * get `experts` with the slot layout and no slabs or refs yet.
+   */
+  skipRoutedExperts?: boolean;
 }
 
 const DEFAULT_MAX_SLAB_BYTES = 128 * 1024 * 1024;
@@ -162,12 +167,13 @@ export async function uploadWeights(
     };
   });
   const slotsByKey = new Map<string, number>();
-  for (const s of sources.flatMap((l) => [l.experts, l.single])) {
+  for (const s of sources.flatMap((l) => [options.skipRoutedExperts ? undefined : l.experts, l.single])) {
     if (s) slotsByKey.set(layoutKey(s.layout), (slotsByKey.get(layoutKey(s.layout)) ?? 0) + s.count);
   }
   const placer = new SlabPlacer(device, slabLimit, options.maxSlabBindings, keep, slotsByKey);
   for (const [i, s] of sources.entries()) {
-    if (s.experts) layers[i].experts = await placer.place(s.experts);
+    if (s.experts && options.skipRoutedExperts) layers[i].experts = { layout: s.experts.layout, slabs: [], refs: [] };
+    else if (s.experts) layers[i].experts = await placer.place(s.experts);
     if (s.single) layers[i].single = await placer.place(s.single);
   }
   placer.finish(layers);
@@ -329,7 +335,7 @@ class SlabPlacer {
     }
     for (const layer of layers) {
       for (const placed of [layer.experts, layer.single]) {
-        if (!placed) continue;
+        if (!placed || !this.runs.has(placed)) continue;
         const run = this.runs.get(placed)!;
         const count = longest.get(layoutKey(run.layout))!;
         placed.slabs = Array.from({ length: count }, (_, i) => this.slabs[run.slabs[Math.min(i, run.slabs.length - 1)]]);
@@ -338,3 +344,16 @@ class SlabPlacer {
   }
 }
 
+
+/** The slot layout of each layer's routed experts (undefined for a dense layer), read from the tensor table only. */
+export function routedExpertLayouts(file: GgufFile, config: ModelConfig): (ExpertSlotLayout | undefined)[] {
+  const infos = new Map(file.tensors.map((t) => [t.name, t]));
+  const info = (name: string): GgufTensorInfo => {
+    const t = infos.get(name);
+    if (!t) throw new ModelConfigError('MISSING_TENSOR', `tensor ${name} is missing`);
+    return t;
+  };
+  return config.tensors.layers.map((l) =>
+    l.ffn.kind === 'moe' ? slotLayout(config.hidden, config.expertFF, info(l.ffn.gateExps), info(l.ffn.upExps), info(l.ffn.downExps)) : undefined,
+  );
+}

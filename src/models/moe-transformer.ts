@@ -9,14 +9,22 @@
  * back (the logits of the last or every token, or just the argmax id).
  * Experts are read through a slot table on the GPU ('expert-table' mode of
  * the expert FFN), indexed by the router's ids where they are computed, so
- * no routing is read back. A cache that streams experts would rewrite the
- * table and the slab contents between submissions; pipelines and bind
- * groups stay as they are.
+ * no routing is read back while every routed expert is resident.
+ *
+ * With an expert budget smaller than the routed experts, an expert cache
+ * (moe-transformer-experts.ts) holds what fits, and each MoE layer becomes:
+ * submit up to its router, read back the routing ids (a few bytes), make
+ * those experts resident (loading misses from the expert source into slots,
+ * rewriting their table entries), then submit the expert FFN. A batch whose
+ * experts do not fit at once runs the FFN in pieces of tokens, each piece
+ * with the others' routing masked out, so every token's sum is computed
+ * exactly as when all is resident: outputs do not depend on the budget, the
+ * policy or prefetch. Pipelines and bind groups never change.
  */
 
 import type { ByteSource } from '../gguf/source';
 import type { GgufFile } from '../gguf/types';
-import { createStorageBuffer } from '../gpu/buffers';
+import { createEmptyStorageBuffer, createStorageBuffer } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
 import { MAX_SLAB_BINDINGS } from '../kernels/expert-ffn';
 import type { ExpertFfnBinding } from '../kernels/expert-ffn';
@@ -31,7 +39,20 @@ import type { MoeGraphSpec } from './moe-graph';
 import { createForwardKernels, layerExpertKernel, ropeParamsOf } from './moe-transformer-kernels';
 import type { ForwardKernels } from './moe-transformer-kernels';
 import { RunState } from './moe-transformer-state';
-import { uploadWeights } from './moe-transformer-weights';
+import { routedExpertLayouts, uploadWeights } from './moe-transformer-weights';
+import { ExpertStreaming, maskRouting, planPieces } from './moe-transformer-experts';
+import type { PrefetchOptions } from './moe-transformer-experts';
+import { emptyLayerStats, summarizeStats } from '../experts/cache-stats';
+import type { ExpertCacheStats, ExpertLayerStats } from '../experts/cache-stats';
+import { ggufExpertSource } from '../experts/expert-source';
+import type { ExpertSource, ExpertTensorNames } from '../experts/expert-source';
+import type { PolicyName } from '../experts/policies';
+import type { ExpertCachePolicy } from '../experts/policy';
+import { RoutingRecorder } from '../experts/trace-recorder';
+import type { RoutingTrace } from '../experts/trace';
+import { routingBytes, unpackRouting } from '../kernels/router';
+import { layoutKey } from './moe-transformer-weights';
+import { ModelConfigError } from './config';
 import type { GpuMatrix, GpuModelWeights, LayerExperts } from './moe-transformer-weights';
 import { modelConfigFromGguf, moeArchitectureFor } from './registry';
 
@@ -42,6 +63,36 @@ export interface MoeTransformerOptions {
   maxBatchTokens?: number;
   /** Largest expert slab buffer; default min(128 MiB, device limits). */
   maxSlabBytes?: number;
+  /**
+   * GPU bytes for routed experts (fixed-size slots). Default, or at least
+   * what they all take: all resident. Less: an expert cache streams them from
+   * `expertSource`; at least top-k experts (plus pinned ones) must fit.
+   */
+  expertBudgetBytes?: number;
+  /** Where missing experts are read (default: the GGUF source given to `load`); e.g. `storedExpertSource` over the WeightStore. */
+  expertSource?: ExpertSource;
+  /** Replacement policy of the expert cache: a name or a factory (default 'lru'). */
+  expertPolicy?: PolicyName | ((capacity: number) => ExpertCachePolicy);
+  /** Experts kept resident for good when streaming (hot experts). */
+  pinnedExperts?: readonly { layer: number; expert: number }[];
+  /** Prefetch of predicted experts when streaming (default none). */
+  prefetch?: PrefetchOptions;
+  /** Expert reads in flight at once when streaming (default 4). */
+  expertLoadConcurrency?: number;
+}
+
+/** Where GPU memory goes: shared weights, routed experts, KV cache (bytes). */
+export interface MemoryReport {
+  /** Non-expert weights, shared experts and dense FFNs. */
+  sharedWeightBytes: number;
+  /** Routed experts: all of them, or the expert cache's slots. */
+  expertBytes: number;
+  kvCacheBytes: number;
+  /** Routed experts resident at once / in the model. */
+  expertSlots: number;
+  totalExperts: number;
+  /** Whether experts stream through a cache (false: all resident). */
+  streaming: boolean;
 }
 
 /**
@@ -79,7 +130,15 @@ interface BatchBindings {
 
 export class MoeTransformer {
   private readonly bindingsByTokens = new Map<number, BatchBindings>();
+  /** Pre-gate router bindings by target layer and distance (decode only). */
+  private readonly pregateBindings = new Map<string, RouterBinding>();
   private expertAccessCount = 0;
+  /** Counters while every expert is resident (each access a hit). */
+  private residentStats: ExpertLayerStats[];
+  private recorder: RoutingRecorder | undefined;
+  /** [lookahead] routing buffers the pre-gate writes, [1, 2k] words each. */
+  private readonly pregateRouting: GPUBuffer[] = [];
+  private readonly pregateScratch: GPUBuffer | undefined;
 
   private constructor(
     private readonly device: GPUDevice,
@@ -92,7 +151,17 @@ export class MoeTransformer {
     private readonly expertTable: GPUBuffer,
     /** [layers, 1] slot refs of each layer's shared expert or dense FFN. */
     private readonly singleTable: GPUBuffer,
-  ) {}
+    /** The expert cache and predictor, when the routed experts do not all fit. */
+    private readonly streaming: ExpertStreaming | undefined,
+    private readonly moeLayers: number[],
+  ) {
+    this.residentStats = Array.from({ length: config.nLayer }, emptyLayerStats);
+    if (streaming?.config.prefetch?.predictor === 'pregate') {
+      const k = Math.max(1, config.nExpertUsed);
+      for (let d = 0; d < streaming.lookahead; d++) this.pregateRouting.push(createEmptyStorageBuffer(device, routingBytes(1, k), `pre-gate routing ${d + 1}`));
+      this.pregateScratch = createEmptyStorageBuffer(device, 4 * state.sizes.maxBatchTokens, 'pre-gate shared gate');
+    }
+  }
 
   /** Reads the config and weights of a GGUF file, uploads them and builds every pipeline. */
   static async load(device: GPUDevice, file: GgufFile, source: ByteSource, options: MoeTransformerOptions = {}): Promise<MoeTransformer> {
@@ -104,7 +173,41 @@ export class MoeTransformer {
     if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) throw new RangeError(`maxBatchTokens must be an integer >= 1, got ${maxBatchTokens}`);
     if (!Number.isInteger(maxContext) || maxContext < 1) throw new RangeError(`maxContext must be an integer >= 1, got ${maxContext}`);
     const maxSlabBindings = Math.min(MAX_SLAB_BINDINGS, device.limits.maxStorageBuffersPerShaderStage - 4);
-    const weights = await uploadWeights(device, file, source, config, { maxBatchTokens, maxSlabBytes: options.maxSlabBytes, maxSlabBindings });
+    const moeLayers = config.tensors.layers.flatMap((l, i) => (l.ffn.kind === 'moe' ? [i] : []));
+    const layouts = routedExpertLayouts(file, config);
+    const routedBytes = layouts.reduce((sum, l) => sum + (l ? l.slotBytes * config.nExpert : 0), 0);
+    const stream = options.expertBudgetBytes !== undefined && options.expertBudgetBytes < routedBytes && moeLayers.length > 0;
+    const weights = await uploadWeights(device, file, source, config, {
+      maxBatchTokens, maxSlabBytes: options.maxSlabBytes, maxSlabBindings, skipRoutedExperts: stream,
+    });
+    let streaming: ExpertStreaming | undefined;
+    if (stream) {
+      const layout = layouts[moeLayers[0]]!;
+      if (moeLayers.some((l) => layoutKey(layouts[l]!) !== layoutKey(layout))) {
+        throw new ModelConfigError('BAD_CONFIG', 'streaming experts needs every MoE layer to share one expert slot layout');
+      }
+      const names = new Map<number, ExpertTensorNames>();
+      for (const l of moeLayers) {
+        const ffn = config.tensors.layers[l].ffn;
+        if (ffn.kind === 'moe') names.set(l, { gate: ffn.gateExps, up: ffn.upExps, down: ffn.downExps });
+      }
+      streaming = await ExpertStreaming.create(device, {
+        layout,
+        nLayers: config.nLayer,
+        nExperts: config.nExpert,
+        topK: config.nExpertUsed,
+        moeLayers,
+        budgetBytes: options.expertBudgetBytes!,
+        policy: options.expertPolicy ?? 'lru',
+        source: options.expertSource ?? ggufExpertSource(file, source, names, config.nExpert),
+        slabLimitBytes: Math.min(options.maxSlabBytes ?? 128 * 1024 * 1024, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize),
+        maxSlabBindings,
+        pinned: options.pinnedExperts ?? [],
+        prefetch: options.prefetch,
+        loadConcurrency: options.expertLoadConcurrency,
+      });
+      for (const l of moeLayers) weights.layers[l].experts!.slabs = streaming.cache.slabs;
+    }
     const kernels = await createForwardKernels(device, config, spec, weights);
     const maxFfnWidth = Math.max(1, ...weights.layers.flatMap((l) => [l.experts, l.single]).map((e) => e?.layout.ffn ?? 0));
     const state = new RunState(device, config, { maxBatchTokens, maxContext, maxFfnWidth, maxTopK: kernels.sampleTopK.maxK });
@@ -112,9 +215,9 @@ export class MoeTransformer {
       const refs: (ExpertSlotRef | undefined)[] = weights.layers.flatMap((l) => pick(l)?.refs ?? Array<undefined>(width).fill(undefined));
       return createStorageBuffer(device, packSlotRefs(refs), 'expert slot table');
     };
-    const expertTable = table((l) => l.experts, Math.max(1, config.nExpert));
+    const expertTable = streaming ? streaming.cache.table : table((l) => l.experts, Math.max(1, config.nExpert));
     const singleTable = table((l) => l.single, 1);
-    return new MoeTransformer(device, config, spec, weights, kernels, state, expertTable, singleTable);
+    return new MoeTransformer(device, config, spec, weights, kernels, state, expertTable, singleTable, streaming, moeLayers);
   }
 
   get maxContext(): number {
@@ -160,53 +263,68 @@ export class MoeTransformer {
     return output === 'all-logits' ? { logits: rows } : last;
   }
 
-  /** One submission: embed, every layer, and the requested output, for at most maxBatchTokens tokens. */
+  /**
+   * One batch of at most maxBatchTokens tokens: embed, every layer, and the
+   * requested output. One submission while every expert is resident; when
+   * streaming, one more per MoE layer (and per piece of a batch whose
+   * experts do not fit at once).
+   */
   private async forwardBatch(tokens: readonly number[], startPosition: number, output: ForwardOutput): Promise<ForwardResult> {
     const T = tokens.length;
     const { device, state: s } = this;
     device.queue.writeBuffer(s.ids, 0, Uint32Array.from(tokens));
     device.queue.writeBuffer(s.positions, 0, Uint32Array.from(tokens, (_, t) => startPosition + t));
-    const encoder = device.createCommandEncoder({ label: `forward ${T} tokens at ${startPosition}` });
-    let pass = encoder.beginComputePass({ label: 'forward' });
+    const rec = new Recording(device, `forward ${T} tokens at ${startPosition}`);
+    if (startPosition === 0) this.streaming?.predictor?.begin();
+    this.recorder?.beginBatch(T);
+    // While all is resident, a recorded trace copies each layer's routing here: [moe layers, T, 2k] words.
+    const k = Math.max(1, this.config.nExpertUsed);
+    const traceRouting = this.recorder && !this.streaming
+      ? device.createBuffer({ label: 'routing trace', size: this.moeLayers.length * routingBytes(T, k), usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST })
+      : undefined;
 
     // Token embedding: x [T, hidden] = tokenEmbd rows of ids.
     const embd = this.weights.tokenEmbd;
-    this.kernels.embedding.encode(pass, { table: embd.buffer, ids: s.ids, out: s.x }, { tokens: T, vocab: embd.rows, hidden: embd.cols });
+    this.kernels.embedding.encode(rec.pass, { table: embd.buffer, ids: s.ids, out: s.x }, { tokens: T, vocab: embd.rows, hidden: embd.cols });
 
     for (let l = 0; l < this.config.nLayer; l++) {
-      this.encodeAttention(pass, l, T, startPosition);
-      pass = this.encodeFfn(encoder, pass, l, T);
+      this.encodeAttention(rec.pass, l, T, startPosition);
+      await this.encodeFfn(rec, l, T, traceRouting);
     }
 
     // Final norm and output projection: logits [rows, vocab] of the last token or of all.
     const c = this.config;
-    this.kernels.rmsNorm.encode(pass, { x: s.x, y: s.xb, weight: this.weights.outputNorm }, { rows: T, cols: c.hidden, eps: c.rmsEps });
+    this.kernels.rmsNorm.encode(rec.pass, { x: s.x, y: s.xb, weight: this.weights.outputNorm }, { rows: T, cols: c.hidden, eps: c.rmsEps });
     const outRows = output === 'all-logits' ? T : 1;
     if (output !== 'none') {
       const xOffset = output === 'all-logits' ? 0 : (T - 1) * c.hidden;
-      this.project(pass, this.weights.output, s.xb, s.logits, outRows, { xOffset });
+      this.project(rec.pass, this.weights.output, s.xb, s.logits, outRows, { xOffset });
     }
     let readFrom: GPUBuffer | undefined;
     let readBytes = 0;
     if (output === 'argmax') {
-      this.kernels.argmax.encode(pass, { values: s.logits, result: s.argmax }, c.vocabSize);
+      this.kernels.argmax.encode(rec.pass, { values: s.logits, result: s.argmax }, c.vocabSize);
       [readFrom, readBytes] = [s.argmax, 4];
     } else if (typeof output === 'object') {
       const topK = Math.min(output.topK, c.vocabSize);
-      this.kernels.sampleTopK.encode(pass, { logits: s.logits, result: s.topK }, { length: c.vocabSize, k: topK, temperature: output.temperature });
+      this.kernels.sampleTopK.encode(rec.pass, { logits: s.logits, result: s.topK }, { length: c.vocabSize, k: topK, temperature: output.temperature });
       [readFrom, readBytes] = [s.topK, topKResultBytes(topK)];
     } else if (output !== 'none') {
       [readFrom, readBytes] = [s.logits, outRows * c.vocabSize * 4];
     }
-    pass.end();
+    rec.endPass();
 
     // Read back only what was asked, in the same submission.
     const staging = readFrom && device.createBuffer({ label: 'forward readback', size: readBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    if (readFrom && staging) encoder.copyBufferToBuffer(readFrom, 0, staging, 0, readBytes);
-    device.queue.submit([encoder.finish()]);
-    this.expertAccessCount += T * c.tensors.layers.filter((l) => l.ffn.kind === 'moe').length * c.nExpertUsed;
-    if (!staging) return {};
+    if (readFrom && staging) rec.encoder.copyBufferToBuffer(readFrom, 0, staging, 0, readBytes);
+    const traceStaging = traceRouting && device.createBuffer({ label: 'routing trace readback', size: traceRouting.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    if (traceRouting && traceStaging) rec.encoder.copyBufferToBuffer(traceRouting, 0, traceStaging, 0, traceRouting.size);
+    device.queue.submit([rec.encoder.finish()]);
+    this.countBatch(T);
     try {
+      if (traceStaging) await this.recordResidentTrace(traceStaging, T);
+      this.recorder?.endBatch();
+      if (!staging) return {};
       await staging.mapAsync(GPUMapMode.READ);
       const bytes = staging.getMappedRange().slice(0);
       if (output === 'argmax') return { argmax: new Uint32Array(bytes)[0] };
@@ -214,8 +332,35 @@ export class MoeTransformer {
       const all = new Float32Array(bytes);
       return { logits: Array.from({ length: outRows }, (_, r) => all.slice(r * c.vocabSize, (r + 1) * c.vocabSize)) };
     } finally {
-      staging.destroy();
+      staging?.destroy();
+      traceStaging?.destroy();
+      traceRouting?.destroy();
     }
+  }
+
+  /** Counts a batch's routed accesses; while all is resident, each is a hit. */
+  private countBatch(T: number): void {
+    const k = this.config.nExpertUsed;
+    this.expertAccessCount += T * this.moeLayers.length * k;
+    if (this.streaming) {
+      this.streaming.tokenCount += T;
+      return;
+    }
+    for (const l of this.moeLayers) {
+      this.residentStats[l].accesses += T * k;
+      this.residentStats[l].hits += T * k;
+    }
+  }
+
+  private async recordResidentTrace(staging: GPUBuffer, T: number): Promise<void> {
+    await staging.mapAsync(GPUMapMode.READ);
+    const words = new Uint32Array(staging.getMappedRange().slice(0));
+    const k = Math.max(1, this.config.nExpertUsed);
+    const perLayer = routingBytes(T, k) / 4;
+    this.moeLayers.forEach((_, i) => {
+      const r = unpackRouting(words.subarray(i * perLayer, (i + 1) * perLayer), T, k);
+      this.recorder?.setLayer(i, r.ids, r.weights);
+    });
   }
 
   /** Attention sub-block of layer l: x += wo · attention(rope(norm(q, k)), cache) (+ bias). */
@@ -268,36 +413,146 @@ export class MoeTransformer {
 
   /**
    * FFN sub-block of layer l: x += sum_j w_j expert_j(xb) (+ the gated shared
-   * expert), or x += dense(xb). Returns the pass to continue in (the shared
-   * expert's routing is filled by buffer copies between passes).
+   * expert), or x += dense(xb). May end the recording's pass (the shared
+   * expert's routing is filled by buffer copies between passes) or submit it
+   * (streaming experts).
    */
-  private encodeFfn(encoder: GPUCommandEncoder, pass: GPUComputePassEncoder, l: number, T: number): GPUComputePassEncoder {
+  private async encodeFfn(rec: Recording, l: number, T: number, traceRouting: GPUBuffer | undefined): Promise<void> {
     const c = this.config;
     const w = this.weights.layers[l];
     const s = this.state;
     const bindings = this.bindingsFor(T);
 
     // Input norm: xb [T, hidden] = rmsnorm(x) * ffnNorm.
-    this.kernels.rmsNorm.encode(pass, { x: s.x, y: s.xb, weight: w.ffnNorm }, { rows: T, cols: c.hidden, eps: c.rmsEps });
+    this.kernels.rmsNorm.encode(rec.pass, { x: s.x, y: s.xb, weight: w.ffnNorm }, { rows: T, cols: c.hidden, eps: c.rmsEps });
 
-    // Router: routing [T, 2k] (ids and weights, no readback) and the shared gate [T].
+    // Router: routing [T, 2k] (ids and weights) and the shared gate [T].
     const router = bindings.router[l];
-    if (router) this.kernels.router(l).encode(pass, router);
+    if (router) this.kernels.router(l).encode(rec.pass, router);
 
     // Routed experts, read through the slot table: x += sum_j w_j down_j(silu(gate_j xb) * up_j xb).
     const experts = bindings.experts[l];
-    if (experts) layerExpertKernel(this.kernels, w.experts!).encode(pass, experts);
+    if (experts && this.streaming) {
+      await this.streamExperts(rec, l, T, experts);
+    } else if (experts) {
+      if (traceRouting) {
+        rec.endPass();
+        rec.encoder.copyBufferToBuffer(s.routing, 0, traceRouting, this.moeLayers.indexOf(l) * routingBytes(T, c.nExpertUsed), routingBytes(T, c.nExpertUsed));
+        rec.beginPass();
+      }
+      layerExpertKernel(this.kernels, w.experts!).encode(rec.pass, experts);
+    }
 
     // Shared expert (weight sigmoid(gate . xb), copied into its routing) or dense FFN (weight 1).
     const single = bindings.single[l];
-    if (!single) return pass;
+    if (!single) return;
     if (w.sharedGate) {
-      pass.end();
-      for (let t = 0; t < T; t++) encoder.copyBufferToBuffer(s.sharedGate, t * 4, s.sharedRouting, t * 8 + 4, 4);
-      pass = encoder.beginComputePass({ label: 'forward' });
+      rec.endPass();
+      for (let t = 0; t < T; t++) rec.encoder.copyBufferToBuffer(s.sharedGate, t * 4, s.sharedRouting, t * 8 + 4, 4);
+      rec.beginPass();
     }
-    layerExpertKernel(this.kernels, w.single!).encode(pass, single);
-    return pass;
+    layerExpertKernel(this.kernels, w.single!).encode(rec.pass, single);
+  }
+
+  /**
+   * Routed experts of layer l through the expert cache: the pre-gate guesses
+   * for the next layers are computed with the router, the routing (and
+   * guesses) read back, prefetch started, the layer's experts made resident,
+   * and the FFN submitted, in pieces of tokens when they do not fit at once.
+   */
+  private async streamExperts(rec: Recording, l: number, T: number, experts: ExpertFfnBinding): Promise<void> {
+    const streaming = this.streaming!;
+    const { cache } = streaming;
+    const s = this.state;
+    const k = this.config.nExpertUsed;
+    const index = streaming.moeIndex[l];
+    const decode = T === 1;
+    const pregate = decode && streaming.config.prefetch?.predictor === 'pregate' ? this.encodePregate(rec.pass, l) : [];
+
+    // Submit up to the router and read back the routing (and the pre-gate's ids).
+    rec.endPass();
+    const bytes = routingBytes(T, k);
+    const staging = this.device.createBuffer({ label: 'routing readback', size: bytes + pregate.length * routingBytes(1, k), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    rec.encoder.copyBufferToBuffer(s.routing, 0, staging, 0, bytes);
+    pregate.forEach((p, i) => rec.encoder.copyBufferToBuffer(p.buffer, 0, staging, bytes + i * routingBytes(1, k), routingBytes(1, k)));
+    rec.submit();
+    let words: Uint32Array;
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+      words = new Uint32Array(staging.getMappedRange().slice(0));
+    } finally {
+      staging.destroy();
+    }
+    const routing = unpackRouting(words, T, k);
+    this.recorder?.setLayer(index, routing.ids, routing.weights);
+
+    // Predictions for the next layers (decode only): pre-gate ids, or affinity learned so far.
+    const predictions: { layer: number; experts: number[] }[] = [];
+    pregate.forEach((p, i) => {
+      const ids = Array.from(unpackRouting(words.subarray((bytes + i * routingBytes(1, k)) / 4), 1, k).ids).slice(0, streaming.width);
+      predictions.push({ layer: p.layer, experts: ids });
+      this.recorder?.setPredicted(0, streaming.moeIndex[p.layer], ids);
+    });
+    const predictor = streaming.predictor;
+    if (predictor && decode) {
+      const from = { token: streaming.tokenCount, layer: index };
+      predictor.observe(from.token, from.layer, Array.from(routing.ids));
+      const n = this.moeLayers.length;
+      for (let d = 1; d <= streaming.lookahead; d++) {
+        const flat = index + d;
+        const target = { token: from.token + Math.floor(flat / n), layer: flat % n };
+        predictions.push({ layer: this.moeLayers[target.layer], experts: predictor.predict(from, target, streaming.width) });
+      }
+    }
+
+    // Make the experts resident and run the FFN, one piece of tokens at a time.
+    const pieces = planPieces(routing.ids, T, k, cache.availableSlots);
+    for (const [p, piece] of pieces.entries()) {
+      if (pieces.length > 1) this.device.queue.writeBuffer(s.routing, 0, maskRouting(words, T, k, piece.tokens));
+      const ready = cache.ensure(l, piece.experts);
+      if (p === 0) for (const guess of predictions) cache.prefetch(guess.layer, guess.experts, k);
+      try {
+        await ready;
+      } catch (error) {
+        cache.release();
+        throw error;
+      }
+      layerExpertKernel(this.kernels, this.weights.layers[l].experts!).encode(rec.pass, experts);
+      rec.submit();
+      cache.release();
+    }
+    if (predictor && !decode) for (let t = 0; t < T; t++) predictor.observe(streaming.tokenCount + t, index, Array.from(routing.ids.subarray(t * k, (t + 1) * k)));
+  }
+
+  /** Pre-gating: the routers of the next `lookahead` MoE layers applied to this layer's FFN input xb. */
+  private encodePregate(pass: GPUComputePassEncoder, l: number): { layer: number; buffer: GPUBuffer }[] {
+    const streaming = this.streaming!;
+    const index = streaming.moeIndex[l];
+    const out: { layer: number; buffer: GPUBuffer }[] = [];
+    for (let d = 1; d <= streaming.lookahead && index + d < this.moeLayers.length; d++) {
+      const target = this.moeLayers[index + d];
+      const key = `${target}/${d}`;
+      let binding = this.pregateBindings.get(key);
+      if (!binding) {
+        const w = this.weights.layers[target];
+        const s = this.state;
+        binding = this.kernels.router(target).bind(
+          {
+            x: s.xb,
+            weight: w.router!.buffer,
+            logits: s.routerLogits,
+            routing: this.pregateRouting[d - 1],
+            sharedGateWeight: w.sharedGate,
+            sharedGate: w.sharedGate ? this.pregateScratch : undefined,
+          },
+          { tokens: 1, hidden: this.config.hidden, nExperts: this.config.nExpert, topK: this.config.nExpertUsed },
+        );
+        this.pregateBindings.set(key, binding);
+      }
+      this.kernels.router(target).encode(pass, binding);
+      out.push({ layer: target, buffer: this.pregateRouting[d - 1] });
+    }
+    return out;
   }
 
   /** y (+)= W x for T tokens: matvec for one token, matmul for more. */
@@ -357,12 +612,96 @@ export class MoeTransformer {
     });
   }
 
-  /** Frees every GPU buffer of the model (weights, state, tables); the model is unusable afterwards. */
+  /**
+   * Expert telemetry since the last reset, per layer and summed: hits,
+   * misses, prefetch precision and recall, bytes streamed, stall ms (see
+   * src/experts/cache-stats.ts). While every expert is resident, every access
+   * is a hit and nothing streams.
+   */
+  expertStats(): ExpertCacheStats {
+    return this.streaming ? this.streaming.cache.stats() : summarizeStats(this.residentStats, 0);
+  }
+
+  resetExpertStats(): void {
+    this.streaming?.cache.resetStats();
+    this.residentStats = this.residentStats.map(emptyLayerStats);
+  }
+
+  /** Where GPU memory goes: shared weights, routed experts (all, or the cache's slots) and the KV cache. */
+  memory(): MemoryReport {
+    const totalExperts = this.moeLayers.length * this.config.nExpert;
+    const slotBytes = this.weights.layers[this.moeLayers[0]]?.experts?.layout.slotBytes ?? 0;
+    const weightBytes = this.weightBytes;
+    const cache = this.streaming?.cache;
+    const expertBytes = cache ? cache.bytes : totalExperts * slotBytes;
+    return {
+      sharedWeightBytes: cache ? weightBytes : weightBytes - expertBytes,
+      expertBytes,
+      kvCacheBytes: this.state.kvCacheBytes,
+      expertSlots: cache ? cache.capacity : totalExperts,
+      totalExperts,
+      streaming: cache !== undefined,
+    };
+  }
+
+  /** Starts recording the routing of every token from now on (MoE layers in order). */
+  startRoutingTrace(name = 'webmoe engine'): void {
+    const slotBytes = this.weights.layers[this.moeLayers[0]]?.experts?.layout.slotBytes;
+    this.recorder = new RoutingRecorder({ name, nLayers: this.moeLayers.length, nExperts: this.config.nExpert, topK: this.config.nExpertUsed, expertBytes: slotBytes });
+  }
+
+  /** The routing recorded since `startRoutingTrace` (recording stops), or undefined when none was started. */
+  takeRoutingTrace(): RoutingTrace | undefined {
+    const trace = this.recorder?.take();
+    this.recorder = undefined;
+    return trace;
+  }
+
+  /** Waits for prefetches still in flight (before measuring, or before destroy). */
+  async settleExperts(): Promise<void> {
+    await this.streaming?.cache.settle();
+  }
+
+  /** Frees every GPU buffer of the model (weights, state, tables, expert cache); the model is unusable afterwards. */
   destroy(): void {
     this.weights.buffers.forEach((b) => b.destroy());
     this.state.destroy();
-    this.expertTable.destroy();
+    if (this.streaming) this.streaming.destroy();
+    else this.expertTable.destroy();
     this.singleTable.destroy();
+    this.pregateRouting.forEach((b) => b.destroy());
+    this.pregateScratch?.destroy();
+  }
+}
+
+/** A command encoder and its open compute pass, restarted between passes and submissions. */
+class Recording {
+  encoder: GPUCommandEncoder;
+  pass: GPUComputePassEncoder;
+  private passEnded = false;
+
+  constructor(private readonly device: GPUDevice, private readonly label: string) {
+    this.encoder = device.createCommandEncoder({ label });
+    this.pass = this.encoder.beginComputePass({ label: 'forward' });
+  }
+
+  endPass(): void {
+    this.pass.end();
+    this.passEnded = true;
+  }
+
+  /** Opens a new pass in the same encoder (after the previous one was ended). */
+  beginPass(): void {
+    this.pass = this.encoder.beginComputePass({ label: 'forward' });
+    this.passEnded = false;
+  }
+
+  /** Submits what was recorded (ending the open pass if `pass` is still open) and starts anew. */
+  submit(): void {
+    if (!this.passEnded) this.pass.end();
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = this.device.createCommandEncoder({ label: this.label });
+    this.beginPass();
   }
 }
 
