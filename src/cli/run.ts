@@ -4,6 +4,7 @@ import type { GenerateResult } from '../engine/engine';
 import { EngineError } from '../engine/errors';
 import { checkSamplingOptions } from '../engine/sampler';
 import type { SamplingOptions } from '../engine/sampler';
+import { writeTraceFile } from '../experts/trace-node';
 import { CliError, floatOption, intOption, parseCommand } from './args';
 import type { OptionSpec } from './args';
 import { MODEL_HELP, nodeDevice, openModelArg, progress } from './model';
@@ -24,7 +25,8 @@ ${MODEL_HELP}
   --seed S           sampling seed (default random): same seed, same output
   --stop TEXT        stop before this text (may be repeated)
   --context N        KV cache positions (default min(model context, 4096))
-  --expert-budget-mb N  GPU memory for routed experts, in MiB (default: all of them)
+  --expert-budget-mb N  GPU memory for routed experts, in MiB (default: all of them); less streams them
+  --trace FILE       record the routing of every token to FILE (webmoe trace JSONL, for webmoe simulate)
   --json             print only one JSON object at the end:
                      {"promptTokens":[...],"tokens":[...],"text":"...","stats":{...}}
 Progress goes to stderr; stdout carries only the generated text (or the JSON).`;
@@ -44,6 +46,7 @@ const OPTIONS: OptionSpec = {
   stop: { type: 'string', multiple: true },
   context: { type: 'string' },
   'expert-budget-mb': { type: 'string' },
+  trace: { type: 'string' },
   json: { type: 'boolean' },
 };
 
@@ -57,6 +60,8 @@ export interface RunArgs {
   stop: string[];
   context?: number;
   expertBudgetBytes?: number;
+  /** Where to write the routing trace. */
+  trace?: string;
   json: boolean;
 }
 
@@ -99,6 +104,7 @@ export function parseRunArgs(argv: string[]): RunArgs | undefined {
     stop: (parsed.values.stop as unknown as string[] | undefined) ?? [],
     context,
     expertBudgetBytes: budgetMb === undefined ? undefined : Math.floor(budgetMb * 2 ** 20),
+    trace: v.trace,
     json: parsed.values.json === true,
   };
 }
@@ -121,7 +127,7 @@ export async function runCommand(argv: string[]): Promise<void> {
       expertBudgetBytes: args.expertBudgetBytes,
       onProgress: progress,
     });
-    await opened.close();
+    if (args.trace) engine.model.startRoutingTrace(opened.name);
     const prompt = args.chat ? { messages: [{ role: 'user', content: args.prompt }] } : { prompt: args.prompt };
     const result = await engine.generate({
       ...prompt,
@@ -130,6 +136,8 @@ export async function runCommand(argv: string[]): Promise<void> {
       stop: args.stop,
       onToken: args.json ? undefined : (event) => process.stdout.write(event.text),
     });
+    const trace = engine.model.takeRoutingTrace();
+    if (args.trace && trace) await writeTraceFile(args.trace, [trace]);
     if (args.json) process.stdout.write(`${runJson(result)}\n`);
     else process.stdout.write('\n');
     const s = result.stats;

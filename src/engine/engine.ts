@@ -22,7 +22,9 @@ import type { ChatMessage, ChatRenderOptions } from '../text/chat-template';
 import { NoChatTemplateError } from '../text/errors';
 import { StopMatcher, StreamingDetokenizer } from '../text/streaming';
 import { Tokenizer } from '../text/tokenizer';
-import { ContextOverflowError, EngineError, ExpertBudgetError } from './errors';
+import { ContextOverflowError, EngineError } from './errors';
+import { storedExpertSource } from '../experts/expert-source';
+import type { ExpertCacheStats } from '../experts/cache-stats';
 import { encodeChat, encodePrompt } from './prompt';
 import { Sampler } from './sampler';
 import type { SamplingOptions } from './sampler';
@@ -30,9 +32,9 @@ import { storedModelAsGguf } from './stored-model';
 
 export interface EngineOptions extends MoeTransformerOptions {
   /**
-   * GPU bytes the routed experts may take. Until experts are streamed, every
-   * expert is resident: a budget below the routed-expert bytes is an
-   * ExpertBudgetError; unset means no limit.
+   * GPU bytes the routed experts may take; unset means all resident. Below
+   * what they take, experts stream through an expert cache; below top-k
+   * experts, loading fails with an ExpertBudgetError naming the minimum.
    */
   expertBudgetBytes?: number;
   /** Told what loading is doing, one line at a time. */
@@ -130,7 +132,7 @@ export class Engine {
   static async fromStoredModel(device: GPUDevice, stored: StoredModel, options: EngineOptions = {}): Promise<Engine> {
     options.onProgress?.(`reading stored model ${stored.modelId} (${formatMiB(stored.manifest.storedBytes)})`);
     const { file, source } = await storedModelAsGguf(stored);
-    return Engine.fromGguf(device, file, source, options);
+    return Engine.fromGguf(device, file, source, { expertSource: storedExpertSource(stored), ...options });
   }
 
   /** Loads a parsed GGUF file whose tensor data `source` holds. */
@@ -139,7 +141,6 @@ export class Engine {
     const budget = options.expertBudgetBytes;
     if (budget !== undefined) {
       if (!(Number.isFinite(budget) && budget >= 0)) throw new EngineError('BAD_REQUEST', `expertBudgetBytes must be a number >= 0, got ${budget}`);
-      if (budget < routedExpertBytes) throw new ExpertBudgetError(budget, routedExpertBytes);
     }
     const tokenizer = Tokenizer.fromGguf(file);
     const chatTemplate = optionalChatTemplate(file);
@@ -195,7 +196,7 @@ export class Engine {
     if (prompt.length + maxTokens > this.maxContext) throw new ContextOverflowError(prompt.length, maxTokens, this.maxContext);
     const sampler = new Sampler(request.sampling ?? {}, this.model.maxTopK);
     const { signal, onToken } = request;
-    const accessesBefore = this.model.expertAccesses;
+    this.model.resetExpertStats();
     const tokens: number[] = [];
     let text = '';
     let finishReason: FinishReason = 'length';
@@ -262,11 +263,7 @@ export class Engine {
       stats: {
         prefillTokPerS: perSecond(prefilled, prefillMs),
         decodeTokPerS: perSecond(decodeSteps, decodeMs),
-        // Every expert is resident: each routed-expert read is a hit.
-        expertHits: this.model.expertAccesses - accessesBefore,
-        expertMisses: 0,
-        bytesStreamed: 0,
-        stallMs: 0,
+        ...expertFigures(this.model.expertStats()),
       },
     };
   }
@@ -321,4 +318,8 @@ function perSecond(count: number, ms: number): number {
 
 function formatMiB(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+function expertFigures(s: ExpertCacheStats): Pick<GenerationStats, 'expertHits' | 'expertMisses' | 'bytesStreamed' | 'stallMs'> {
+  return { expertHits: s.hits, expertMisses: s.misses, bytesStreamed: s.bytesStreamed, stallMs: s.stallMs };
 }

@@ -59,8 +59,12 @@ export function ggufExpertSource(
   };
 }
 
-/** Reads experts from a model in the WeightStore: one record per expert, gate, up and down slices by tensor name. */
-export function storedExpertSource(model: StoredModel, layers: ReadonlyMap<number, ExpertTensorNames>): ExpertSource {
+/**
+ * Reads experts from a model in the WeightStore: one record per expert, cut
+ * into gate, up and down slices by tensor name (default: every expert layer's
+ * blk.L.ffn_{gate,up,down}_exps.weight).
+ */
+export function storedExpertSource(model: StoredModel, layers: ReadonlyMap<number, ExpertTensorNames> = standardExpertNames(model)): ExpertSource {
   const offsets = new Map<number, { gate: [number, number]; up: [number, number]; down: [number, number] }>();
   for (const [layer, names] of layers) {
     const parts = model.expertLayer(layer).parts;
@@ -81,4 +85,13 @@ export function storedExpertSource(model: StoredModel, layers: ReadonlyMap<numbe
       return { gate: cut(at.gate), up: cut(at.up), down: cut(at.down) };
     },
   };
+}
+
+function standardExpertNames(model: StoredModel): Map<number, ExpertTensorNames> {
+  const names = (l: number): ExpertTensorNames => ({
+    gate: `blk.${l}.ffn_gate_exps.weight`,
+    up: `blk.${l}.ffn_up_exps.weight`,
+    down: `blk.${l}.ffn_down_exps.weight`,
+  });
+  return new Map(model.expertLayers.map((l) => [l.layer, names(l.layer)]));
 }

@@ -46,6 +46,7 @@ export class LoadQueue {
     const load = this.byKey.get(key);
     if (!load || load.priority === 'demand') return false;
     load.priority = 'demand';
+    load.seq = this.seq++; // demands run in the order they were demanded
     return true;
   }
 
