@@ -2,7 +2,8 @@
  * Three test projects:
  *   unit         Node, no GPU: test/unit/**.
  *   gpu-node     Node with Dawn (npm `webgpu`) on whatever Vulkan driver the
- *                machine has (lavapipe without a GPU): test/gpu/**.
+ *                machine has (lavapipe without a GPU): test/gpu/**, and
+ *                test/gpu-node/** (GPU tests that need Node: processes, files).
  *   gpu-browser  the same test/gpu/** files in headless Chromium (Debian's
  *                /usr/bin/chromium, SwiftShader without a GPU) via Playwright.
  *   e2e          Node driving Chromium through Playwright against built pages
@@ -20,6 +21,8 @@ import { defineConfig } from 'vitest/config';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './test/setup/chromium';
 
 const GPU_TESTS = ['test/gpu/**/*.test.ts'];
+/** GPU tests that need Node itself (child processes, the filesystem): gpu-node only. */
+const NODE_GPU_TESTS = ['test/gpu-node/**/*.test.ts'];
 
 // Software adapters are slow: a pipeline compile or a small dispatch can take seconds.
 const GPU_TEST_TIMEOUT_MS = 120_000;
@@ -38,7 +41,7 @@ export default defineConfig({
         test: {
           name: 'gpu-node',
           environment: 'node',
-          include: GPU_TESTS,
+          include: [...GPU_TESTS, ...NODE_GPU_TESTS],
           pool: 'forks',
           globalSetup: ['test/setup/gpu-node-report.ts'],
           setupFiles: ['test/setup/gpu-node-globals.ts'],
