@@ -11,7 +11,11 @@
  *   store-browser the weight store on real IndexedDB in the same headless
  *                Chromium (no GPU needed): test/browser/**.
  * Both GPU projects print the adapter and its features once at the start and
- * fail, never skip, when there is no adapter. See shared WEBGPU-ON-CPU notes:
+ * fail, never skip, when there is no adapter. GPU tests that compare with
+ * llama.cpp get its results from Node: directly in gpu-node (setup file
+ * test/setup/gpu-node-llama.ts), through the `llamaCppReference` browser
+ * command in gpu-browser (see test/gpu/support/llama-cpp.ts). Files in
+ * GPU_NODE_ONLY are too slow for SwiftShader and run in gpu-node alone. See shared WEBGPU-ON-CPU notes:
  * --disable-software-rasterizer must never be added (no adapter then), and an
  * own --enable-features would replace Playwright's list.
  */
@@ -19,10 +23,13 @@
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './test/setup/chromium';
+import type { LlamaCppRequest } from './test/gpu/support/llama-cpp';
+import type * as LlamaCppNode from './test/setup/llama-cpp-reference';
 
 const GPU_TESTS = ['test/gpu/**/*.test.ts'];
 /** GPU tests that need Node itself (child processes, the filesystem): gpu-node only. */
 const NODE_GPU_TESTS = ['test/gpu-node/**/*.test.ts'];
+const GPU_NODE_ONLY = ['test/gpu/olmoe-shape-parity.test.ts'];
 
 // Software adapters are slow: a pipeline compile or a small dispatch can take seconds.
 const GPU_TEST_TIMEOUT_MS = 120_000;
@@ -44,7 +51,7 @@ export default defineConfig({
           include: [...GPU_TESTS, ...NODE_GPU_TESTS],
           pool: 'forks',
           globalSetup: ['test/setup/gpu-node-report.ts'],
-          setupFiles: ['test/setup/gpu-node-globals.ts'],
+          setupFiles: ['test/setup/gpu-node-globals.ts', 'test/setup/gpu-node-llama.ts'],
           testTimeout: GPU_TEST_TIMEOUT_MS,
           hookTimeout: GPU_TEST_TIMEOUT_MS,
         },
@@ -62,6 +69,7 @@ export default defineConfig({
         test: {
           name: 'gpu-browser',
           include: GPU_TESTS,
+          exclude: GPU_NODE_ONLY,
           setupFiles: ['test/setup/gpu-browser-report.ts'],
           testTimeout: GPU_TEST_TIMEOUT_MS,
           hookTimeout: GPU_TEST_TIMEOUT_MS,
@@ -73,6 +81,10 @@ export default defineConfig({
               launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS },
             }),
             instances: [{ browser: 'chromium' }],
+            commands: {
+              llamaCppReference: async ({ project }, request: LlamaCppRequest) =>
+                (await project.import<typeof LlamaCppNode>('./test/setup/llama-cpp-reference.ts')).computeLlamaCppReference(request),
+            },
           },
         },
       },
