@@ -10,8 +10,6 @@ export type EngineErrorCode =
   | 'BAD_REQUEST'
   /** generate() was called while another generate() on the same engine was running. */
   | 'BUSY'
-  /** An option this build cannot honour (e.g. an expert budget below the routed-expert bytes). */
-  | 'UNSUPPORTED'
   /** The engine was destroyed. */
   | 'DESTROYED';
 
@@ -39,22 +37,6 @@ export class ContextOverflowError extends EngineError {
       promptTokens > maxContext
         ? `the prompt has ${promptTokens} tokens but the context holds ${maxContext}; shorten the prompt or load the model with a larger maxContext`
         : `the prompt (${promptTokens} tokens) plus maxTokens (${maxTokens}) exceed the context of ${maxContext}; ask for at most ${maxContext - promptTokens} tokens or load the model with a larger maxContext`,
-    );
-  }
-}
-
-export class ExpertBudgetError extends EngineError {
-  override name = 'ExpertBudgetError';
-  declare readonly code: 'UNSUPPORTED';
-
-  constructor(
-    readonly budgetBytes: number,
-    readonly routedExpertBytes: number,
-  ) {
-    super(
-      'UNSUPPORTED',
-      `an expert budget of ${budgetBytes} bytes is below the ${routedExpertBytes} bytes of routed experts, and streaming experts under a budget is not available in this build; ` +
-        `raise the budget to at least ${routedExpertBytes} bytes or leave it unset`,
     );
   }
 }
