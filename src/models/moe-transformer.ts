@@ -12,7 +12,8 @@
  * no routing is read back while every routed expert is resident.
  *
  * With an expert budget smaller than the routed experts, an expert cache
- * (moe-transformer-experts.ts) holds what fits, and each MoE layer becomes:
+ * (moe-transformer-experts.ts) holds what fits, and each MoE layer becomes
+ * (moe-transformer-stream.ts):
  * submit up to its router, read back the routing ids (a few bytes), make
  * those experts resident (loading misses from the expert source into slots,
  * rewriting their table entries), then submit the expert FFN. A batch whose
@@ -24,99 +25,34 @@
 
 import type { ByteSource } from '../gguf/source';
 import type { GgufFile } from '../gguf/types';
-import { createEmptyStorageBuffer, createStorageBuffer } from '../gpu/buffers';
+import { createStorageBuffer } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
 import { MAX_SLAB_BINDINGS } from '../kernels/expert-ffn';
 import type { ExpertFfnBinding } from '../kernels/expert-ffn';
 import { packSlotRefs } from '../kernels/expert-slots';
 import type { ExpertSlotRef } from '../kernels/expert-slots';
 import type { RouterBinding } from '../kernels/router';
+import { routingBytes, unpackRouting } from '../kernels/router';
 import { topKResultBytes } from '../kernels/sample-topk';
 import { decodeTopKResult } from '../kernels/sampling';
-import type { TopKCandidates } from '../kernels/sampling';
-import type { ModelConfig } from './config';
-import type { MoeGraphSpec } from './moe-graph';
-import { createForwardKernels, layerExpertKernel, ropeParamsOf } from './moe-transformer-kernels';
-import type { ForwardKernels } from './moe-transformer-kernels';
-import { RunState } from './moe-transformer-state';
-import { routedExpertLayouts, uploadWeights } from './moe-transformer-weights';
-import { ExpertStreaming, maskRouting, planPieces } from './moe-transformer-experts';
-import type { PrefetchOptions } from './moe-transformer-experts';
 import { emptyLayerStats, summarizeStats } from '../experts/cache-stats';
 import type { ExpertCacheStats, ExpertLayerStats } from '../experts/cache-stats';
-import { ggufExpertSource } from '../experts/expert-source';
-import type { ExpertSource, ExpertTensorNames } from '../experts/expert-source';
-import type { PolicyName } from '../experts/policies';
-import type { ExpertCachePolicy } from '../experts/policy';
 import { RoutingRecorder } from '../experts/trace-recorder';
 import type { RoutingTrace } from '../experts/trace';
-import { routingBytes, unpackRouting } from '../kernels/router';
-import { layoutKey } from './moe-transformer-weights';
-import { ModelConfigError } from './config';
+import type { ModelConfig } from './config';
+import type { MoeGraphSpec } from './moe-graph';
+import type { ExpertStreaming } from './moe-transformer-experts';
+import { createForwardKernels, layerExpertKernel, ropeParamsOf } from './moe-transformer-kernels';
+import type { ForwardKernels } from './moe-transformer-kernels';
+import { Recording } from './moe-transformer-recording';
+import { RunState } from './moe-transformer-state';
+import type { ForwardOutput, ForwardResult, MemoryReport, MoeTransformerOptions } from './moe-transformer-types';
+import { StreamedExperts, createExpertStreaming } from './moe-transformer-stream';
+import { routedExpertLayouts, uploadWeights } from './moe-transformer-weights';
 import type { GpuMatrix, GpuModelWeights, LayerExperts } from './moe-transformer-weights';
 import { modelConfigFromGguf, moeArchitectureFor } from './registry';
 
-export interface MoeTransformerOptions {
-  /** Positions the KV cache holds; default min(model context, 4096). */
-  maxContext?: number;
-  /** Most tokens per forward submission (prefill is cut into batches of this); default 32. */
-  maxBatchTokens?: number;
-  /** Largest expert slab buffer; default min(128 MiB, device limits). */
-  maxSlabBytes?: number;
-  /**
-   * GPU bytes for routed experts (fixed-size slots). Default, or at least
-   * what they all take: all resident. Less: an expert cache streams them from
-   * `expertSource`; at least top-k experts (plus pinned ones) must fit.
-   */
-  expertBudgetBytes?: number;
-  /** Where missing experts are read (default: the GGUF source given to `load`); e.g. `storedExpertSource` over the WeightStore. */
-  expertSource?: ExpertSource;
-  /** Replacement policy of the expert cache: a name or a factory (default 'lru'). */
-  expertPolicy?: PolicyName | ((capacity: number) => ExpertCachePolicy);
-  /** Experts kept resident for good when streaming (hot experts). */
-  pinnedExperts?: readonly { layer: number; expert: number }[];
-  /** Prefetch of predicted experts when streaming (default none). */
-  prefetch?: PrefetchOptions;
-  /** Expert reads in flight at once when streaming (default 4). */
-  expertLoadConcurrency?: number;
-}
-
-/** Where GPU memory goes: shared weights, routed experts, KV cache (bytes). */
-export interface MemoryReport {
-  /** Non-expert weights, shared experts and dense FFNs. */
-  sharedWeightBytes: number;
-  /** Routed experts: all of them, or the expert cache's slots. */
-  expertBytes: number;
-  kvCacheBytes: number;
-  /** Routed experts resident at once / in the model. */
-  expertSlots: number;
-  totalExperts: number;
-  /** Whether experts stream through a cache (false: all resident). */
-  streaming: boolean;
-}
-
-/**
- * What a forward call reads back: nothing, the last token's logits, every
- * token's logits, the last token's argmax, or its `topK` best candidates
- * (logits / temperature, with the log-sum-exp) for sampling.
- */
-export type ForwardOutput = 'none' | 'last-logits' | 'all-logits' | 'argmax' | TopKOutput;
-
-export interface TopKOutput {
-  /** 1..maxTopK candidates. */
-  topK: number;
-  /** > 0. */
-  temperature: number;
-}
-
-export interface ForwardResult {
-  /** [rows][vocab]: one row ('last-logits') or one per token ('all-logits'). */
-  logits?: Float32Array[];
-  /** Id of the largest logit of the last token ('argmax'). */
-  argmax?: number;
-  /** The last token's best candidates (a TopKOutput). */
-  candidates?: TopKCandidates;
-}
+export type { ForwardOutput, ForwardResult, MemoryReport, MoeTransformerOptions, TopKOutput } from './moe-transformer-types';
 
 const DEFAULT_MAX_CONTEXT = 4096;
 const DEFAULT_MAX_BATCH_TOKENS = 32;
@@ -130,15 +66,12 @@ interface BatchBindings {
 
 export class MoeTransformer {
   private readonly bindingsByTokens = new Map<number, BatchBindings>();
-  /** Pre-gate router bindings by target layer and distance (decode only). */
-  private readonly pregateBindings = new Map<string, RouterBinding>();
   private expertAccessCount = 0;
   /** Counters while every expert is resident (each access a hit). */
   private residentStats: ExpertLayerStats[];
   private recorder: RoutingRecorder | undefined;
-  /** [lookahead] routing buffers the pre-gate writes, [1, 2k] words each. */
-  private readonly pregateRouting: GPUBuffer[] = [];
-  private readonly pregateScratch: GPUBuffer | undefined;
+  /** The streamed expert step, when the routed experts do not all fit. */
+  private readonly streamed: StreamedExperts | undefined;
 
   private constructor(
     private readonly device: GPUDevice,
@@ -156,11 +89,7 @@ export class MoeTransformer {
     private readonly moeLayers: number[],
   ) {
     this.residentStats = Array.from({ length: config.nLayer }, emptyLayerStats);
-    if (streaming?.config.prefetch?.predictor === 'pregate') {
-      const k = Math.max(1, config.nExpertUsed);
-      for (let d = 0; d < streaming.lookahead; d++) this.pregateRouting.push(createEmptyStorageBuffer(device, routingBytes(1, k), `pre-gate routing ${d + 1}`));
-      this.pregateScratch = createEmptyStorageBuffer(device, 4 * state.sizes.maxBatchTokens, 'pre-gate shared gate');
-    }
+    if (streaming) this.streamed = new StreamedExperts(device, streaming, { config, weights, kernels, state, moeLayers });
   }
 
   /** Reads the config and weights of a GGUF file, uploads them and builds every pipeline. */
@@ -182,30 +111,7 @@ export class MoeTransformer {
     });
     let streaming: ExpertStreaming | undefined;
     if (stream) {
-      const layout = layouts[moeLayers[0]]!;
-      if (moeLayers.some((l) => layoutKey(layouts[l]!) !== layoutKey(layout))) {
-        throw new ModelConfigError('BAD_CONFIG', 'streaming experts needs every MoE layer to share one expert slot layout');
-      }
-      const names = new Map<number, ExpertTensorNames>();
-      for (const l of moeLayers) {
-        const ffn = config.tensors.layers[l].ffn;
-        if (ffn.kind === 'moe') names.set(l, { gate: ffn.gateExps, up: ffn.upExps, down: ffn.downExps });
-      }
-      streaming = await ExpertStreaming.create(device, {
-        layout,
-        nLayers: config.nLayer,
-        nExperts: config.nExpert,
-        topK: config.nExpertUsed,
-        moeLayers,
-        budgetBytes: options.expertBudgetBytes!,
-        policy: options.expertPolicy ?? 'lru',
-        source: options.expertSource ?? ggufExpertSource(file, source, names, config.nExpert),
-        slabLimitBytes: Math.min(options.maxSlabBytes ?? 128 * 1024 * 1024, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize),
-        maxSlabBindings,
-        pinned: options.pinnedExperts ?? [],
-        prefetch: options.prefetch,
-        loadConcurrency: options.expertLoadConcurrency,
-      });
+      streaming = await createExpertStreaming(device, { file, source, config, layouts, moeLayers, maxSlabBindings }, { ...options, expertBudgetBytes: options.expertBudgetBytes! });
       for (const l of moeLayers) weights.layers[l].experts!.slabs = streaming.cache.slabs;
     }
     const kernels = await createForwardKernels(device, config, spec, weights);
@@ -432,8 +338,8 @@ export class MoeTransformer {
 
     // Routed experts, read through the slot table: x += sum_j w_j down_j(silu(gate_j xb) * up_j xb).
     const experts = bindings.experts[l];
-    if (experts && this.streaming) {
-      await this.streamExperts(rec, l, T, experts);
+    if (experts && this.streamed) {
+      await this.streamed.encodeLayer(rec, l, T, experts, this.recorder);
     } else if (experts) {
       if (traceRouting) {
         rec.endPass();
@@ -452,107 +358,6 @@ export class MoeTransformer {
       rec.beginPass();
     }
     layerExpertKernel(this.kernels, w.single!).encode(rec.pass, single);
-  }
-
-  /**
-   * Routed experts of layer l through the expert cache: the pre-gate guesses
-   * for the next layers are computed with the router, the routing (and
-   * guesses) read back, prefetch started, the layer's experts made resident,
-   * and the FFN submitted, in pieces of tokens when they do not fit at once.
-   */
-  private async streamExperts(rec: Recording, l: number, T: number, experts: ExpertFfnBinding): Promise<void> {
-    const streaming = this.streaming!;
-    const { cache } = streaming;
-    const s = this.state;
-    const k = this.config.nExpertUsed;
-    const index = streaming.moeIndex[l];
-    const decode = T === 1;
-    const pregate = decode && streaming.config.prefetch?.predictor === 'pregate' ? this.encodePregate(rec.pass, l) : [];
-
-    // Submit up to the router and read back the routing (and the pre-gate's ids).
-    rec.endPass();
-    const bytes = routingBytes(T, k);
-    const staging = this.device.createBuffer({ label: 'routing readback', size: bytes + pregate.length * routingBytes(1, k), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    rec.encoder.copyBufferToBuffer(s.routing, 0, staging, 0, bytes);
-    pregate.forEach((p, i) => rec.encoder.copyBufferToBuffer(p.buffer, 0, staging, bytes + i * routingBytes(1, k), routingBytes(1, k)));
-    rec.submit();
-    let words: Uint32Array;
-    try {
-      await staging.mapAsync(GPUMapMode.READ);
-      words = new Uint32Array(staging.getMappedRange().slice(0));
-    } finally {
-      staging.destroy();
-    }
-    const routing = unpackRouting(words, T, k);
-    this.recorder?.setLayer(index, routing.ids, routing.weights);
-
-    // Predictions for the next layers (decode only): pre-gate ids, or affinity learned so far.
-    const predictions: { layer: number; experts: number[] }[] = [];
-    pregate.forEach((p, i) => {
-      const ids = Array.from(unpackRouting(words.subarray((bytes + i * routingBytes(1, k)) / 4), 1, k).ids).slice(0, streaming.width);
-      predictions.push({ layer: p.layer, experts: ids });
-      this.recorder?.setPredicted(0, streaming.moeIndex[p.layer], ids);
-    });
-    const predictor = streaming.predictor;
-    if (predictor && decode) {
-      const from = { token: streaming.tokenCount, layer: index };
-      predictor.observe(from.token, from.layer, Array.from(routing.ids));
-      const n = this.moeLayers.length;
-      for (let d = 1; d <= streaming.lookahead; d++) {
-        const flat = index + d;
-        const target = { token: from.token + Math.floor(flat / n), layer: flat % n };
-        predictions.push({ layer: this.moeLayers[target.layer], experts: predictor.predict(from, target, streaming.width) });
-      }
-    }
-
-    // Make the experts resident and run the FFN, one piece of tokens at a time.
-    const pieces = planPieces(routing.ids, T, k, cache.availableSlots);
-    for (const [p, piece] of pieces.entries()) {
-      if (pieces.length > 1) this.device.queue.writeBuffer(s.routing, 0, maskRouting(words, T, k, piece.tokens));
-      const ready = cache.ensure(l, piece.experts);
-      if (p === 0) for (const guess of predictions) cache.prefetch(guess.layer, guess.experts, k);
-      try {
-        await ready;
-      } catch (error) {
-        cache.release();
-        throw error;
-      }
-      layerExpertKernel(this.kernels, this.weights.layers[l].experts!).encode(rec.pass, experts);
-      rec.submit();
-      cache.release();
-    }
-    if (predictor && !decode) for (let t = 0; t < T; t++) predictor.observe(streaming.tokenCount + t, index, Array.from(routing.ids.subarray(t * k, (t + 1) * k)));
-  }
-
-  /** Pre-gating: the routers of the next `lookahead` MoE layers applied to this layer's FFN input xb. */
-  private encodePregate(pass: GPUComputePassEncoder, l: number): { layer: number; buffer: GPUBuffer }[] {
-    const streaming = this.streaming!;
-    const index = streaming.moeIndex[l];
-    const out: { layer: number; buffer: GPUBuffer }[] = [];
-    for (let d = 1; d <= streaming.lookahead && index + d < this.moeLayers.length; d++) {
-      const target = this.moeLayers[index + d];
-      const key = `${target}/${d}`;
-      let binding = this.pregateBindings.get(key);
-      if (!binding) {
-        const w = this.weights.layers[target];
-        const s = this.state;
-        binding = this.kernels.router(target).bind(
-          {
-            x: s.xb,
-            weight: w.router!.buffer,
-            logits: s.routerLogits,
-            routing: this.pregateRouting[d - 1],
-            sharedGateWeight: w.sharedGate,
-            sharedGate: w.sharedGate ? this.pregateScratch : undefined,
-          },
-          { tokens: 1, hidden: this.config.hidden, nExperts: this.config.nExpert, topK: this.config.nExpertUsed },
-        );
-        this.pregateBindings.set(key, binding);
-      }
-      this.kernels.router(target).encode(pass, binding);
-      out.push({ layer: target, buffer: this.pregateRouting[d - 1] });
-    }
-    return out;
   }
 
   /** y (+)= W x for T tokens: matvec for one token, matmul for more. */
@@ -666,42 +471,9 @@ export class MoeTransformer {
   destroy(): void {
     this.weights.buffers.forEach((b) => b.destroy());
     this.state.destroy();
-    if (this.streaming) this.streaming.destroy();
+    if (this.streamed) this.streamed.destroy();
     else this.expertTable.destroy();
     this.singleTable.destroy();
-    this.pregateRouting.forEach((b) => b.destroy());
-    this.pregateScratch?.destroy();
-  }
-}
-
-/** A command encoder and its open compute pass, restarted between passes and submissions. */
-class Recording {
-  encoder: GPUCommandEncoder;
-  pass: GPUComputePassEncoder;
-  private passEnded = false;
-
-  constructor(private readonly device: GPUDevice, private readonly label: string) {
-    this.encoder = device.createCommandEncoder({ label });
-    this.pass = this.encoder.beginComputePass({ label: 'forward' });
-  }
-
-  endPass(): void {
-    this.pass.end();
-    this.passEnded = true;
-  }
-
-  /** Opens a new pass in the same encoder (after the previous one was ended). */
-  beginPass(): void {
-    this.pass = this.encoder.beginComputePass({ label: 'forward' });
-    this.passEnded = false;
-  }
-
-  /** Submits what was recorded (ending the open pass if `pass` is still open) and starts anew. */
-  submit(): void {
-    if (!this.passEnded) this.pass.end();
-    this.device.queue.submit([this.encoder.finish()]);
-    this.encoder = this.device.createCommandEncoder({ label: this.label });
-    this.beginPass();
   }
 }
 
