@@ -4,7 +4,11 @@ import type { GenerateResult } from '../engine/engine';
 import { EngineError } from '../engine/errors';
 import { checkSamplingOptions } from '../engine/sampler';
 import type { SamplingOptions } from '../engine/sampler';
+import { POLICY_NAMES, isPolicyName } from '../experts/policies';
+import type { PolicyName } from '../experts/policies';
 import { writeTraceFile } from '../experts/trace-node';
+import { MAX_PREFETCH_LOOKAHEAD } from '../models/moe-transformer-experts';
+import type { PrefetchOptions } from '../models/moe-transformer-experts';
 import { CliError, floatOption, intOption, parseCommand } from './args';
 import type { OptionSpec } from './args';
 import { MODEL_HELP, nodeDevice, openModelArg, progress } from './model';
@@ -26,6 +30,10 @@ ${MODEL_HELP}
   --stop TEXT        stop before this text (may be repeated)
   --context N        KV cache positions (default min(model context, 4096))
   --expert-budget-mb N  GPU memory for routed experts, in MiB (default: all of them); less streams them
+  --expert-policy P  replacement policy of the expert cache when streaming: ${POLICY_NAMES.join(', ')} (default lru)
+  --prefetch PRED[:D]  when streaming, load predicted experts D MoE layers ahead (D 1..${MAX_PREFETCH_LOOKAHEAD}, default 1):
+                     pregate (the next layers' routers applied to this layer's input, on the GPU) or
+                     affinity (P(experts at l+D | experts at l), learned from the routing so far); default none
   --trace FILE       record the routing of every token to FILE (webmoe trace JSONL, for webmoe simulate)
   --json             print only one JSON object at the end:
                      {"promptTokens":[...],"tokens":[...],"text":"...","stats":{...}}
@@ -46,6 +54,8 @@ const OPTIONS: OptionSpec = {
   stop: { type: 'string', multiple: true },
   context: { type: 'string' },
   'expert-budget-mb': { type: 'string' },
+  'expert-policy': { type: 'string' },
+  prefetch: { type: 'string' },
   trace: { type: 'string' },
   json: { type: 'boolean' },
 };
@@ -60,6 +70,8 @@ export interface RunArgs {
   stop: string[];
   context?: number;
   expertBudgetBytes?: number;
+  expertPolicy?: PolicyName;
+  prefetch?: PrefetchOptions;
   /** Where to write the routing trace. */
   trace?: string;
   json: boolean;
@@ -92,6 +104,8 @@ export function parseRunArgs(argv: string[]): RunArgs | undefined {
   }
   const budgetMb = floatOption(v['expert-budget-mb'], 'expert-budget-mb');
   if (budgetMb !== undefined && budgetMb < 0) throw new CliError(`--expert-budget-mb must be >= 0, got '${v['expert-budget-mb']}'`);
+  const policy = v['expert-policy'];
+  if (policy !== undefined && !isPolicyName(policy)) throw new CliError(`--expert-policy must be one of ${POLICY_NAMES.join(', ')}, got '${policy}'`);
   const context = intOption(v.context, 'context');
   if (context === 0) throw new CliError('--context must be at least 1');
   return {
@@ -104,9 +118,21 @@ export function parseRunArgs(argv: string[]): RunArgs | undefined {
     stop: (parsed.values.stop as unknown as string[] | undefined) ?? [],
     context,
     expertBudgetBytes: budgetMb === undefined ? undefined : Math.floor(budgetMb * 2 ** 20),
+    expertPolicy: policy,
+    prefetch: v.prefetch === undefined ? undefined : parsePrefetch(v.prefetch),
     trace: v.trace,
     json: parsed.values.json === true,
   };
+}
+
+/** `pregate`, `affinity`, or either with `:lookahead` (1..MAX_PREFETCH_LOOKAHEAD). */
+export function parsePrefetch(text: string): PrefetchOptions {
+  const match = /^(pregate|affinity)(?::(\d+))?$/.exec(text);
+  const lookahead = match?.[2] === undefined ? 1 : Number(match[2]);
+  if (!match || lookahead < 1 || lookahead > MAX_PREFETCH_LOOKAHEAD) {
+    throw new CliError(`--prefetch must be pregate or affinity, optionally with :lookahead in 1..${MAX_PREFETCH_LOOKAHEAD} (e.g. affinity:2), got '${text}'`);
+  }
+  return { predictor: match[1] as PrefetchOptions['predictor'], lookahead };
 }
 
 /** The --json output: exactly these four fields. */
@@ -125,6 +151,8 @@ export async function runCommand(argv: string[]): Promise<void> {
     engine = await Engine.fromGguf(gpu.device, opened.file, opened.source, {
       maxContext: args.context,
       expertBudgetBytes: args.expertBudgetBytes,
+      expertPolicy: args.expertPolicy,
+      prefetch: args.prefetch,
       onProgress: progress,
     });
     if (args.trace) engine.model.startRoutingTrace(opened.name);

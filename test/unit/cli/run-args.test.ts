@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CliError } from '../../../src/cli/args';
 import { f32LittleEndian } from '../../../src/cli/logits';
 import { parseTokenList } from '../../../src/cli/model';
-import { parseRunArgs, runJson } from '../../../src/cli/run';
+import { RUN_HELP, parseRunArgs, runJson } from '../../../src/cli/run';
 import type { GenerateResult } from '../../../src/engine/engine';
 
 const BASE = ['--model', 'm.gguf', '--prompt', 'Hi'];
@@ -53,6 +53,23 @@ describe('webmoe run options', () => {
     expect(usageError([...BASE, '--seed', 'x'])).toMatch(/--seed must be a non-negative integer/);
     expect(usageError([...BASE, '--expert-budget-mb=-5'])).toMatch(/--expert-budget-mb must be >= 0/);
     expect(usageError([...BASE, '--context', '0'])).toMatch(/--context must be at least 1/);
+    expect(usageError([...BASE, '--expert-policy', 'mru'])).toMatch(/--expert-policy must be one of lru, fifo, lfu, lfu-decay, got 'mru'/);
+    expect(usageError([...BASE, '--prefetch', 'oracle'])).toMatch(/--prefetch must be pregate or affinity/);
+    expect(usageError([...BASE, '--prefetch', 'pregate:0'])).toMatch(/lookahead in 1\.\.4/);
+    expect(usageError([...BASE, '--prefetch', 'affinity:5'])).toMatch(/got 'affinity:5'/);
+    expect(usageError([...BASE, '--prefetch', 'affinity:'])).toMatch(/--prefetch must be/);
+  });
+
+  it('--expert-policy and --prefetch reach the expert cache options', () => {
+    expect(RUN_HELP).toMatch(/--expert-policy P +replacement policy .*: lru, fifo, lfu, lfu-decay/);
+    expect(RUN_HELP).toMatch(/--prefetch PRED\[:D\]/);
+    expect(parseRunArgs(BASE)).toMatchObject({ expertPolicy: undefined, prefetch: undefined });
+    for (const policy of ['lru', 'lfu', 'lfu-decay', 'fifo']) expect(parseRunArgs([...BASE, '--expert-policy', policy])!.expertPolicy).toBe(policy);
+    expect(parseRunArgs([...BASE, '--prefetch', 'pregate'])!.prefetch).toEqual({ predictor: 'pregate', lookahead: 1 });
+    expect(parseRunArgs([...BASE, '--prefetch', 'affinity:3'])!.prefetch).toEqual({ predictor: 'affinity', lookahead: 3 });
+    expect(parseRunArgs([...BASE, '--prefetch=pregate:4', '--expert-policy=lfu-decay', '--expert-budget-mb', '2'])).toMatchObject({
+      prefetch: { predictor: 'pregate', lookahead: 4 }, expertPolicy: 'lfu-decay', expertBudgetBytes: 2 * 2 ** 20,
+    });
   });
 
   it('--json writes exactly promptTokens, tokens, text and stats', () => {
