@@ -11,7 +11,12 @@ const HELP = `usage: webmoe make-tiny --arch <arch> --out <file.gguf> [options]
   --type       ${TINY_WEIGHT_TYPES.join(' | ')} (default f32; norms and routers stay f32)
   --seed       PRNG seed (default 1): same options and seed, same bytes
   --layers --experts --top-k --hidden --heads --kv-heads --head-dim
-  --expert-ff --shared-ff --context --merges --rope-theta --rms-eps`;
+  --expert-ff --shared-ff --context --merges --rope-theta --rms-eps
+routing locality of trained MoEs (default off; any of them turns it on, see src/tiny/locality.ts):
+  --temporal T   0..1 (< 1): share of router logits read from a context that drifts over --window tokens: experts repeat across neighbouring tokens
+  --window N     tokens the context averages over (default 8)
+  --affinity A   0..1: layer l+1's router = A x layer l's through a permutation: expert e at l predicts one expert at l+1
+  --skew S       >= 0: per-expert router biases of S logit spreads: some experts far more popular`;
 
 export async function makeTinyCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(
@@ -34,6 +39,10 @@ export async function makeTinyCommand(argv: string[]): Promise<void> {
       merges: { type: 'string' },
       'rope-theta': { type: 'string' },
       'rms-eps': { type: 'string' },
+      temporal: { type: 'string' },
+      window: { type: 'string' },
+      affinity: { type: 'string' },
+      skew: { type: 'string' },
     },
     HELP,
   );
@@ -44,6 +53,10 @@ export async function makeTinyCommand(argv: string[]): Promise<void> {
   if (v.type && !TINY_WEIGHT_TYPES.includes(v.type as TinyWeightType)) {
     throw new CliError(`--type must be one of ${TINY_WEIGHT_TYPES.join(', ')}`);
   }
+  const knobs = { temporal: floatOption(v.temporal, 'temporal'), window: floatOption(v.window, 'window'), affinity: floatOption(v.affinity, 'affinity'), skew: floatOption(v.skew, 'skew') };
+  const locality = Object.values(knobs).some((x) => x !== undefined)
+    ? Object.fromEntries(Object.entries(knobs).filter(([, x]) => x !== undefined))
+    : undefined;
   const bytes = makeTinyModel({
     arch: v.arch as TinyArch,
     type: v.type as TinyWeightType | undefined,
@@ -61,6 +74,7 @@ export async function makeTinyCommand(argv: string[]): Promise<void> {
     merges: intOption(v.merges, 'merges'),
     ropeTheta: floatOption(v['rope-theta'], 'rope-theta'),
     rmsEps: floatOption(v['rms-eps'], 'rms-eps'),
+    locality,
   });
   await writeFile(v.out, bytes);
   console.log(`wrote ${v.out} (${bytes.byteLength} bytes, ${v.arch}, ${v.type ?? 'f32'})`);

@@ -8,7 +8,10 @@
  * - topShare: the share of assignments taken by the most used `fraction` of a
  *   layer's experts (an expert cut by the line counts pro rata), averaged
  *   over layers (uniform routing gives `fraction`).
- * Also: random routing of the same shape (the baseline for the above) and
+ * Also: random routing of the same shape (the baseline for the above), the
+ * same routing with each layer's tokens shuffled apart (a baseline that keeps
+ * every layer's expert popularity but no order: what skew alone gives reuse
+ * and affinity), the Mixtral paper's per-layer first-choice repeat rate, and
  * expert popularity (for pinning hot experts).
  */
 
@@ -135,6 +138,57 @@ export function randomBaselineStats(traces: readonly RoutingTrace[], seeds: numb
   const runs = Array.from({ length: seeds }, (_, s) => traceStats(traces.map((t, i) => randomRoutingTrace(t, 1 + s * traces.length + i))));
   const mean = (f: (r: TraceStats) => number) => runs.reduce((sum, r) => sum + f(r), 0) / runs.length;
   return { tokens: runs[0]?.tokens ?? 0, reuse: mean((r) => r.reuse), affinity: mean((r) => r.affinity), top10: mean((r) => r.top10) };
+}
+
+/**
+ * `like` with each layer's token order permuted independently: per-layer
+ * expert counts are kept, temporal and cross-layer structure destroyed.
+ */
+export function shuffledRoutingTrace(like: RoutingTrace, seed: number): RoutingTrace {
+  const rng = mulberry32(seed);
+  const n = like.tokens.length;
+  const orders = Array.from({ length: like.nLayers }, () => {
+    const order = Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(rng() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    return order;
+  });
+  const tokens = like.tokens.map((_, t) => ({
+    experts: orders.map((order, l) => [...like.tokens[order[t]].experts[l]]),
+    weights: orders.map((order, l) => [...like.tokens[order[t]].weights[l]]),
+  }));
+  const trace: RoutingTrace = { name: `${like.name} (shuffled per layer, seed ${seed})`, nLayers: like.nLayers, nExperts: like.nExperts, topK: like.topK, tokens };
+  if (like.layerAligned) trace.layerAligned = [...like.layerAligned];
+  return trace;
+}
+
+/** Statistics of the traces shuffled per layer (popularity kept, order lost), averaged over `seeds` seeds. */
+export function shuffledBaselineStats(traces: readonly RoutingTrace[], seeds: number): TraceStats {
+  const runs = Array.from({ length: seeds }, (_, s) => traceStats(traces.map((t, i) => shuffledRoutingTrace(t, 1 + s * traces.length + i))));
+  const mean = (f: (r: TraceStats) => number) => runs.reduce((sum, r) => sum + f(r), 0) / runs.length;
+  return { tokens: runs[0]?.tokens ?? 0, reuse: mean((r) => r.reuse), affinity: mean((r) => r.affinity), top10: mean((r) => r.top10) };
+}
+
+/**
+ * Per layer: the share of consecutive token pairs whose first-choice
+ * (highest-weight, listed first) experts are equal, as the Mixtral paper
+ * reports it (uniform random routing gives 1/nExperts).
+ */
+export function firstChoiceRepeat(traces: readonly RoutingTrace[]): number[] {
+  const { nLayers } = commonShape(traces);
+  const same = new Float64Array(nLayers);
+  const pairs = new Float64Array(nLayers);
+  for (const trace of traces) {
+    for (let t = 1; t < trace.tokens.length; t++) {
+      for (let l = 0; l < nLayers; l++) {
+        pairs[l]++;
+        if (trace.tokens[t].experts[l][0] === trace.tokens[t - 1].experts[l][0]) same[l]++;
+      }
+    }
+  }
+  return Array.from(same, (s, l) => (pairs[l] === 0 ? 0 : s / pairs[l]));
 }
 
 /** The `count` most routed (layer, expert) keys over the traces; ties to the smaller key. */

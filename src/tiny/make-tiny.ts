@@ -13,6 +13,7 @@ import { kvBool, kvF32, kvI32Array, kvString, kvStringArray, kvU32, writeGguf } 
 import { type TensorRole, type TinyArch, type TinyShape, TINY_ARCHS, shapeProblem, tensorSpecs } from './archs';
 import { learnBpe } from './bpe';
 import { TINY_CORPUS } from './corpus';
+import { applyLocality, localityProblem, type TinyLocality } from './locality';
 
 export type TinyWeightType = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k' | 'mxfp4';
 export const TINY_WEIGHT_TYPES: readonly TinyWeightType[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'mxfp4'];
@@ -23,6 +24,8 @@ export interface TinyModelOptions extends Partial<Omit<TinyShape, 'vocab'>> {
   seed?: number;
   /** Number of BPE merges learned from the built-in text (vocabulary = 256 bytes + merges + 3 specials). */
   merges?: number;
+  /** Routing locality of trained MoEs (temporal reuse, inter-layer affinity, popularity skew); default none (see locality.ts). */
+  locality?: TinyLocality;
 }
 
 export class TinyModelError extends Error {
@@ -96,7 +99,7 @@ export function makeTinyModel(opts: TinyModelOptions): Uint8Array {
   const vocab = learnBpe(TINY_CORPUS, opts.merges ?? 200);
   const tokens = [...vocab.tokens, ...SPECIAL_TOKENS];
   const shape = resolveShape(opts, tokens.length);
-  const problem = shapeProblem(opts.arch, shape);
+  const problem = shapeProblem(opts.arch, shape) ?? (opts.locality && localityProblem(opts.locality, shape));
   if (problem) throw new TinyModelError(problem);
 
   const rng = mulberry32(opts.seed ?? 1);
@@ -111,6 +114,7 @@ export function makeTinyModel(opts: TinyModelOptions): Uint8Array {
     const n = spec.dims.reduce((a, b) => a * b, 1);
     return { name: spec.name, type: ggmlType, dims: spec.dims, data: tensorData(spec.role, ggmlType, n, rng) };
   });
+  if (opts.locality) applyLocality(opts.arch, shape, tensors, opts.locality, opts.seed ?? 1);
 
   const a = opts.arch;
   const endOfText = tokens.indexOf('<|endoftext|>');
