@@ -20,6 +20,19 @@ export { Sampler, samplingPath, checkSamplingOptions, applyRepetitionPenalty, ca
 export type { SamplingOptions, SamplingPath } from './engine/sampler';
 export { encodePrompt, encodeChat } from './engine/prompt';
 export { storedModelAsGguf } from './engine/stored-model';
-export { spawnWorker } from './api/worker-client';
+export { createEngine, spawnWorker } from './api/worker-client';
 export type { WorkerClient } from './api/worker-client';
+export { WebMoeError, toWebMoeError } from './api/errors';
+export type { WebMoeErrorCode, WebMoeErrorDetails, SerializedWebMoeError } from './api/errors';
+export type {
+  ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, ChatCompletionMessageParam, ChatCompletionRequest,
+  ChatCompletionRequestNonStreaming, ChatCompletionRequestStreaming, ChatRole, Completion, CompletionChunk, CompletionFinishReason,
+  CompletionRequest, CompletionRequestNonStreaming, CompletionRequestStreaming, CompletionUsage, CreateEngineOptions,
+  DeviceLostInfo, EngineStats, ExpertPolicyName, ImportModelOptions, LoadProgress, ModelCard, ModelDeleted, ModelList,
+  ModelSource, MoeUsage, PrefetchSetting, SamplingParams, TokenizeOptions, WebMoeEngine,
+} from './api/types';
+export type { EngineCore, CoreGenerateRequest, CoreResult, CoreDelta, CoreLoadOptions, CoreLoaded } from './api/core';
+export { createClient } from './api/openai';
+export { LocalCore } from './worker/local-core';
+export type { Platform } from './worker/local-core';
 export type { WorkerApi, GgufSummary, AdapterSummary } from './worker/api';

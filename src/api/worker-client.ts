@@ -1,16 +1,77 @@
 /**
- * Main-thread side of the worker boundary: a thin comlink proxy.
+ * Main-thread side of the worker boundary: the engine worker (bundled as its
+ * own chunk) behind a thin comlink proxy, and `createEngine`, the browser's
+ * way in: the model runs in the worker, the page holds only the client.
  */
 import * as Comlink from 'comlink';
 import type { WorkerApi } from '../worker/api';
+import type { CoreLoadOptions, EngineCore } from './core';
+import { WebMoeError, toWebMoeError } from './errors';
+import { createClient } from './openai';
+import type { CreateEngineOptions, WebMoeEngine } from './types';
+import { installErrorTransfer } from './worker-transfer';
 
 export interface WorkerClient {
   readonly api: Comlink.Remote<WorkerApi>;
+  readonly worker: Worker;
   terminate(): void;
 }
 
-/** Starts the engine worker (bundled as its own chunk) and returns its proxy. */
+/** Starts the engine worker and returns its proxy. */
 export function spawnWorker(): WorkerClient {
+  installErrorTransfer();
   const worker = new Worker(new URL('../worker/engine-worker.ts', import.meta.url), { type: 'module', name: 'webmoe' });
-  return { api: Comlink.wrap<WorkerApi>(worker), terminate: () => worker.terminate() };
+  return { api: Comlink.wrap<WorkerApi>(worker), worker, terminate: () => worker.terminate() };
+}
+
+/**
+ * Loads a model in a new dedicated worker and returns the engine serving it.
+ * A File, Blob, bytes or URL is imported into the IndexedDB model store
+ * first (with progress); a stored id loads from there.
+ */
+export async function createEngine(options: CreateEngineOptions): Promise<WebMoeEngine> {
+  const client = spawnWorker();
+  const core = remoteCore(client.api.core as unknown as Comlink.Remote<EngineCore>);
+  const workerFailed = new Promise<never>((_, reject) => {
+    client.worker.addEventListener('error', (event) => reject(new WebMoeError('INTERNAL', `the engine worker failed to start: ${event.message || 'script error'}`)), { once: true });
+  });
+  try {
+    const loaded = await Promise.race([core.load(options.model, coreLoadOptions(options), options.onProgress, options.onDeviceLost), workerFailed]);
+    return createClient(core, loaded.model, { afterUnload: () => client.terminate() });
+  } catch (error) {
+    client.terminate();
+    throw toWebMoeError(error);
+  }
+}
+
+/** CreateEngineOptions as plain data for the core. */
+export function coreLoadOptions(options: CreateEngineOptions): CoreLoadOptions {
+  const prefetch = typeof options.prefetch === 'string' ? { predictor: options.prefetch } : options.prefetch;
+  return {
+    modelId: options.modelId,
+    expertBudgetMB: options.expertBudgetMB,
+    expertPolicy: options.expertPolicy,
+    prefetch: prefetch && { ...prefetch },
+    contextLength: options.contextLength,
+    storeDir: options.storeDir,
+    databaseName: options.databaseName,
+  };
+}
+
+/** The worker's core with callbacks passed as comlink proxies. */
+function remoteCore(remote: Comlink.Remote<EngineCore>): EngineCore {
+  const callback = <F extends (...args: never[]) => unknown>(f: F | undefined) => (f ? Comlink.proxy(f) : undefined);
+  return {
+    load: (model, options, onProgress, onDeviceLost) => remote.load(model, options, callback(onProgress), callback(onDeviceLost)),
+    generate: (id, request, onDelta) => remote.generate(id, request, callback(onDelta)),
+    abort: (id) => void remote.abort(id).catch(() => {}),
+    tokenize: (text, addSpecial) => remote.tokenize(text, addSpecial),
+    detokenize: (tokens) => remote.detokenize(tokens),
+    listModels: () => remote.listModels(),
+    deleteModel: (id) => remote.deleteModel(id),
+    importModel: (source, id, onProgress) => remote.importModel(source, id, callback(onProgress)),
+    stats: () => remote.stats(),
+    unload: () => remote.unload(),
+    simulateDeviceLoss: () => remote.simulateDeviceLoss(),
+  };
 }

@@ -6,6 +6,7 @@ import { readGguf } from '../gguf/reader';
 import { sourceFromBlob, sourceFromUrl } from '../gguf/source';
 import { requestGpuDevice, USEFUL_FEATURES } from '../gpu/device';
 import { ggmlTypeName } from '../quant/formats';
+import type { EngineCore } from '../api/core';
 
 export interface GgufSummary {
   version: number;
@@ -62,4 +63,5 @@ export const workerApi = {
   },
 };
 
-export type WorkerApi = typeof workerApi;
+/** What the worker exposes: the helpers above and the engine core (see src/api/core.ts). */
+export type WorkerApi = typeof workerApi & { core: EngineCore };

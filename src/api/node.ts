@@ -1,0 +1,38 @@
+/**
+ * createEngine for Node: the same API as in browsers, without a worker, on
+ * Dawn (the `webgpu` package) with the filesystem model store. A model
+ * string may also be a path to a GGUF file, loaded from there directly.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { sourceFromPath } from '../gguf/source-node';
+import { requestGpuDevice, USEFUL_FEATURES } from '../gpu/device';
+import { nodeGpu } from '../gpu/node';
+import { defaultStoreDir } from '../engine/node';
+import { openFsWeightStore } from '../store/fs-node';
+import { LocalCore } from '../worker/local-core';
+import type { Platform } from '../worker/local-core';
+import { toWebMoeError } from './errors';
+import { createClient } from './openai';
+import type { CreateEngineOptions, WebMoeEngine } from './types';
+import { coreLoadOptions } from './worker-client';
+
+export const nodePlatform: Platform = {
+  requestGpu: async () => requestGpuDevice({ gpu: await nodeGpu(), wantFeatures: [...USEFUL_FEATURES], label: 'webmoe' }),
+  openStore: (options) => openFsWeightStore(options.storeDir ?? defaultStoreDir()),
+  openPath: async (model) => (existsSync(model) && statSync(model).isFile() ? sourceFromPath(model) : undefined),
+};
+
+/**
+ * Loads a model and returns the engine serving it, in this thread. `model`
+ * is a GGUF path, a stored id (in `storeDir`), a URL, a Blob or bytes (the
+ * last three imported into the store first).
+ */
+export async function createEngine(options: CreateEngineOptions): Promise<WebMoeEngine> {
+  const core = new LocalCore(nodePlatform);
+  try {
+    const loaded = await core.load(options.model, coreLoadOptions(options), options.onProgress, options.onDeviceLost);
+    return createClient(core, loaded.model);
+  } catch (error) {
+    throw toWebMoeError(error);
+  }
+}

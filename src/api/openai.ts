@@ -1,0 +1,234 @@
+/**
+ * The OpenAI-shaped client over an EngineCore: request fields checked and
+ * mapped to the engine's, results and streamed deltas shaped as OpenAI's
+ * `chat.completion`, `chat.completion.chunk` and `text_completion` objects,
+ * abort signals forwarded as messages (an AbortSignal cannot cross a
+ * worker boundary), every failure a WebMoeError.
+ */
+
+import type { SamplingOptions } from '../engine/sampler';
+import type { CoreDelta, CoreGenerateRequest, CoreResult, EngineCore } from './core';
+import { WebMoeError, abortedError, toWebMoeError } from './errors';
+import type {
+  ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Completion, CompletionChunk, CompletionRequest,
+  CompletionUsage, ImportModelOptions, ModelSource, SamplingParams, WebMoeEngine,
+} from './types';
+
+export interface ClientHooks {
+  /** Runs after the core unloaded (the browser client ends its worker here). */
+  afterUnload?: () => void;
+}
+
+/** The public engine object over `core`, serving model `model`. */
+export function createClient(core: EngineCore, model: string, hooks: ClientHooks = {}): WebMoeEngine {
+  let nextId = 1;
+  let unloaded = false;
+
+  const guard = async <T>(call: () => Promise<T>): Promise<T> => {
+    if (unloaded) throw new WebMoeError('UNLOADED', 'the engine was unloaded; create a new one');
+    try {
+      return await call();
+    } catch (error) {
+      throw toWebMoeError(error);
+    }
+  };
+
+  /** Starts a request; returns its deltas as they come and its result. */
+  const start = (request: CoreGenerateRequest, signal: AbortSignal | undefined) => {
+    if (unloaded) throw new WebMoeError('UNLOADED', 'the engine was unloaded; create a new one');
+    if (signal?.aborted) throw abortedError();
+    const id = nextId++;
+    const run = new Run();
+    const onAbort = () => {
+      if (run.aborted || run.done) return;
+      run.aborted = true;
+      void Promise.resolve(core.abort(id)).catch(() => {});
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    run.settled = core.generate(id, request, (delta) => run.push(delta)).then(
+      (result) => run.finish(result, undefined),
+      (error) => run.finish(undefined, run.aborted ? abortedError() : toWebMoeError(error)),
+    ).finally(() => signal?.removeEventListener('abort', onAbort));
+    return { run, cancel: onAbort };
+  };
+
+  const created = () => Math.floor(Date.now() / 1000);
+
+  async function chatCreate(request: ChatCompletionRequest): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion> {
+    if (!Array.isArray(request?.messages) || request.messages.length === 0) throw new WebMoeError('BAD_REQUEST', 'messages must be a non-empty array');
+    for (const [i, m] of request.messages.entries()) {
+      if (typeof m?.role !== 'string' || typeof m.content !== 'string') throw new WebMoeError('BAD_REQUEST', `messages[${i}] needs a string role and a string content`);
+    }
+    const core = coreRequest(request, { messages: request.messages.map((m) => ({ ...m })) });
+    const { run, cancel } = start(core, request.signal);
+    const base = { id: `chatcmpl-${randomId()}`, created: created(), model };
+    if (request.stream) {
+      return streamOf<ChatCompletionChunk>(run, cancel, {
+        first: () => ({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }] }),
+        delta: (text) => ({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: text }, finish_reason: null, logprobs: null }] }),
+        last: (r) => [
+          { ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: {}, finish_reason: r.finishReason, logprobs: null }] },
+          { ...base, object: 'chat.completion.chunk', choices: [], usage: usageOf(r) },
+        ],
+      });
+    }
+    const r = await run.result();
+    return {
+      ...base,
+      object: 'chat.completion',
+      choices: [{ index: 0, message: { role: 'assistant', content: r.text }, finish_reason: r.finishReason, logprobs: null }],
+      usage: usageOf(r),
+    };
+  }
+
+  async function completionCreate(request: CompletionRequest): Promise<AsyncIterable<CompletionChunk> | Completion> {
+    if (typeof request?.prompt !== 'string') throw new WebMoeError('BAD_REQUEST', 'prompt must be a string');
+    const { run, cancel } = start(coreRequest(request, { prompt: request.prompt }), request.signal);
+    const base = { id: `cmpl-${randomId()}`, object: 'text_completion' as const, created: created(), model };
+    if (request.stream) {
+      return streamOf<CompletionChunk>(run, cancel, {
+        delta: (text) => ({ ...base, choices: [{ index: 0, text, finish_reason: null, logprobs: null }] }),
+        last: (r) => [
+          { ...base, choices: [{ index: 0, text: '', finish_reason: r.finishReason, logprobs: null }] },
+          { ...base, choices: [], usage: usageOf(r) },
+        ],
+      });
+    }
+    const r = await run.result();
+    return { ...base, choices: [{ index: 0, text: r.text, finish_reason: r.finishReason, logprobs: null }], usage: usageOf(r) };
+  }
+
+  return {
+    chat: { completions: { create: chatCreate as WebMoeEngine['chat']['completions']['create'] } },
+    completions: { create: completionCreate as WebMoeEngine['completions']['create'] },
+    models: {
+      list: () => guard(async () => ({ object: 'list' as const, data: await core.listModels() })),
+      delete: (id: string) => guard(async () => ({ id, object: 'model' as const, deleted: await core.deleteModel(id) })),
+      import: (source: ModelSource, options: ImportModelOptions = {}) => guard(() => core.importModel(source, options.id, options.onProgress)),
+    },
+    tokenize: (text, options = {}) => guard(() => core.tokenize(text, options.add_special_tokens ?? true)),
+    detokenize: (tokens) => guard(() => core.detokenize([...tokens])),
+    stats: () => guard(() => core.stats()),
+    unload: async () => {
+      if (unloaded) return;
+      try {
+        await core.unload();
+      } finally {
+        unloaded = true;
+        hooks.afterUnload?.();
+      }
+    },
+    simulateDeviceLoss: () => guard(() => core.simulateDeviceLoss()),
+  };
+}
+
+/** A running request: deltas queued until read, then the result or the error. */
+class Run {
+  private readonly queue: string[] = [];
+  private wake: (() => void) | undefined;
+  private outcome: { result?: CoreResult; error?: WebMoeError } | undefined;
+  aborted = false;
+  /** Settled: nothing left to abort. */
+  get done(): boolean {
+    return this.outcome !== undefined;
+  }
+  settled: Promise<void> = Promise.resolve();
+
+  push(delta: CoreDelta): void {
+    if (delta.text) this.queue.push(delta.text);
+    this.wake?.();
+  }
+
+  finish(result: CoreResult | undefined, error: WebMoeError | undefined): void {
+    this.outcome = { result, error };
+    this.wake?.();
+  }
+
+  async result(): Promise<CoreResult> {
+    await this.settled;
+    if (this.outcome!.error) throw this.outcome!.error;
+    return this.outcome!.result!;
+  }
+
+  /** Texts as they arrive; ends when the request settled and everything was read. */
+  async *texts(): AsyncGenerator<string> {
+    for (;;) {
+      while (this.queue.length > 0) yield this.queue.shift()!;
+      if (this.outcome) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        if (this.queue.length > 0 || this.outcome) resolve();
+      });
+      this.wake = undefined;
+    }
+  }
+}
+
+interface ChunkShapes<T> {
+  first?: () => T;
+  delta: (text: string) => T;
+  last: (result: CoreResult) => T[];
+}
+
+/** The chunks of a run; leaving the loop early (break, throw) aborts the request. */
+async function* streamOf<T>(run: Run, cancel: () => void, shapes: ChunkShapes<T>): AsyncGenerator<T> {
+  let finished = false;
+  try {
+    if (shapes.first) yield shapes.first();
+    for await (const text of run.texts()) yield shapes.delta(text);
+    const result = await run.result();
+    finished = true;
+    for (const chunk of shapes.last(result)) yield chunk;
+  } finally {
+    if (!finished) {
+      cancel();
+      await run.settled;
+    }
+  }
+}
+
+/** The engine request of an OpenAI one; WebMoeError BAD_REQUEST for what the engine does not do. */
+export function coreRequest(request: SamplingParams, prompt: Pick<CoreGenerateRequest, 'prompt' | 'messages'>): CoreGenerateRequest {
+  const n = request.n ?? 1;
+  if (n !== 1) throw new WebMoeError('BAD_REQUEST', `n = ${n} is not supported; ask for one choice per request`);
+  const maxTokens = request.max_tokens ?? request.max_completion_tokens ?? undefined;
+  if (maxTokens !== undefined && !(Number.isInteger(maxTokens) && maxTokens >= 0)) {
+    throw new WebMoeError('BAD_REQUEST', `max_tokens must be an integer >= 0, got ${maxTokens}`);
+  }
+  const sampling: SamplingOptions = { temperature: request.temperature ?? 1 };
+  if (request.top_p != null) sampling.topP = request.top_p;
+  if (request.top_k != null) sampling.topK = request.top_k;
+  if (request.min_p != null) sampling.minP = request.min_p;
+  if (request.repetition_penalty != null) sampling.repeatPenalty = request.repetition_penalty;
+  if (request.seed != null) sampling.seed = request.seed;
+  const stop = request.stop == null ? [] : typeof request.stop === 'string' ? [request.stop] : [...request.stop];
+  if (stop.some((s) => typeof s !== 'string' || s.length === 0)) throw new WebMoeError('BAD_REQUEST', 'stop must be a non-empty string or an array of them');
+  return { ...prompt, maxTokens, sampling, stop };
+}
+
+export function usageOf(r: CoreResult): CompletionUsage {
+  const accesses = r.expertHits + r.expertMisses;
+  return {
+    prompt_tokens: r.promptTokens,
+    completion_tokens: r.completionTokens,
+    total_tokens: r.promptTokens + r.completionTokens,
+    cached_prompt_tokens: r.cachedPromptTokens,
+    prefill_tokens_per_s: r.prefillTokPerS,
+    decode_tokens_per_s: r.decodeTokPerS,
+    moe: {
+      expert_hits: r.expertHits,
+      expert_misses: r.expertMisses,
+      hit_rate: accesses === 0 ? 1 : r.expertHits / accesses,
+      prefetch_precision: r.prefetchPrecision,
+      prefetch_recall: r.prefetchRecall,
+      bytes_streamed: r.bytesStreamed,
+      stall_ms: r.stallMs,
+    },
+  };
+}
+
+function randomId(): string {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}

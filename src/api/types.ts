@@ -1,0 +1,288 @@
+/**
+ * The public API's types. Field names follow OpenAI's chat completions and
+ * completions APIs (snake_case), so code written for them reads the same;
+ * what MoE streaming adds (expert hits, misses, prefetch, bytes, stalls) is
+ * in `usage.moe`.
+ */
+
+/** A GGUF model: the id of a stored model, a URL of a GGUF file, or the file itself (File/Blob, or bytes). In Node also a file path. */
+export type ModelSource = string | Blob | Uint8Array | ArrayBuffer;
+
+export type ExpertPolicyName = 'lru' | 'lfu' | 'lfu-decay' | 'fifo';
+
+export interface PrefetchSetting {
+  /** 'pregate': the next layers' routers applied early on the GPU; 'affinity': co-occurrence learned online. */
+  predictor: 'pregate' | 'affinity';
+  /** MoE layers ahead, 1..4 (default 1). */
+  lookahead?: number;
+  /** Experts guessed per layer (default: the model's top-k). */
+  width?: number;
+}
+
+export interface LoadProgress {
+  /** 'import': the file is copied into the model store; 'load': weights go to the GPU. */
+  phase: 'import' | 'load';
+  /** What is happening, in words. */
+  text: string;
+  /** 0..1 where it is known (import), else undefined. */
+  progress?: number;
+  bytesDone?: number;
+  bytesTotal?: number;
+}
+
+export interface CreateEngineOptions {
+  /** The model to load (see ModelSource). A File, Blob, bytes or URL is imported into the model store first. */
+  model: ModelSource;
+  /** Id to store an imported model under (default: from the file name or URL). */
+  modelId?: string;
+  /** GPU memory for routed experts in MiB; unset: all resident. Less streams experts through a cache. */
+  expertBudgetMB?: number;
+  /** Replacement policy of the expert cache when streaming (default 'lru'). */
+  expertPolicy?: ExpertPolicyName;
+  /** Prefetch predicted experts when streaming: a predictor name or its settings (default none). */
+  prefetch?: PrefetchSetting['predictor'] | PrefetchSetting;
+  /** KV cache positions (default min(model context, 4096)). */
+  contextLength?: number;
+  /** Progress of import and load. */
+  onProgress?: (progress: LoadProgress) => void;
+  /** Called when the GPU device is lost; the next request recreates it and reloads the model. */
+  onDeviceLost?: (info: DeviceLostInfo) => void;
+  /** Node only: directory of the filesystem model store (default $WEBMOE_STORE or ~/.cache/webmoe/store). */
+  storeDir?: string;
+  /** Browser only: name of the IndexedDB database of the model store. */
+  databaseName?: string;
+}
+
+export interface DeviceLostInfo {
+  reason: string;
+  message: string;
+}
+
+/** Options shared by chat.completions.create and completions.create. */
+export interface SamplingParams {
+  /** Most tokens to generate (default: until an end token or the context is full). */
+  max_tokens?: number | null;
+  /** Alias of max_tokens (OpenAI's newer name). */
+  max_completion_tokens?: number | null;
+  /** 0 is greedy (default 1, as OpenAI). */
+  temperature?: number | null;
+  /** Nucleus sampling mass in (0, 1] (default 1: off). */
+  top_p?: number | null;
+  /** Keep only the k most likely tokens (0: off; not in OpenAI's API). */
+  top_k?: number | null;
+  /** Drop tokens below min_p times the best one's probability (not in OpenAI's API). */
+  min_p?: number | null;
+  /** llama.cpp's repetition penalty (1: off; not in OpenAI's API). */
+  repetition_penalty?: number | null;
+  /** Same seed and request, same output. */
+  seed?: number | null;
+  /** Generation stops before the first of these strings. */
+  stop?: string | string[] | null;
+  /** Only 1 is supported. */
+  n?: number | null;
+  /** Aborting stops generation within one token; the request rejects (or the stream throws) with code ABORTED. */
+  signal?: AbortSignal;
+}
+
+export type ChatRole = 'system' | 'user' | 'assistant' | 'tool' | 'developer';
+
+export interface ChatCompletionMessageParam {
+  role: ChatRole;
+  content: string;
+  name?: string;
+}
+
+export interface ChatCompletionRequestBase extends SamplingParams {
+  messages: ChatCompletionMessageParam[];
+  /** Ignored when given: the engine serves its one loaded model. */
+  model?: string;
+}
+
+export interface ChatCompletionRequestStreaming extends ChatCompletionRequestBase {
+  stream: true;
+}
+
+export interface ChatCompletionRequestNonStreaming extends ChatCompletionRequestBase {
+  stream?: false | null;
+}
+
+export type ChatCompletionRequest = ChatCompletionRequestStreaming | ChatCompletionRequestNonStreaming;
+
+/** 'stop': an end-of-generation token or a stop string; 'length': max_tokens or the context. */
+export type CompletionFinishReason = 'stop' | 'length';
+
+/** Expert-streaming telemetry of one request. */
+export interface MoeUsage {
+  /** Routed-expert reads served from GPU memory. */
+  expert_hits: number;
+  /** Routed-expert reads that waited for a load. */
+  expert_misses: number;
+  /** hits / (hits + misses); 1 when all experts are resident. */
+  hit_rate: number;
+  /** Prefetched experts used / prefetched (0 without prefetch). */
+  prefetch_precision: number;
+  /** Needed loads covered by prefetch / needed loads (0 without prefetch). */
+  prefetch_recall: number;
+  /** Expert bytes read from storage. */
+  bytes_streamed: number;
+  /** Time spent waiting for expert bytes. */
+  stall_ms: number;
+}
+
+export interface CompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** Prompt tokens whose KV cache entries were reused from the previous request. */
+  cached_prompt_tokens: number;
+  prefill_tokens_per_s: number;
+  decode_tokens_per_s: number;
+  moe: MoeUsage;
+}
+
+export interface ChatCompletionMessage {
+  role: 'assistant';
+  content: string;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  /** Unix seconds. */
+  created: number;
+  model: string;
+  choices: { index: number; message: ChatCompletionMessage; finish_reason: CompletionFinishReason; logprobs: null }[];
+  usage: CompletionUsage;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  /** One choice; empty in the last chunk, which carries only `usage`. */
+  choices: { index: number; delta: { role?: 'assistant'; content?: string }; finish_reason: CompletionFinishReason | null; logprobs: null }[];
+  /** Present on the last chunk only. */
+  usage?: CompletionUsage;
+}
+
+export interface CompletionRequestBase extends SamplingParams {
+  prompt: string;
+  model?: string;
+}
+
+export interface CompletionRequestStreaming extends CompletionRequestBase {
+  stream: true;
+}
+
+export interface CompletionRequestNonStreaming extends CompletionRequestBase {
+  stream?: false | null;
+}
+
+export type CompletionRequest = CompletionRequestStreaming | CompletionRequestNonStreaming;
+
+export interface Completion {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: { index: number; text: string; finish_reason: CompletionFinishReason; logprobs: null }[];
+  usage: CompletionUsage;
+}
+
+/** A streamed piece of a completion: same object type as the whole, text deltas in choices[0].text. */
+export interface CompletionChunk {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: { index: number; text: string; finish_reason: CompletionFinishReason | null; logprobs: null }[];
+  usage?: CompletionUsage;
+}
+
+/** A stored model as models.list() reports it. */
+export interface ModelCard {
+  id: string;
+  object: 'model';
+  /** Unix seconds of the import (0 when unknown). */
+  created: number;
+  owned_by: 'webmoe';
+  architecture: string;
+  /** The file's general.name. */
+  name?: string;
+  /** Bytes the model takes in the store. */
+  stored_bytes: number;
+  /** 'complete', or 'importing' for an import that was interrupted (import it again to resume). */
+  state: 'complete' | 'importing';
+}
+
+export interface ModelList {
+  object: 'list';
+  data: ModelCard[];
+}
+
+export interface ModelDeleted {
+  id: string;
+  object: 'model';
+  deleted: boolean;
+}
+
+export interface ImportModelOptions {
+  /** Id to store the model under (default: from the file name or URL). */
+  id?: string;
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+/** What the engine has on the GPU and has done so far. */
+export interface EngineStats {
+  /** The loaded model's id (a stored id or a file path), or null before loading / after unload. */
+  model: string | null;
+  architecture: string | null;
+  adapter: { vendor: string; architecture: string; description: string; is_fallback_adapter: boolean } | null;
+  context_length: number;
+  memory: { shared_weight_bytes: number; expert_bytes: number; kv_cache_bytes: number; expert_slots: number; total_experts: number; streaming: boolean } | null;
+  /** Requests completed since load. */
+  requests: number;
+  /** Device losses recovered from (or pending recovery). */
+  device_losses: number;
+  /** The last request's usage, or null. */
+  last_usage: CompletionUsage | null;
+}
+
+export interface TokenizeOptions {
+  /** Add BOS as the model asks (default true). */
+  add_special_tokens?: boolean;
+}
+
+/** The engine: an OpenAI-shaped client of one loaded model. */
+export interface WebMoeEngine {
+  readonly chat: {
+    readonly completions: {
+      create(request: ChatCompletionRequestStreaming): Promise<AsyncIterable<ChatCompletionChunk>>;
+      create(request: ChatCompletionRequestNonStreaming): Promise<ChatCompletion>;
+      create(request: ChatCompletionRequest): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion>;
+    };
+  };
+  readonly completions: {
+    create(request: CompletionRequestStreaming): Promise<AsyncIterable<CompletionChunk>>;
+    create(request: CompletionRequestNonStreaming): Promise<Completion>;
+    create(request: CompletionRequest): Promise<AsyncIterable<CompletionChunk> | Completion>;
+  };
+  readonly models: {
+    list(): Promise<ModelList>;
+    /** Deletes a stored model (not the loaded one's GPU copy). */
+    delete(id: string): Promise<ModelDeleted>;
+    /** Imports a GGUF (URL, File/Blob, bytes; in Node also a path) into the store without loading it. */
+    import(source: ModelSource, options?: ImportModelOptions): Promise<ModelCard>;
+  };
+  /** Token ids of `text` with the model's tokenizer. */
+  tokenize(text: string, options?: TokenizeOptions): Promise<number[]>;
+  /** Text of token ids. */
+  detokenize(tokens: readonly number[]): Promise<string>;
+  stats(): Promise<EngineStats>;
+  /** Frees the GPU (and, in browsers, ends the worker); the engine is unusable afterwards (code UNLOADED). */
+  unload(): Promise<void>;
+  /** Destroys the GPU device as a GPU reset would, to exercise recovery: the next request recreates it. */
+  simulateDeviceLoss(): Promise<void>;
+}
+

@@ -1,0 +1,338 @@
+/**
+ * The engine side of the public API, in the thread that runs the model (the
+ * worker in browsers, the main thread in Node): resolves the model (stored
+ * id, file, bytes, URL, path) through the weight store, owns the GPU device
+ * and the Engine, runs one request at a time, and recovers from device loss
+ * by recreating the device and reloading the model on the next request.
+ */
+
+import type { CoreDelta, CoreGenerateRequest, CoreLoadOptions, CoreLoaded, CoreResult, EngineCore } from '../api/core';
+import { WebMoeError, abortedError, toWebMoeError } from '../api/errors';
+import type { DeviceLostInfo, EngineStats, LoadProgress, ModelCard, ModelSource } from '../api/types';
+import { Engine } from '../engine/engine';
+import type { EngineOptions } from '../engine/engine';
+import { readGguf } from '../gguf/reader';
+import { sourceFromBlob, sourceFromBytes, sourceFromUrl } from '../gguf/source';
+import type { ByteSource } from '../gguf/source';
+import type { GpuContext } from '../gpu/device';
+import type { ImportProgress } from '../store/import';
+import type { ModelSummary, WeightStore } from '../store/weight-store';
+
+/** What differs between the browser and Node. */
+export interface Platform {
+  requestGpu(): Promise<GpuContext>;
+  openStore(options: CoreLoadOptions): Promise<WeightStore>;
+  /** A source for a model string that names a local file (Node), else undefined. */
+  openPath?(model: string): Promise<ByteSource | undefined>;
+}
+
+/** How to (re)load the resolved model on a device. */
+interface ModelOpener {
+  name: string;
+  open(device: GPUDevice, options: EngineOptions): Promise<Engine>;
+}
+
+export class LocalCore implements EngineCore {
+  private store: WeightStore | undefined;
+  private gpu: GpuContext | undefined;
+  private engine: Engine | undefined;
+  private opener: ModelOpener | undefined;
+  private options: CoreLoadOptions = {};
+  private onProgress: ((p: LoadProgress) => void) | undefined;
+  private onDeviceLost: ((info: DeviceLostInfo) => void) | undefined;
+  private lost: DeviceLostInfo | undefined;
+  private losses = 0;
+  private requests = 0;
+  private lastUsage: CoreResult | undefined;
+  private releasing = false;
+  private tail: Promise<void> = Promise.resolve();
+  private readonly controllers = new Map<number, AbortController>();
+
+  constructor(private readonly platform: Platform) {}
+
+  async load(model: ModelSource, options: CoreLoadOptions, onProgress?: (p: LoadProgress) => void, onDeviceLost?: (info: DeviceLostInfo) => void): Promise<CoreLoaded> {
+    return this.exclusive(async () => {
+      if (this.engine) throw new WebMoeError('BAD_REQUEST', 'a model is already loaded; create another engine for another model');
+      this.options = options;
+      this.onProgress = onProgress;
+      this.onDeviceLost = onDeviceLost;
+      try {
+        this.opener = await this.resolve(model, options.modelId);
+        await this.startEngine();
+      } catch (error) {
+        this.release();
+        throw toWebMoeError(error);
+      }
+      return { model: this.opener.name, architecture: this.engine!.model.config.arch };
+    });
+  }
+
+  async generate(id: number, request: CoreGenerateRequest, onDelta?: (delta: CoreDelta) => void): Promise<CoreResult> {
+    const controller = new AbortController();
+    this.controllers.set(id, controller);
+    try {
+      return await this.exclusive(() => this.run(request, controller.signal, onDelta));
+    } finally {
+      this.controllers.delete(id);
+    }
+  }
+
+  abort(id: number): void {
+    this.controllers.get(id)?.abort();
+  }
+
+  private async run(request: CoreGenerateRequest, signal: AbortSignal, onDelta?: (delta: CoreDelta) => void): Promise<CoreResult> {
+    if (signal.aborted) throw abortedError();
+    await this.recover();
+    const engine = this.loaded();
+    let result;
+    try {
+      result = await engine.generate({
+        prompt: request.prompt,
+        messages: request.messages,
+        maxTokens: request.maxTokens,
+        sampling: request.sampling,
+        stop: request.stop,
+        signal,
+        onToken: onDelta && ((e) => void Promise.resolve(onDelta({ token: e.token, text: e.text })).catch(() => {})),
+      });
+    } catch (error) {
+      throw await this.explain(error);
+    }
+    if (result.finishReason === 'abort') throw abortedError();
+    const s = engine.model.expertStats();
+    this.requests++;
+    this.lastUsage = {
+      promptTokens: result.promptTokens.length,
+      completionTokens: result.tokens.length,
+      cachedPromptTokens: result.reusedTokens,
+      text: result.text,
+      finishReason: result.finishReason,
+      prefillTokPerS: result.stats.prefillTokPerS,
+      decodeTokPerS: result.stats.decodeTokPerS,
+      expertHits: s.hits,
+      expertMisses: s.misses,
+      prefetchPrecision: s.precision,
+      prefetchRecall: s.recall,
+      bytesStreamed: s.bytesStreamed,
+      stallMs: s.stallMs,
+    };
+    return this.lastUsage;
+  }
+
+  async tokenize(text: string, addSpecial: boolean): Promise<number[]> {
+    await this.recover();
+    return this.loaded().tokenizer.encode(text, { addSpecial, parseSpecial: true });
+  }
+
+  async detokenize(tokens: number[]): Promise<string> {
+    return this.loaded().tokenizer.decode(tokens);
+  }
+
+  async listModels(): Promise<ModelCard[]> {
+    return (await (await this.openStore()).listModels()).map(modelCard);
+  }
+
+  async deleteModel(id: string): Promise<boolean> {
+    return (await this.openStore()).deleteModel(id);
+  }
+
+  async importModel(source: ModelSource, id: string | undefined, onProgress?: (p: LoadProgress) => void): Promise<ModelCard> {
+    const stored = await this.importSource(await this.sourceOf(source, id), id, onProgress);
+    return modelCard((await (await this.openStore()).listModels()).find((m) => m.modelId === stored)!);
+  }
+
+  async stats(): Promise<EngineStats> {
+    const engine = this.engine;
+    const memory = engine && !this.lost ? engine.model.memory() : undefined;
+    const info = this.gpu?.adapterInfo;
+    const u = this.lastUsage;
+    const accesses = u ? u.expertHits + u.expertMisses : 0;
+    return {
+      model: this.opener?.name ?? null,
+      architecture: engine?.model.config.arch ?? null,
+      adapter: info ? { vendor: info.vendor, architecture: info.architecture, description: info.description, is_fallback_adapter: info.isFallbackAdapter } : null,
+      context_length: engine?.maxContext ?? 0,
+      memory: memory ? {
+        shared_weight_bytes: memory.sharedWeightBytes, expert_bytes: memory.expertBytes, kv_cache_bytes: memory.kvCacheBytes,
+        expert_slots: memory.expertSlots, total_experts: memory.totalExperts, streaming: memory.streaming,
+      } : null,
+      requests: this.requests,
+      device_losses: this.losses,
+      last_usage: u ? {
+        prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.promptTokens + u.completionTokens,
+        cached_prompt_tokens: u.cachedPromptTokens, prefill_tokens_per_s: u.prefillTokPerS, decode_tokens_per_s: u.decodeTokPerS,
+        moe: {
+          expert_hits: u.expertHits, expert_misses: u.expertMisses, hit_rate: accesses === 0 ? 1 : u.expertHits / accesses,
+          prefetch_precision: u.prefetchPrecision, prefetch_recall: u.prefetchRecall, bytes_streamed: u.bytesStreamed, stall_ms: u.stallMs,
+        },
+      } : null,
+    };
+  }
+
+  async unload(): Promise<void> {
+    for (const controller of this.controllers.values()) controller.abort();
+    await this.exclusive(async () => this.release());
+  }
+
+  async simulateDeviceLoss(): Promise<void> {
+    const device = this.gpu?.device;
+    if (!device) throw new WebMoeError('UNLOADED', 'no GPU device: no model is loaded');
+    device.destroy();
+    await device.lost;
+    // The lost handler runs in a reaction of device.lost; let it run first.
+    await Promise.resolve();
+  }
+
+  // ---- model resolution --------------------------------------------------
+
+  /** A stored id, a local path (Node), or something to import first (File/Blob, bytes, URL). */
+  private async resolve(model: ModelSource, modelId: string | undefined): Promise<ModelOpener> {
+    if (typeof model === 'string') {
+      const stored = (await (await this.openStore()).listModels()).find((m) => m.modelId === model);
+      if (stored) return this.storedOpener(model);
+      const path = await this.platform.openPath?.(model);
+      if (path) {
+        const file = await readGguf(path);
+        return { name: model, open: (device, options) => Engine.fromGguf(device, file, path, options) };
+      }
+      if (!looksLikeUrl(model)) {
+        const ids = (await (await this.openStore()).listModels()).map((m) => m.modelId);
+        throw new WebMoeError('MODEL_NOT_FOUND', `'${model}' is neither a stored model (stored: ${ids.join(', ') || 'none'}), a file, nor a URL`, { modelId: model });
+      }
+    }
+    return this.storedOpener(await this.importSource(await this.sourceOf(model, modelId), modelId, this.onProgress));
+  }
+
+  private storedOpener(id: string): ModelOpener {
+    return { name: id, open: async (device, options) => Engine.fromStoredModel(device, await (await this.openStore()).openModel(id), options) };
+  }
+
+  private async sourceOf(model: ModelSource, modelId: string | undefined): Promise<ByteSource> {
+    if (typeof Blob !== 'undefined' && model instanceof Blob) return sourceFromBlob(model);
+    if (model instanceof Uint8Array || model instanceof ArrayBuffer) return sourceFromBytes(model, modelId ?? 'model');
+    if (typeof model !== 'string') throw new WebMoeError('BAD_REQUEST', 'model must be a stored id, a URL, a File/Blob or bytes');
+    const path = await this.platform.openPath?.(model);
+    if (path) return path;
+    const base = (globalThis as { location?: { href: string } }).location?.href;
+    return sourceFromUrl(base ? new URL(model, base).href : model);
+  }
+
+  /** Imports (or finds already imported) a GGUF into the store; returns its id. */
+  private async importSource(source: ByteSource, modelId: string | undefined, onProgress?: (p: LoadProgress) => void): Promise<string> {
+    const store = await this.openStore();
+    const result = await store.importModel(source, {
+      modelId,
+      onProgress: onProgress && ((p) => void Promise.resolve(onProgress(importProgress(p))).catch(() => {})),
+    });
+    return result.manifest.modelId;
+  }
+
+  private async openStore(): Promise<WeightStore> {
+    this.store ??= await this.platform.openStore(this.options);
+    return this.store;
+  }
+
+  // ---- GPU device and engine ---------------------------------------------
+
+  private async startEngine(): Promise<void> {
+    const gpu = await this.platform.requestGpu();
+    this.gpu = gpu;
+    this.lost = undefined;
+    void gpu.device.lost.then((info) => {
+      if (this.gpu !== gpu || this.releasing) return;
+      this.lost = { reason: info.reason, message: info.message || 'the GPU device was lost' };
+      this.losses++;
+      const notify = this.onDeviceLost;
+      if (notify) void Promise.resolve(notify(this.lost)).catch(() => {});
+    });
+    const progress = this.onProgress;
+    this.engine = await this.opener!.open(gpu.device, {
+      maxContext: this.options.contextLength,
+      expertBudgetBytes: this.options.expertBudgetMB === undefined ? undefined : this.options.expertBudgetMB * 2 ** 20,
+      expertPolicy: this.options.expertPolicy,
+      prefetch: this.options.prefetch,
+      onProgress: progress && ((text) => void Promise.resolve(progress({ phase: 'load', text })).catch(() => {})),
+    });
+  }
+
+  /** After a device loss: a new device and the model loaded on it again. */
+  private async recover(): Promise<void> {
+    if (!this.lost || !this.opener) return;
+    try {
+      this.engine?.destroy();
+    } catch {
+      // Buffers of a lost device may refuse to be destroyed; they are gone anyway.
+    }
+    this.engine = undefined;
+    this.gpu = undefined;
+    try {
+      await this.startEngine();
+    } catch (error) {
+      this.lost ??= { reason: 'unknown', message: 'recovery failed' };
+      throw toWebMoeError(error);
+    }
+  }
+
+  /** A generation failure, as DEVICE_LOST when the device went away under it. */
+  private async explain(error: unknown): Promise<WebMoeError> {
+    const device = this.gpu?.device;
+    if (!this.lost && device) await Promise.race([device.lost, new Promise((r) => setTimeout(r, 50))]);
+    if (this.lost) {
+      return new WebMoeError('DEVICE_LOST', `the GPU device was lost (${this.lost.reason}: ${this.lost.message}); the next request recreates it and reloads the model`, {
+        reason: this.lost.reason,
+      });
+    }
+    return toWebMoeError(error);
+  }
+
+  private loaded(): Engine {
+    if (!this.engine) throw new WebMoeError('UNLOADED', 'no model is loaded');
+    return this.engine;
+  }
+
+  private release(): void {
+    this.releasing = true;
+    this.engine?.destroy();
+    this.engine = undefined;
+    this.gpu?.device.destroy();
+    this.gpu = undefined;
+  }
+
+  /** Runs `work` after everything queued before it. */
+  private async exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const previous = this.tail;
+    let done!: () => void;
+    this.tail = new Promise<void>((resolve) => (done = resolve));
+    await previous;
+    try {
+      return await work();
+    } finally {
+      done();
+    }
+  }
+}
+
+function looksLikeUrl(model: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:/i.test(model) || model.includes('/') || /\.gguf$/i.test(model);
+}
+
+function importProgress(p: ImportProgress): LoadProgress {
+  const mib = (n: number) => (n / 2 ** 20).toFixed(1);
+  const text = p.phase === 'complete' ? `imported ${p.modelId}` : `${p.phase} ${p.modelId}: ${mib(p.bytesDone)} / ${mib(p.bytesTotal)} MiB`;
+  return { phase: 'import', text, progress: p.bytesTotal > 0 ? p.bytesDone / p.bytesTotal : 1, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal };
+}
+
+function modelCard(m: ModelSummary): ModelCard {
+  const created = m.completedAt ? Math.floor(Date.parse(m.completedAt) / 1000) : 0;
+  return {
+    id: m.modelId,
+    object: 'model',
+    created: Number.isFinite(created) ? created : 0,
+    owned_by: 'webmoe',
+    architecture: m.architecture,
+    name: m.name,
+    stored_bytes: m.storedBytes,
+    state: m.state === 'complete' ? 'complete' : 'importing',
+  };
+}
