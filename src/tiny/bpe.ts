@@ -32,7 +32,8 @@ export interface BpeVocab {
 /**
  * Learns `nMerges` merges from `text`: the classic greedy loop that merges the
  * most frequent adjacent pair (ties broken by the pair's string, so the
- * result is deterministic), within pre-tokenized words.
+ * result is deterministic), within pre-tokenized words. Pair counts are kept
+ * up to date incrementally: a merge recounts only the words that contain it.
  */
 export function learnBpe(text: string, nMerges: number): BpeVocab {
   const chars = byteToChar();
@@ -42,18 +43,28 @@ export function learnBpe(text: string, nMerges: number): BpeVocab {
     const w = Array.from(encoder.encode(m[0]), (b) => chars[b]).join('\u0000');
     wordCounts.set(w, (wordCounts.get(w) ?? 0) + 1);
   }
-  let words = [...wordCounts].map(([w, count]) => ({ parts: w.split('\u0000'), count }));
+  const words = [...wordCounts].map(([w, count]) => ({ parts: w.split('\u0000'), count }));
+  const pairCounts = new Map<string, number>();
+  const wordsWithPair = new Map<string, Set<number>>();
+  const countWord = (i: number, sign: 1 | -1): void => {
+    const { parts, count } = words[i];
+    for (let j = 0; j + 1 < parts.length; j++) {
+      const key = parts[j] + ' ' + parts[j + 1];
+      const c = (pairCounts.get(key) ?? 0) + sign * count;
+      if (c === 0) pairCounts.delete(key);
+      else pairCounts.set(key, c);
+      if (sign > 0) {
+        let holders = wordsWithPair.get(key);
+        if (!holders) wordsWithPair.set(key, (holders = new Set()));
+        holders.add(i);
+      }
+    }
+  };
+  words.forEach((_, i) => countWord(i, 1));
   const tokens = [...chars];
   const merges: string[] = [];
   const known = new Set(tokens);
   while (merges.length < nMerges) {
-    const pairCounts = new Map<string, number>();
-    for (const { parts, count } of words) {
-      for (let i = 0; i + 1 < parts.length; i++) {
-        const key = parts[i] + ' ' + parts[i + 1];
-        pairCounts.set(key, (pairCounts.get(key) ?? 0) + count);
-      }
-    }
     let best = '';
     let bestCount = 0;
     for (const [key, count] of pairCounts) {
@@ -70,7 +81,13 @@ export function learnBpe(text: string, nMerges: number): BpeVocab {
       known.add(left + right);
       tokens.push(left + right);
     }
-    words = words.map(({ parts, count }) => ({ parts: mergePair(parts, left, right), count }));
+    const holders = [...(wordsWithPair.get(best) ?? [])];
+    wordsWithPair.delete(best);
+    for (const i of holders) {
+      countWord(i, -1);
+      words[i].parts = mergePair(words[i].parts, left, right);
+      countWord(i, 1);
+    }
   }
   return { tokens, merges };
 }
