@@ -30,16 +30,20 @@ export default defineConfig(({ mode }) => {
     };
   }
   return {
-    worker,
+    // Relative URLs: the worker is found next to the library wherever it is served from.
+    base: './',
+    worker: { ...worker, rollupOptions: { output: { entryFileNames: 'worker.js' } } },
     build: {
       outDir: resolve(root, 'dist/lib'),
       emptyOutDir: true,
       target: 'es2022',
       sourcemap: true,
-      lib: { entry: resolve(root, 'src/index.ts'), formats: ['es'], fileName: 'webmoe' },
+      // Two entries: 'webmoe' (browsers and bundlers) and 'webmoe/node' (Dawn, the filesystem store).
+      lib: { entry: { webmoe: resolve(root, 'src/index.ts'), node: resolve(root, 'src/node.ts') }, formats: ['es'] },
       rollupOptions: {
         // Node-only modules stay out of the browser library.
         external: [/^node:/, 'webgpu'],
+        output: { chunkFileNames: 'shared-[hash].js' },
       },
     },
   };

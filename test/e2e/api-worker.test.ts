@@ -1,0 +1,177 @@
+/**
+ * The public API in real Chromium: `createEngine` from the library as a page
+ * imports it (the test pages build), with the engine in its dedicated module
+ * worker. A generated model Blob is imported into IndexedDB and loaded;
+ * a chat completion streams (and matches the non-streamed one); an abort
+ * stops a stream with ABORTED; a forced device loss is reported and the next
+ * request succeeds; a bad file fails with BAD_GGUF as a WebMoeError. The
+ * longest main-thread task during generation (PerformanceObserver
+ * 'longtask', which reports tasks over 50 ms) is printed.
+ */
+import { resolve } from 'node:path';
+import { chromium, type Browser } from 'playwright';
+import { build, preview, type PreviewServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type * as WebMoe from '../../src/index';
+import { makeTinyModel } from '../../src/tiny/make-tiny';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../setup/chromium';
+
+const root = resolve(import.meta.dirname, '../..');
+let server: PreviewServer;
+let browser: Browser;
+
+beforeAll(async () => {
+  const configFile = resolve(root, 'vite.config.ts');
+  await build({ configFile, mode: 'test-pages', logLevel: 'warn' });
+  server = await preview({ configFile, mode: 'test-pages', logLevel: 'warn', preview: { host: '127.0.0.1', port: 0 } });
+  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+interface Report {
+  progressPhases: string[];
+  streamed: string;
+  chunkObjects: string[];
+  whole: string;
+  finishReason: string;
+  usage: { prompt_tokens: number; completion_tokens: number; moe: { expert_hits: number } };
+  abortCode: string;
+  abortedPieces: number;
+  lostReasons: string[];
+  deviceLosses: number;
+  afterLoss: string;
+  badCode: string;
+  badIsWebMoeError: boolean;
+  models: string[];
+  longestTaskMs: number;
+  longTasks: number;
+  maxTimerLagMs: number;
+  controlLongTaskMs: number;
+}
+
+describe('createEngine in a worker (Chromium)', () => {
+  it('streams, aborts, recovers from device loss and reports typed errors; the main thread stays free', async () => {
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(server.resolvedUrls!.local[0]);
+    await page.waitForSelector('body[data-ready="true"]', { state: 'attached' });
+
+    const model = Buffer.from(makeTinyModel({ arch: 'olmoe', seed: 5, layers: 2 })).toString('base64');
+    const report: Report = await page.evaluate(async (b64) => {
+      const webmoe = (window as unknown as { webmoe: typeof WebMoe }).webmoe;
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const progressPhases: string[] = [];
+      const lostReasons: string[] = [];
+      const engine = await webmoe.createEngine({
+        model: new Blob([bytes]),
+        modelId: 'tiny-e2e',
+        contextLength: 64,
+        onProgress: (p) => progressPhases.push(p.phase),
+        onDeviceLost: (info) => lostReasons.push(info.reason),
+      });
+
+      // Main-thread responsiveness while generating: long tasks, and how late a 10 ms timer fires.
+      const longTasks: number[] = [];
+      const observer = new PerformanceObserver((list) => list.getEntries().forEach((e) => longTasks.push(e.duration)));
+      observer.observe({ type: 'longtask', buffered: false });
+      let maxTimerLagMs = 0;
+      let expected = performance.now() + 10;
+      const timer = setInterval(() => {
+        maxTimerLagMs = Math.max(maxTimerLagMs, performance.now() - expected);
+        expected = performance.now() + 10;
+      }, 10);
+
+      const messages = [{ role: 'user' as const, content: 'Tell me about the river.' }];
+      const chunks = [];
+      for await (const chunk of await engine.chat.completions.create({ messages, max_tokens: 8, temperature: 0, stream: true })) chunks.push(chunk);
+      const streamed = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
+      const whole = await engine.chat.completions.create({ messages, max_tokens: 8, temperature: 0 });
+
+      const controller = new AbortController();
+      let abortedPieces = 0;
+      let abortCode = 'none';
+      try {
+        for await (const chunk of await engine.completions.create({ prompt: 'Once upon a time', max_tokens: 40, temperature: 0, stream: true, signal: controller.signal })) {
+          if (chunk.choices[0]?.text) abortedPieces++;
+          if (abortedPieces === 1) controller.abort();
+        }
+      } catch (error) {
+        abortCode = (error as WebMoe.WebMoeError).code;
+      }
+
+      await engine.simulateDeviceLoss();
+      const deviceLosses = (await engine.stats()).device_losses;
+      const afterLoss = (await engine.chat.completions.create({ messages, max_tokens: 8, temperature: 0 })).choices[0].message.content;
+      const models = (await engine.models.list()).data.map((m) => m.id);
+
+      clearInterval(timer);
+      // Control: a deliberate 120 ms task must show up, or the measurement above means nothing.
+      const before = longTasks.length;
+      await new Promise((r) => setTimeout(r, 0));
+      const end = performance.now() + 120;
+      while (performance.now() < end);
+      await new Promise((r) => setTimeout(r, 100));
+      const controlLongTaskMs = Math.max(0, ...longTasks.slice(before));
+      longTasks.length = before;
+      observer.disconnect();
+      await engine.unload();
+
+      let badCode = 'none';
+      let badIsWebMoeError = false;
+      try {
+        await webmoe.createEngine({ model: new Blob([bytes.subarray(0, 300)]), modelId: 'bad' });
+      } catch (error) {
+        badCode = (error as WebMoe.WebMoeError).code;
+        badIsWebMoeError = error instanceof webmoe.WebMoeError;
+      }
+      return {
+        progressPhases: [...new Set(progressPhases)],
+        streamed,
+        chunkObjects: [...new Set(chunks.map((c) => c.object))],
+        whole: whole.choices[0].message.content,
+        finishReason: whole.choices[0].finish_reason,
+        usage: whole.usage,
+        abortCode,
+        abortedPieces,
+        lostReasons,
+        deviceLosses,
+        afterLoss,
+        badCode,
+        badIsWebMoeError,
+        models,
+        longestTaskMs: Math.max(0, ...longTasks),
+        longTasks: longTasks.length,
+        maxTimerLagMs,
+        controlLongTaskMs,
+      };
+    }, model);
+
+    console.log(
+      `[e2e api] main thread during generation: longest long task ${report.longestTaskMs.toFixed(1)} ms ` +
+        `(${report.longTasks} tasks over 50 ms), largest 10 ms-timer lag ${report.maxTimerLagMs.toFixed(1)} ms; ` +
+        `a deliberate 120 ms task measured ${report.controlLongTaskMs.toFixed(1)} ms`,
+    );
+    expect(report.controlLongTaskMs).toBeGreaterThanOrEqual(100);
+    expect(report.progressPhases).toEqual(['import', 'load']);
+    expect(report.chunkObjects).toEqual(['chat.completion.chunk']);
+    expect(report.streamed.length).toBeGreaterThan(0);
+    expect(report.streamed).toBe(report.whole);
+    expect(['stop', 'length']).toContain(report.finishReason);
+    expect(report.usage.prompt_tokens).toBeGreaterThan(0);
+    expect(report.usage.moe.expert_hits).toBeGreaterThan(0);
+    expect(report.abortCode).toBe('ABORTED');
+    expect(report.abortedPieces).toBeLessThanOrEqual(2);
+    expect(report.lostReasons).toHaveLength(1);
+    expect(report.deviceLosses).toBe(1);
+    expect(report.afterLoss).toBe(report.whole);
+    expect(report.models).toContain('tiny-e2e');
+    expect(report.badCode).toBe('BAD_GGUF');
+    expect(report.badIsWebMoeError).toBe(true);
+    expect(pageErrors).toEqual([]);
+  }, 300_000);
+});
