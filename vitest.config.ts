@@ -10,6 +10,9 @@
  *                (the demo app) served from 127.0.0.1: test/e2e/**.
  *   store-browser the weight store on real IndexedDB in the same headless
  *                Chromium (no GPU needed): test/browser/**.
+ *   pack         Node: builds and packs the package, installs the tarball into a
+ *                temporary project and uses it from Node and from a plain page
+ *                in Chromium: test/pack/**.
  * Both GPU projects print the adapter and its features once at the start and
  * fail, never skip, when there is no adapter. GPU tests that compare with
  * llama.cpp get its results from Node: directly in gpu-node (setup file
@@ -63,6 +66,15 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: GPU_TEST_TIMEOUT_MS,
           hookTimeout: GPU_TEST_TIMEOUT_MS,
+        },
+      },
+      {
+        test: {
+          name: 'pack',
+          environment: 'node',
+          include: ['test/pack/**/*.test.ts'],
+          testTimeout: GPU_TEST_TIMEOUT_MS,
+          hookTimeout: 300_000,
         },
       },
       {
