@@ -103,7 +103,7 @@ describe('webmoe/node createEngine', () => {
   });
 
   it('a Blob is imported into the filesystem store, listed, loadable by id, and deleted', async () => {
-    const blobEngine = await createEngine({ model: new Blob([bytes]), modelId: 'tiny-olmoe', storeDir, contextLength: 64 });
+    const blobEngine = await createEngine({ model: new Blob([bytes as Uint8Array<ArrayBuffer>]), modelId: 'tiny-olmoe', storeDir, contextLength: 64 });
     try {
       const list = await blobEngine.models.list();
       expect(list.data.map((m) => [m.id, m.object, m.architecture, m.state])).toEqual([['tiny-olmoe', 'model', 'olmoe', 'complete']]);
