@@ -102,6 +102,20 @@ describe('webmoe/node createEngine', () => {
     expect(after.choices[0].text).toBe(before.choices[0].text);
   });
 
+  it('a device lost during a request fails it with DEVICE_LOST; the next request recovers', async () => {
+    const reference = await engine.completions.create({ prompt: 'The old mill', max_tokens: 5, temperature: 0 });
+    const error = await errorOf((async () => {
+      let pieces = 0;
+      for await (const chunk of await engine.completions.create({ prompt: 'The old mill', max_tokens: 30, temperature: 0, stream: true })) {
+        if (chunk.choices[0]?.text && ++pieces === 1) await engine.simulateDeviceLoss();
+      }
+    })());
+    expect(error.code).toBe('DEVICE_LOST');
+    expect(losses).toHaveLength(2);
+    const after = await engine.completions.create({ prompt: 'The old mill', max_tokens: 5, temperature: 0 });
+    expect(after.choices[0].text).toBe(reference.choices[0].text);
+  });
+
   it('a Blob is imported into the filesystem store, listed, loadable by id, and deleted', async () => {
     const blobEngine = await createEngine({ model: new Blob([bytes as Uint8Array<ArrayBuffer>]), modelId: 'tiny-olmoe', storeDir, contextLength: 64 });
     try {
