@@ -57,8 +57,8 @@ export interface TinyTensor {
 }
 
 const DEFAULT_WINDOW = 8;
-/** |c| and |r| of a token embedding, large against one layer's random output so they persist. */
-const EMBED_NORM = 4;
+/** |c| and |r| of a token embedding over sqrt(hidden): large against one layer's random output (which grows as sqrt(hidden)), so they persist. */
+const EMBED_NORM_PER_ROOT_HIDDEN = 2;
 /** Logit spread of the routers' random part. */
 const ROUTER_LOGIT_STD = 1;
 
@@ -78,6 +78,7 @@ export function applyLocality(arch: TinyArch, shape: TinyShape, tensors: TinyTen
   const rng = mulberry32((seed * 2654435761 + 0x10ca1) >>> 0);
   const normal = gaussian(rng);
   const H = shape.hidden;
+  const EMBED_NORM = EMBED_NORM_PER_ROOT_HIDDEN * Math.sqrt(H);
   const m = Math.max(2, Math.floor(H / 8));
   const S = Array.from({ length: m }, (_, i) => 1 + i);
   const tokenDims = Array.from({ length: H - 1 - m }, (_, i) => 1 + m + i);
