@@ -3,6 +3,7 @@
  *   vite build                    the library (dist/lib), the worker as its own chunk
  *   vite build --mode demo        the demo app (dist/demo)
  *   vite build --mode test-pages  pages used by browser end-to-end tests (dist/test-pages)
+ *   vite build --mode cli         the `webmoe` command for Node (dist/cli), WGSL bundled in
  * `vite` (dev server) serves the demo.
  */
 import { resolve } from 'node:path';
@@ -27,6 +28,19 @@ export default defineConfig(({ mode }) => {
       base: './',
       worker,
       build: { outDir: resolve(root, 'dist/test-pages'), emptyOutDir: true, target: 'es2022' },
+    };
+  }
+  if (mode === 'cli') {
+    // An SSR build: Node modules and npm dependencies stay imports, our code
+    // (with every shader, through the glob import) becomes one file.
+    return {
+      build: {
+        outDir: resolve(root, 'dist/cli'),
+        emptyOutDir: true,
+        target: 'node20',
+        ssr: resolve(root, 'src/cli/main.ts'),
+        rollupOptions: { output: { entryFileNames: 'main.js', chunkFileNames: '[name]-[hash].js' } },
+      },
     };
   }
   return {

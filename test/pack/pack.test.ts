@@ -49,7 +49,7 @@ describe('the packed package', () => {
     const stray = tarballFiles.filter((f) => /(^|\/)(test|tests|demo|fixtures|test-pages|src)\//.test(f) || /\.test\./.test(f));
     expect(stray).toEqual([]);
     // Only the library, its types, the command line, shipped models and the package's own files.
-    expect(tarballFiles.filter((f) => !/^(dist\/(lib|types)\/|bin\/|models\/[^/]+\.gguf$|package\.json$|README\.md$|LICENSE)/.test(f))).toEqual([]);
+    expect(tarballFiles.filter((f) => !/^(dist\/(lib|cli|types)\/|bin\/|models\/[^/]+\.gguf$|package\.json$|README\.md$|LICENSE)/.test(f))).toEqual([]);
   });
 
   it('(a) generates tokens in Node through webmoe/node', async () => {
@@ -68,6 +68,16 @@ describe('the packed package', () => {
     const out = JSON.parse(stdout.trim().split('\n').at(-1)!);
     expect(out.usage.completion_tokens).toBeGreaterThan(0);
     expect(out.text.length).toBeGreaterThan(0);
+  }, 180_000);
+
+  it('installs a working webmoe command (the built CLI, no sources, no tsx)', async () => {
+    expect(tarballFiles).toContain('dist/cli/main.js');
+    const bin = join(project, 'node_modules', '.bin', 'webmoe');
+    await run(bin, ['make-tiny', '--arch', 'qwen3moe', '--type', 'q4_0', '--layers', '2', '--out', 'cli-tiny.gguf'], { cwd: project });
+    const { stdout } = await run(bin, ['run', '--model', 'cli-tiny.gguf', '--prompt', 'The river', '--max-tokens', '5', '--json'], { cwd: project, timeout: 120_000 });
+    const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as { tokens: number[]; stats: { expertHits: number } };
+    expect(out.tokens).toHaveLength(5);
+    expect(out.stats.expertHits).toBeGreaterThan(0);
   }, 180_000);
 
   it('(b) generates tokens in Chromium from a plain page importing only the package', async () => {
