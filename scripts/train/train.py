@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# One thread by default: on a shared 2-core machine, two OpenMP threads spin against other
+# processes and run 10 to 20 times slower than one. TRAIN_THREADS overrides it.
 torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "1")))
 
 
