@@ -6,7 +6,7 @@ import { modelConfigFromGguf } from '../models/registry';
 import { CliError, intOption, parseCommand } from './args';
 import { MODEL_HELP, nodeDevice, openModelArg, parseTokenList, progress } from './model';
 
-const HELP = `usage: webmoe logits --model <file.gguf> --tokens 1,2,3 --out <file>
+const HELP = `usage: webmoe logits [--model <file.gguf>] --tokens 1,2,3 --out <file>
 
 ${MODEL_HELP}
   --tokens     comma-separated token ids, run at positions 0, 1, 2, ...
@@ -18,13 +18,12 @@ export async function logitsCommand(argv: string[]): Promise<void> {
   if (!parsed) return;
   const v = parsed.values as Record<string, string | undefined>;
   if (parsed.positionals.length > 0) throw new CliError(`unexpected argument '${parsed.positionals[0]}'\n\n${HELP}`);
-  if (!v.model) throw new CliError(`--model is required\n\n${HELP}`);
   const tokens = parseTokenList(v.tokens, 'tokens');
   if (!v.out) throw new CliError(`--out is required\n\n${HELP}`);
   const batch = intOption(v.batch, 'batch');
   if (batch === 0) throw new CliError('--batch must be at least 1');
 
-  const opened = await openModelArg(v.model, v.store, HELP);
+  const opened = await openModelArg(v.model, v.store);
   try {
     const config = modelConfigFromGguf(opened.file);
     const outside = tokens.find((id) => id >= config.vocabSize);

@@ -6,8 +6,10 @@ import { requestGpuDevice, USEFUL_FEATURES } from '../gpu/device';
 import type { GpuContext } from '../gpu/device';
 import { nodeGpu } from '../gpu/node';
 import { CliError } from './args';
+import { defaultModelPath } from '../default-model';
 
 export const MODEL_HELP = `  --model      a GGUF file, or the id of a model imported into the store
+               (default: the built-in model, models/default-moe-q8_0.gguf)
   --store      the store's directory (default $WEBMOE_STORE, else ~/.cache/webmoe/store)`;
 
 /** Progress lines go to stderr, so stdout carries only the command's output. */
@@ -15,11 +17,13 @@ export function progress(message: string): void {
   process.stderr.write(`webmoe: ${message}\n`);
 }
 
-/** Opens --model; a name that is neither a file nor a stored model is a usage error. */
-export async function openModelArg(model: string | undefined, store: string | undefined, help: string): Promise<OpenedModel> {
-  if (!model) throw new CliError(`--model is required\n\n${help}`);
+/**
+ * Opens --model, or the built-in default model without one; a name that is
+ * neither a file nor a stored model is a usage error.
+ */
+export async function openModelArg(model: string | undefined, store: string | undefined): Promise<OpenedModel> {
   try {
-    return await openModel(model, store ?? defaultStoreDir());
+    return await openModel(model ?? defaultModelPath(), store ?? defaultStoreDir());
   } catch (error) {
     if (error instanceof EngineError && error.code === 'BAD_REQUEST') throw new CliError(`--model: ${error.message}`);
     throw error;

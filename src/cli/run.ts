@@ -15,7 +15,7 @@ import { MODEL_HELP, nodeDevice, openModelArg, progress } from './model';
 
 const DEFAULT_MAX_TOKENS = 128;
 
-export const RUN_HELP = `usage: webmoe run --model <file.gguf|stored-id> --prompt "<text>" [options]
+export const RUN_HELP = `usage: webmoe run [--model <file.gguf|stored-id>] --prompt "<text>" [options]
 
 ${MODEL_HELP}
   --prompt           the prompt text (BOS added as the model asks; special-token texts recognised)
@@ -61,7 +61,8 @@ const OPTIONS: OptionSpec = {
 };
 
 export interface RunArgs {
-  model: string;
+  /** A GGUF path or stored id; undefined: the built-in default model. */
+  model: string | undefined;
   store?: string;
   prompt: string;
   chat: boolean;
@@ -83,7 +84,6 @@ export function parseRunArgs(argv: string[]): RunArgs | undefined {
   if (!parsed) return undefined;
   if (parsed.positionals.length > 0) throw new CliError(`unexpected argument '${parsed.positionals[0]}'\n\n${RUN_HELP}`);
   const v = parsed.values as Record<string, string | undefined>;
-  if (!v.model) throw new CliError(`--model is required\n\n${RUN_HELP}`);
   if (v.prompt === undefined) throw new CliError(`--prompt is required\n\n${RUN_HELP}`);
   const sampling: SamplingOptions = {
     temperature: floatOption(v.temperature, 'temperature'),
@@ -144,7 +144,7 @@ export function runJson(result: GenerateResult): string {
 export async function runCommand(argv: string[]): Promise<void> {
   const args = parseRunArgs(argv);
   if (!args) return;
-  const opened = await openModelArg(args.model, args.store, RUN_HELP);
+  const opened = await openModelArg(args.model, args.store);
   const gpu = await nodeDevice();
   let engine: Engine | undefined;
   try {

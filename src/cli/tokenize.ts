@@ -4,7 +4,7 @@ import { Tokenizer } from '../text/tokenizer';
 import { CliError, parseCommand } from './args';
 import { MODEL_HELP, openModelArg } from './model';
 
-const HELP = `usage: webmoe tokenize --model <file.gguf> --text "<text>"
+const HELP = `usage: webmoe tokenize [--model <file.gguf>] --text "<text>"
 
 ${MODEL_HELP}
   --text       the text to tokenize
@@ -17,9 +17,8 @@ export async function tokenizeCommand(argv: string[]): Promise<void> {
   if (!parsed) return;
   const v = parsed.values as Record<string, string | undefined>;
   if (parsed.positionals.length > 0) throw new CliError(`unexpected argument '${parsed.positionals[0]}'\n\n${HELP}`);
-  if (!v.model) throw new CliError(`--model is required\n\n${HELP}`);
   if (v.text === undefined) throw new CliError(`--text is required\n\n${HELP}`);
-  const opened = await openModelArg(v.model, v.store, HELP);
+  const opened = await openModelArg(v.model, v.store);
   try {
     const tokenizer = Tokenizer.fromGguf(opened.file);
     process.stdout.write(`${encodePrompt(tokenizer, v.text).join(',')}\n`);

@@ -38,8 +38,11 @@ describe('webmoe run options', () => {
     expect(args.json).toBe(true);
   });
 
+  it('leave --model unset when it is not given: the built-in default model runs', () => {
+    expect(parseRunArgs(['--prompt', 'Hi'])?.model).toBeUndefined();
+  });
+
   it('that are missing, unknown or out of range are usage errors naming the option', () => {
-    expect(usageError(['--prompt', 'Hi'])).toMatch(/--model is required/);
     expect(usageError(['--model', 'm.gguf'])).toMatch(/--prompt is required/);
     expect(usageError([...BASE, '--temprature', '1'])).toMatch(/Unknown option '--temprature'/);
     expect(usageError([...BASE, 'extra'])).toMatch(/unexpected argument 'extra'/);

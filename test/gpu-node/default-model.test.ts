@@ -1,0 +1,86 @@
+/**
+ * The built-in default model (models/default-moe-q8_0.gguf, trained by
+ * scripts/train) through the installed command with no --model: greedy
+ * generation on the GPU gives llama.cpp's greedy ids.
+ *
+ * Both runtimes read the same Q8_0 weights, but llama.cpp rounds activations
+ * to Q8_0 before each quantized matmul and we keep them in f32, so their
+ * logits differ slightly and a near-tie may be broken either way. The
+ * distance is measured, not assumed: `webmoe logits` (also with no --model)
+ * teacher-forces llama.cpp's sequence, d = max |ours - llama.cpp| at each
+ * step, and a step counts while llama.cpp's top-1/top-2 margin exceeds 2 d
+ * (then both runtimes must pick the same id). Ids must agree up to the
+ * first step that does not count, and at least MIN_COUNTED steps must count;
+ * d itself is held to D_BOUND of llama.cpp's logit range.
+ */
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultModelPath } from '../../src/default-model';
+import { loadReference } from '../../tools/reference/llama-cpp';
+import type { ReferenceModel } from '../../tools/reference/llama-cpp';
+
+const run = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), 'webmoe-default-model-'));
+const bin = resolve(import.meta.dirname, '../../bin/webmoe.js');
+const MAX_TOKENS = 32;
+const MIN_COUNTED = 6;
+/** Largest |ours - llama.cpp| / llama.cpp's logit range at any step (measured up to ~0.08 on held-out text). */
+const D_BOUND = 0.1;
+const PROMPTS = ['To read a file, use', 'The list data type has some more methods.'];
+
+/** Steps, from the first, whose top-1/top-2 margin in `expected` exceeds twice the distance to `ours`. */
+function countedSteps(expected: Float32Array[], ours: Float32Array[]): { counted: number; maxRelativeDistance: number } {
+  let maxRelativeDistance = 0;
+  let counted = -1;
+  expected.forEach((row, step) => {
+    let [first, second, min, distance] = [-Infinity, -Infinity, Infinity, 0];
+    row.forEach((v, i) => {
+      if (v > first) [first, second] = [v, first];
+      else if (v > second) second = v;
+      min = Math.min(min, v);
+      distance = Math.max(distance, Math.abs(v - ours[step]![i]!));
+    });
+    maxRelativeDistance = Math.max(maxRelativeDistance, distance / (first - min));
+    if (counted === -1 && first - second <= 2 * distance) counted = step;
+  });
+  return { counted: counted === -1 ? expected.length : counted, maxRelativeDistance };
+}
+
+describe('the built-in default model', () => {
+  let reference: ReferenceModel;
+  beforeAll(async () => {
+    reference = await loadReference(defaultModelPath(), 128);
+  }, 60_000);
+  afterAll(async () => {
+    await reference?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each(PROMPTS)('runs with no --model and generates llama.cpp greedy ids for %j', async (prompt) => {
+    const { stdout } = await run(bin, ['run', '--prompt', prompt, '--max-tokens', String(MAX_TOKENS), '--json'], { timeout: 120_000 });
+    const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as { promptTokens: number[]; tokens: number[] };
+    expect(out.promptTokens).toEqual(reference.tokenize(prompt));
+    const expected = await reference.greedy(out.promptTokens, MAX_TOKENS);
+    const sequence = [...out.promptTokens, ...expected.ids];
+    const logitsFile = join(dir, 'logits.f32');
+    await run(bin, ['logits', '--tokens', sequence.join(','), '--out', logitsFile], { timeout: 120_000 });
+    const all = new Float32Array(readFileSync(logitsFile).buffer.slice(0));
+    const vocab = expected.logits[0]!.length;
+    expect(all.length).toBe(sequence.length * vocab);
+    const ours = expected.ids.map((_, step) => all.subarray((out.promptTokens.length - 1 + step) * vocab, (out.promptTokens.length + step) * vocab));
+    const { counted, maxRelativeDistance } = countedSteps(expected.logits, ours);
+    const same = out.tokens.findIndex((id, i) => id !== expected.ids[i]);
+    console.log(
+      `default model, ${JSON.stringify(prompt)}: ${counted} of ${MAX_TOKENS} steps count, ` +
+        `ids identical for ${same === -1 ? MAX_TOKENS : same}, max |ours - llama.cpp| / range ${maxRelativeDistance.toExponential(2)}`,
+    );
+    expect(maxRelativeDistance).toBeLessThan(D_BOUND);
+    expect(counted).toBeGreaterThanOrEqual(MIN_COUNTED);
+    expect(out.tokens.slice(0, counted)).toEqual(expected.ids.slice(0, counted));
+  }, 180_000);
+});
