@@ -7,9 +7,10 @@
  * Prints a markdown table.
  */
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { firstChoiceRepeat, randomBaselineStats, shuffledBaselineStats, traceStats } from '../../src/experts/stats';
+import { readTraces } from '../../src/experts/trace';
 import type { RoutingTrace } from '../../src/experts/trace';
 import { readTracePaths } from '../../src/experts/trace-node';
 import { readGguf } from '../../src/gguf/reader';
@@ -33,7 +34,10 @@ const KNOBS: (TinyLocality | undefined)[] = [
   { affinity: 0.8 },
   { skew: 0.5 },
   { temporal: 0.6, affinity: 0.8, skew: 0 },
+  // Close to the built-in trained model's held-out routing at its own shape (16 experts, top-2).
+  { temporal: 0.03, affinity: 0.6 },
 ];
+const TRAINED_TRACES = resolve(import.meta.dirname, '../../test/fixtures/default-model/heldout-routing.jsonl');
 
 function row(label: string, traces: RoutingTrace[]): string {
   const s = traceStats(traces);
@@ -59,6 +63,7 @@ async function main(): Promise<void> {
     if (!existsSync(dir)) throw new Error(`traces not found at ${dir} (set WEBMOE_TRACES_DIR)`);
     out.push(row(`${family} (real traces, decode)`, await readTracePaths([dir])));
   }
+  out.push(row('built-in trained model (held-out text, teacher-forced)', readTraces(readFileSync(TRAINED_TRACES, 'utf8'))));
   for (const shape of SHAPES) {
     for (const locality of KNOBS) {
       const bytes = makeTinyModel({ ...shape.opts, locality });
