@@ -11,7 +11,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ActivationMode, loadReferenceModel, type ReferenceModel } from '../../src/ref/forward';
-import { argmax, compareLogits } from '../../src/ref/forward-compare';
+import { argmax, compareLogits, nextTokenNll } from '../../src/ref/forward-compare';
 import { loadReference } from '../../tools/reference/llama-cpp';
 import { heldoutWindows } from './heldout';
 import { readVocabFile, tokenizerOf } from './vocab';
@@ -29,20 +29,6 @@ const sampleTokens = Number(option('samples', '40'));
 const outPath = option('out', '');
 
 export const PROMPTS = ['The list data type has some more methods.', 'To read a file, use', 'def fibonacci(n):\n    '];
-
-/** Natural-log cross-entropy of each next token (positions 0..T-2 predict 1..T-1). */
-function nll(logits: Float32Array[], tokens: readonly number[]): number[] {
-  const out: number[] = [];
-  for (let p = 0; p + 1 < tokens.length; p++) {
-    const row = logits[p];
-    let max = -Infinity;
-    for (const v of row) max = Math.max(max, v);
-    let sum = 0;
-    for (const v of row) sum += Math.exp(v - max);
-    out.push(Math.log(sum) + max - row[tokens[p + 1]]);
-  }
-  return out;
-}
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
@@ -75,11 +61,11 @@ for (const format of formats) {
     for (const tokens of windows) {
       const exact = ours.logits(tokens);
       const theirs = await llama.logits(tokens);
-      exactNll.push(...nll(exact, tokens));
-      llamaNll.push(...nll(theirs, tokens));
+      exactNll.push(...nextTokenNll(exact, tokens));
+      llamaNll.push(...nextTokenNll(theirs, tokens));
       // Quantized weights: llama.cpp rounds each product's input; emulate it for the agreement figure.
       const emulated = format === 'f32' ? exact : ours.logits(tokens, { activations: 'llama.cpp' });
-      if (format !== 'f32') emulatedNll.push(...nll(emulated, tokens));
+      if (format !== 'f32') emulatedNll.push(...nextTokenNll(emulated, tokens));
       const agreement = compareLogits(emulated, theirs);
       maxRel = Math.max(maxRel, agreement.maxRelativeDiff);
       top1 += agreement.top1Agreement * tokens.length;

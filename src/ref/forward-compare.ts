@@ -55,3 +55,23 @@ export function compareLogits(ours: Float32Array[], reference: Float32Array[], c
     top1Agreement: count > 0 ? positions.filter((p) => p.top1Agrees).length / count : 1,
   };
 }
+
+/** Natural-log cross-entropy of each next token: logits[p] predicts tokens[p + 1], for p = 0..T-2. */
+export function nextTokenNll(logits: readonly Float32Array[], tokens: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let p = 0; p + 1 < tokens.length; p++) {
+    const row = logits[p]!;
+    let max = -Infinity;
+    for (const v of row) max = Math.max(max, v);
+    let sum = 0;
+    for (const v of row) sum += Math.exp(v - max);
+    out.push(Math.log(sum) + max - row[tokens[p + 1]!]!);
+  }
+  return out;
+}
+
+/** exp(mean next-token cross-entropy): the perplexity of `tokens` under `logits`. */
+export function perplexity(logits: readonly Float32Array[], tokens: readonly number[]): number {
+  const nll = nextTokenNll(logits, tokens);
+  return Math.exp(nll.reduce((a, b) => a + b, 0) / nll.length);
+}

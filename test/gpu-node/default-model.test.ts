@@ -29,6 +29,7 @@ import { defaultModelPath } from '../../src/default-model';
 import { readGguf } from '../../src/gguf/reader';
 import { sourceFromBytes } from '../../src/gguf/source';
 import { MoeTransformer } from '../../src/models/moe-transformer';
+import { perplexity } from '../../src/ref/forward-compare';
 import { Tokenizer } from '../../src/text/tokenizer';
 import { acquireTestGpu } from '../gpu/support/gpu';
 import { loadReference } from '../../tools/reference/llama-cpp';
@@ -46,20 +47,6 @@ const PERPLEXITY_TOKENS = 192;
 const PROMPTS = ['To read a file, use', 'The list data type has some more methods.'];
 
 /** Steps, from the first, whose top-1/top-2 margin in `expected` exceeds twice the distance to `ours`. */
-/** exp(mean negative log-likelihood of tokens[p + 1] under logits[p]). */
-function perplexity(tokens: readonly number[], logits: readonly Float32Array[]): number {
-  let nll = 0;
-  for (let p = 0; p + 1 < tokens.length; p++) {
-    const row = logits[p]!;
-    let max = -Infinity;
-    for (const v of row) max = Math.max(max, v);
-    let sum = 0;
-    for (const v of row) sum += Math.exp(v - max);
-    nll += Math.log(sum) + max - row[tokens[p + 1]!]!;
-  }
-  return Math.exp(nll / (tokens.length - 1));
-}
-
 function countedSteps(expected: Float32Array[], ours: Float32Array[]): { counted: number; maxRelativeDistance: number } {
   let maxRelativeDistance = 0;
   let counted = -1;
@@ -97,9 +84,9 @@ describe('the built-in default model', () => {
       const tokens = [tokenizer.tokenId('<|endoftext|>')!, ...tokenizer.encode(text)].slice(0, PERPLEXITY_TOKENS);
       expect(tokens).toHaveLength(PERPLEXITY_TOKENS);
       const model = await MoeTransformer.load(gpu.device, file, sourceFromBytes(bytes), { maxContext: 256, maxBatchTokens: 64 });
-      const ours = perplexity(tokens, (await model.forward(tokens, 0, 'all-logits')).logits!);
+      const ours = perplexity((await model.forward(tokens, 0, 'all-logits')).logits!, tokens);
       model.destroy();
-      const theirs = perplexity(tokens, await reference.logits(tokens));
+      const theirs = perplexity(await reference.logits(tokens), tokens);
       console.log(`default model perplexity over ${tokens.length - 1} predictions: GPU ${ours.toFixed(4)}, llama.cpp ${theirs.toFixed(4)}`);
       expect(Math.abs(ours - theirs) / theirs).toBeLessThan(PERPLEXITY_GAP);
     } finally {

@@ -15,6 +15,7 @@ import { readTraces } from '../../../src/experts/trace';
 import { readGguf } from '../../../src/gguf/reader';
 import { sourceFromBytes } from '../../../src/gguf/source';
 import { loadReferenceModel } from '../../../src/ref/forward';
+import { perplexity as heldOutPerplexity } from '../../../src/ref/forward-compare';
 import { Tokenizer } from '../../../src/text/tokenizer';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures/default-model');
@@ -41,16 +42,7 @@ describe('built-in default model', () => {
     const tokens = [tokenizer.tokenId('<|endoftext|>')!, ...tokenizer.encode(text)].slice(0, TOKENS);
     expect(tokens.length).toBe(TOKENS);
     const logits = model.logits(tokens);
-    let nll = 0;
-    for (let p = 0; p + 1 < tokens.length; p++) {
-      const row = logits[p];
-      let max = -Infinity;
-      for (const v of row) max = Math.max(max, v);
-      let sum = 0;
-      for (const v of row) sum += Math.exp(v - max);
-      nll += Math.log(sum) + max - row[tokens[p + 1]];
-    }
-    const perplexity = Math.exp(nll / (tokens.length - 1));
+    const perplexity = heldOutPerplexity(logits, tokens);
     console.log(`default model: held-out perplexity ${perplexity.toFixed(2)} over ${tokens.length - 1} predictions`);
     expect(perplexity).toBeLessThan(PERPLEXITY_BOUND);
   });
