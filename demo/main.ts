@@ -1,47 +1,25 @@
-/** Demo page: inspects a user-chosen GGUF file in the engine worker. */
-import { spawnWorker } from '../src/api/worker-client';
+/**
+ * Demo app: a small chat over the public API. Each loaded model gets its own
+ * engine (createEngine: a worker with the model on the GPU); one more worker
+ * with no model loaded reports the WebGPU adapter and serves the model
+ * store's list and deletes.
+ */
+import { createClient, spawnWorker, type EngineCore } from '../src/index';
+import { ChatPanel } from './chat';
+import { ModelPanel } from './models';
+import { byId, describeError } from './view';
 
-const worker = spawnWorker();
-const out = document.getElementById('out')!;
-const adapter = document.getElementById('adapter')!;
+const storeWorker = spawnWorker();
+const store = createClient(storeWorker.api.core as unknown as EngineCore, 'none');
 
-function row(label: string, value: string): HTMLTableRowElement {
-  const tr = document.createElement('tr');
-  for (const text of [label, value]) {
-    const td = document.createElement('td');
-    td.textContent = text;
-    tr.append(td);
-  }
-  return tr;
-}
-
-worker.api.adapter().then(
+const adapter = byId('adapter');
+storeWorker.api.adapter().then(
   (a) => (adapter.textContent = `WebGPU adapter: ${a.vendor} ${a.architecture} ${a.description} (${a.features.join(', ') || 'no optional features'})`),
-  (err: Error) => {
-    adapter.textContent = `WebGPU unavailable: ${err.message}`;
+  (error: unknown) => {
+    adapter.textContent = `WebGPU unavailable: ${describeError(error)}`;
     adapter.className = 'error';
   },
 );
 
-document.getElementById('file')!.addEventListener('change', async (event) => {
-  const file = (event.target as HTMLInputElement).files?.[0];
-  if (!file) return;
-  out.textContent = `Reading ${file.name}...`;
-  try {
-    const s = await worker.api.inspect(file);
-    const table = document.createElement('table');
-    table.append(
-      row('architecture', s.architecture ?? '(none)'),
-      row('name', s.name ?? '(none)'),
-      row('GGUF version', String(s.version)),
-      row('size', `${(s.fileBytes / 2 ** 20).toFixed(1)} MiB`),
-      row('metadata keys', String(s.metadataKeys)),
-      row('tensors', String(s.tensorCount)),
-      ...Object.entries(s.bytesByType).map(([t, b]) => row(`${t} data`, `${(b / 2 ** 20).toFixed(1)} MiB`)),
-    );
-    out.replaceChildren(table);
-  } catch (err) {
-    out.textContent = `Could not read ${file.name}: ${(err as Error).message}`;
-    out.className = 'error';
-  }
-});
+const chat = new ChatPanel();
+new ModelPanel(store, (engine) => chat.attach(engine));
