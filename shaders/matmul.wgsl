@@ -1,18 +1,19 @@
 // matmul.wgsl: matrix product with the weights read in their stored block
 // format (prefill), for n tokens at once:
 //
-//   Y[t, r] (+)= sum_c W[r, c] * X[t, c]    for t in 0..tokens, r in 0..rows
+//   Y[t, r] (+)= scale * sum_c W[r, c] * X[t, c]    for t in 0..tokens, r in 0..rows
 //
 // W [rows, cols] is row-major as GGUF stores it: row r starts at byte
 // w_offset_bytes + r * (cols / QK) * QBYTES of the weight binding, decoded 8
 // elements at a time by the DECODER's dequant8. Each workgroup decodes every
 // weight group of its rows ONCE per tile of TILE tokens and uses it for all
 // of them. Products are accumulated in f32. With accumulate != 0 the result
-// is added to Y (a residual add) instead of replacing it.
+// is added to Y (a residual add) instead of replacing it; scale (1 for a
+// plain product) multiplies the sum first (granite's residual and logit scales).
 //
 // Bindings (group 0):
 //   0  params  uniform              Params { rows, cols, tokens, w_offset_bytes, x_offset,
-//                                   y_offset, accumulate, row_groups: u32 }; cols a multiple
+//                                   y_offset, accumulate, row_groups: u32, scale: f32 }; cols a multiple
 //                                   of QK, x_offset a multiple of 4, row_groups = ceil(rows / ROWS)
 //   1  w       storage, read        array<u32>        raw weight bytes, little-endian words
 //   2  x       storage, read        array<vec4<f32>>  X [tokens, cols] f32, row-major, from x_offset
@@ -52,6 +53,7 @@ struct Params {
   y_offset: u32,
   accumulate: u32,
   row_groups: u32,
+  scale: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -136,9 +138,9 @@ fn main(
       }
       let out = params.y_offset + (t0 + t) * params.rows + out_row;
       if (params.accumulate != 0u) {
-        y[out] += sum;
+        y[out] += sum * params.scale;
       } else {
-        y[out] = sum;
+        y[out] = sum * params.scale;
       }
     }
   }

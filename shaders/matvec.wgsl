@@ -1,17 +1,18 @@
 // matvec.wgsl: matrix-vector product with the weights read in their stored
 // block format (decode step):
 //
-//   y[y_offset + r] (+)= sum_c W[r, c] * x[x_offset + c]    for r in 0..rows
+//   y[y_offset + r] (+)= scale * sum_c W[r, c] * x[x_offset + c]    for r in 0..rows
 //
 // W [rows, cols] is row-major as GGUF stores it: row r starts at byte
 // w_offset_bytes + r * (cols / QK) * QBYTES of the weight binding, and is
 // decoded 8 elements at a time by the DECODER's dequant8; no dequantized copy
 // is made. Products are accumulated in f32. With accumulate != 0 the result
-// is added to y (a residual add) instead of replacing it.
+// is added to y (a residual add) instead of replacing it; scale (1 for a
+// plain product) multiplies the sum first (granite's residual and logit scales).
 //
 // Bindings (group 0):
 //   0  params  uniform              Params { rows, cols, w_offset_bytes, x_offset, y_offset,
-//                                   accumulate: u32 }; cols a multiple of QK,
+//                                   accumulate: u32, scale: f32 }; cols a multiple of QK,
 //                                   x_offset a multiple of 4
 //   1  w       storage, read        array<u32>        raw weight bytes, little-endian words
 //   2  x       storage, read        array<vec4<f32>>  [x_offset + cols] f32
@@ -42,6 +43,7 @@ struct Params {
   x_offset: u32,
   y_offset: u32,
   accumulate: u32,
+  scale: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -91,10 +93,11 @@ fn main(
 
   if (lane == 0u && row < params.rows) {
     let out = params.y_offset + row;
+    let value = partial_sums[lid] * params.scale;
     if (params.accumulate != 0u) {
-      y[out] += partial_sums[lid];
+      y[out] += value;
     } else {
-      y[out] = partial_sums[lid];
+      y[out] = value;
     }
   }
 }

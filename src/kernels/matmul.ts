@@ -39,6 +39,8 @@ export interface MatmulShape {
   yOffset?: number;
   /** Add X W^T to Y instead of overwriting it (a residual add). Default false. */
   accumulate?: boolean;
+  /** Multiplies X W^T before it is written or added (granite's residual and logit scales). Default 1. */
+  scale?: number;
 }
 
 export interface MatmulBuffers {
@@ -103,9 +105,9 @@ export class MatmulKernel {
     return this.decoder.type;
   }
 
-  /** Records Y (+)= X W^T into `pass`. */
+  /** Records Y (+)= scale * X W^T into `pass`. */
   encode(pass: GPUComputePassEncoder, buffers: MatmulBuffers, shape: MatmulShape): void {
-    const { rows, cols, tokens, wOffsetBytes = 0, xOffset = 0, yOffset = 0, accumulate = false } = shape;
+    const { rows, cols, tokens, wOffsetBytes = 0, xOffset = 0, yOffset = 0, accumulate = false, scale = 1 } = shape;
     checkWeightPlacement(this.decoder, bindingSizeBytes(buffers.w), { rows, cols, offsetBytes: wOffsetBytes }, this.label);
     if (!Number.isInteger(tokens) || tokens < 0) throw new RangeError(`${this.label}: tokens must be an integer >= 0, got ${tokens}`);
     checkVectorOffset(xOffset, 4, `${this.label} xOffset`);
@@ -115,6 +117,7 @@ export class MatmulKernel {
     if ((xOffset + tokens * cols) / 4 >= 2 ** 32 || yOffset + tokens * rows >= 2 ** 32) {
       throw new RangeError(`${this.label}: X or Y overflows 32-bit indices`);
     }
+    if (!Number.isFinite(scale)) throw new RangeError(`${this.label}: scale must be finite, got ${scale}`);
     if (rows === 0 || tokens === 0) return;
 
     const rowGroups = ceilDiv(rows, this.geometry.rowsPerWorkgroup);
@@ -127,6 +130,7 @@ export class MatmulKernel {
       ['u32', yOffset],
       ['u32', accumulate ? 1 : 0],
       ['u32', rowGroups],
+      ['f32', scale],
     ]);
     const bindGroup = this.device.createBindGroup({
       label: this.label,

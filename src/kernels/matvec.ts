@@ -34,6 +34,8 @@ export interface MatvecShape {
   yOffset?: number;
   /** Add W x to y instead of overwriting it (a residual add). Default false. */
   accumulate?: boolean;
+  /** Multiplies W x before it is written or added (granite's residual and logit scales). Default 1. */
+  scale?: number;
 }
 
 export interface MatvecBuffers {
@@ -85,14 +87,15 @@ export class MatvecKernel {
     return this.decoder.type;
   }
 
-  /** Records y (+)= W x into `pass`. */
+  /** Records y (+)= scale * W x into `pass`. */
   encode(pass: GPUComputePassEncoder, buffers: MatvecBuffers, shape: MatvecShape): void {
-    const { rows, cols, wOffsetBytes = 0, xOffset = 0, yOffset = 0, accumulate = false } = shape;
+    const { rows, cols, wOffsetBytes = 0, xOffset = 0, yOffset = 0, accumulate = false, scale = 1 } = shape;
     checkWeightPlacement(this.decoder, bindingSizeBytes(buffers.w), { rows, cols, offsetBytes: wOffsetBytes }, this.label);
     checkVectorOffset(xOffset, 4, `${this.label} xOffset`);
     checkVectorOffset(yOffset, 1, `${this.label} yOffset`);
     checkBindingSize(buffers.x, (xOffset + cols) * 4, `${this.label} x`);
     checkBindingSize(buffers.y, (yOffset + rows) * 4, `${this.label} y`);
+    if (!Number.isFinite(scale)) throw new RangeError(`${this.label}: scale must be finite, got ${scale}`);
     if (rows === 0) return;
 
     const params = packUniformScalars([
@@ -102,6 +105,7 @@ export class MatvecKernel {
       ['u32', xOffset],
       ['u32', yOffset],
       ['u32', accumulate ? 1 : 0],
+      ['f32', scale],
     ]);
     const bindGroup = this.device.createBindGroup({
       label: this.label,

@@ -11,7 +11,7 @@
  */
 
 import type { GgufFile, GgufTensorInfo } from '../gguf/types';
-import { optNumber, optNumberArray, optString, optStringArray, getNumber, getString, ARCHITECTURE_KEY } from '../gguf/metadata';
+import { optBool, optNumber, optNumberArray, optString, optStringArray, getNumber, getString, ARCHITECTURE_KEY } from '../gguf/metadata';
 
 export type ModelConfigErrorCode =
   /** `general.architecture` names an architecture without a config reader. */
@@ -73,6 +73,18 @@ export interface RoutingPolicy {
   weightsScale: number;
   /** A shared expert added for every token, scaled by sigmoid(w · x) (Qwen2-MoE). */
   sharedExpertGate: 'none' | 'sigmoid';
+}
+
+/** Granite's multipliers; the values that change nothing for other architectures. */
+export interface ScaleConfig {
+  /** `embedding_scale`: multiplies the token embedding (1 = none). */
+  embedding: number;
+  /** `residual_scale`: multiplies each attention and FFN output before the residual add (1 = none). */
+  residual: number;
+  /** `attention.scale`: multiplies q · k (1/sqrt(headDim) when absent or 0). */
+  attention: number;
+  /** `logit_scale`: the logits are multiplied by 1 / logit (1 = none). */
+  logit: number;
 }
 
 export interface MoeFfnTensors {
@@ -147,6 +159,7 @@ export interface ModelConfig {
   /** Layers before the first MoE layer that use a dense FFN. */
   leadingDenseLayers: number;
   routing: RoutingPolicy;
+  scales: ScaleConfig;
   qkNorm: QkNormKind;
   /** Whether any layer adds biases to its Q, K, V projections. */
   qkvBias: boolean;
@@ -172,6 +185,8 @@ export interface ArchTraits {
   allowsDense: boolean;
   /** Whether the loader reads the `rope.scaling.yarn_*` keys (deepseek2 does; none of the first four architectures). */
   readsYarnKeys: boolean;
+  /** Whether the loader reads granite's embedding, residual, attention and logit scales. */
+  readsGraniteScales?: boolean;
 }
 
 const LLAMA_SCALING_TYPES: readonly RopeScalingType[] = ['none', 'linear', 'yarn', 'longrope'];
@@ -241,6 +256,7 @@ export function readModelConfig(file: GgufFile, traits: ArchTraits): ModelConfig
       weightsScale: 1,
       sharedExpertGate: traits.routing.sharedExpertGate,
     },
+    scales: traits.readsGraniteScales ? readGraniteScales(file, arch, headDimK) : { embedding: 1, residual: 1, attention: 1 / Math.sqrt(headDimK), logit: 1 },
     qkNorm: traits.qkNorm,
     qkvBias: tensors.layers.some((l) => l.qBias !== undefined || l.kBias !== undefined || l.vBias !== undefined),
     tiedOutput: tensors.output === tensors.tokenEmbd,
@@ -253,6 +269,33 @@ export function readModelConfig(file: GgufFile, traits: ArchTraits): ModelConfig
     throw new ModelConfigError('BAD_SHAPE', `${arch}: ${tokens.length} tokens but token_embd has ${config.vocabSize} rows`);
   }
   return config;
+}
+
+/**
+ * llama.cpp's granite loader: logit_scale is required; the others are
+ * optional and 0 (their default) means "not applied". Granite reads
+ * `rope.scaling.finetuned` as a switch for RoPE (default on), and a shared
+ * expert (`expert_shared_feed_forward_length`) is added unscaled: neither
+ * is implemented here.
+ */
+function readGraniteScales(file: GgufFile, arch: string, headDim: number): ScaleConfig {
+  const key = (suffix: string): string => `${arch}.${suffix}`;
+  const logit = optNumber(file, key('logit_scale'));
+  if (logit === undefined) throw new ModelConfigError('BAD_CONFIG', `${arch}: required metadata key ${key('logit_scale')} is missing`);
+  if (optBool(file, key('rope.scaling.finetuned')) === false) {
+    throw new ModelConfigError('BAD_CONFIG', `${arch}: models without RoPE (rope.scaling.finetuned = false) are not supported`);
+  }
+  if ((optNumber(file, key('expert_shared_feed_forward_length')) ?? 0) > 0) {
+    throw new ModelConfigError('BAD_CONFIG', `${arch}: shared experts (expert_shared_feed_forward_length) are not supported`);
+  }
+  const orOne = (v: number | undefined): number => (v === undefined || v === 0 ? 1 : v);
+  const attention = optNumber(file, key('attention.scale')) ?? 0;
+  return {
+    embedding: orOne(optNumber(file, key('embedding_scale'))),
+    residual: orOne(optNumber(file, key('residual_scale'))),
+    attention: attention === 0 ? 1 / Math.sqrt(headDim) : attention,
+    logit,
+  };
 }
 
 /** A scalar, or a per-layer array whose entries are all equal (llama.cpp's get_key_or_arr). */

@@ -39,6 +39,7 @@ import { emptyLayerStats, summarizeStats } from '../experts/cache-stats';
 import type { ExpertCacheStats, ExpertLayerStats } from '../experts/cache-stats';
 import { RoutingRecorder } from '../experts/trace-recorder';
 import type { RoutingTrace } from '../experts/trace';
+import { ModelConfigError } from './config';
 import type { ModelConfig } from './config';
 import type { MoeGraphSpec } from './moe-graph';
 import type { ExpertStreaming } from './moe-transformer-experts';
@@ -96,6 +97,10 @@ export class MoeTransformer {
   static async load(device: GPUDevice, file: GgufFile, source: ByteSource, options: MoeTransformerOptions = {}): Promise<MoeTransformer> {
     const config = modelConfigFromGguf(file);
     const spec = moeArchitectureFor(config.arch).graph(config);
+    // The residual scale is applied in the attention output projection and the routed experts' weights only.
+    if (config.scales.residual !== 1 && config.tensors.layers.some((l) => l.attnOutBias !== undefined || l.ffn.kind !== 'moe' || l.ffn.shared)) {
+      throw new ModelConfigError('BAD_CONFIG', `${config.arch}: a residual scale with attention output biases, dense FFNs or shared experts is not supported on the GPU`);
+    }
     // The logits of a whole batch must fit one binding.
     const maxBatchTokens = Math.min(options.maxBatchTokens ?? DEFAULT_MAX_BATCH_TOKENS, Math.floor(device.limits.maxStorageBufferBindingSize / (config.vocabSize * 4)));
     const maxContext = Math.min(options.maxContext ?? DEFAULT_MAX_CONTEXT, config.contextLength, largestContext(device, config));
@@ -189,22 +194,23 @@ export class MoeTransformer {
       ? device.createBuffer({ label: 'routing trace', size: this.moeLayers.length * routingBytes(T, k), usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST })
       : undefined;
 
-    // Token embedding: x [T, hidden] = tokenEmbd rows of ids.
+    // Token embedding: x [T, hidden] = tokenEmbd rows of ids * embedding scale.
     const embd = this.weights.tokenEmbd;
-    this.kernels.embedding.encode(rec.pass, { table: embd.buffer, ids: s.ids, out: s.x }, { tokens: T, vocab: embd.rows, hidden: embd.cols });
+    const scale = this.config.scales.embedding;
+    this.kernels.embedding.encode(rec.pass, { table: embd.buffer, ids: s.ids, out: s.x }, { tokens: T, vocab: embd.rows, hidden: embd.cols, scale });
 
     for (let l = 0; l < this.config.nLayer; l++) {
       this.encodeAttention(rec.pass, l, T, startPosition);
       await this.encodeFfn(rec, l, T, traceRouting);
     }
 
-    // Final norm and output projection: logits [rows, vocab] of the last token or of all.
+    // Final norm and output projection: logits [rows, vocab] of the last token or of all, / logit scale.
     const c = this.config;
     this.kernels.rmsNorm.encode(rec.pass, { x: s.x, y: s.xb, weight: this.weights.outputNorm }, { rows: T, cols: c.hidden, eps: c.rmsEps });
     const outRows = output === 'all-logits' ? T : 1;
     if (output !== 'none') {
       const xOffset = output === 'all-logits' ? 0 : (T - 1) * c.hidden;
-      this.project(rec.pass, this.weights.output, s.xb, s.logits, outRows, { xOffset });
+      this.project(rec.pass, this.weights.output, s.xb, s.logits, outRows, { xOffset, scale: Math.fround(1 / c.scales.logit) });
     }
     let readFrom: GPUBuffer | undefined;
     let readBytes = 0;
@@ -310,10 +316,10 @@ export class MoeTransformer {
     // Keys and values into the cache at startPosition.., then causal attention: attOut [T, qDim].
     const cache = { nKvHeads: c.nHeadKv, maxContext: this.maxContext, headDim: D };
     k.kvWrite.encode(pass, { k: key, v: s.v, kCache: s.kCache[l], vCache: s.vCache[l] }, { ...cache, tokens: T, startPosition });
-    k.attention.encode(pass, { q, kCache: s.kCache[l], vCache: s.vCache[l], out: s.attOut }, { ...cache, nHeads: c.nHead, tokens: T, startPosition });
+    k.attention.encode(pass, { q, kCache: s.kCache[l], vCache: s.vCache[l], out: s.attOut }, { ...cache, nHeads: c.nHead, tokens: T, startPosition, scale: c.scales.attention });
 
-    // Output projection added to the residual: x += wo · attOut (+ bias).
-    this.project(pass, w.attnOut, s.attOut, s.x, T, { accumulate: true });
+    // Output projection added to the residual: x += (wo · attOut) * residual scale (+ bias).
+    this.project(pass, w.attnOut, s.attOut, s.x, T, { accumulate: true, scale: c.scales.residual });
     if (w.attnOutBias) k.add.encode(pass, { y: s.x, b: w.attnOutBias }, { length: T * c.hidden });
   }
 
@@ -360,9 +366,9 @@ export class MoeTransformer {
     layerExpertKernel(this.kernels, w.single!).encode(rec.pass, single);
   }
 
-  /** y (+)= W x for T tokens: matvec for one token, matmul for more. */
-  private project(pass: GPUComputePassEncoder, m: GpuMatrix, x: BufferRef, y: BufferRef, T: number, opts: { accumulate?: boolean; xOffset?: number } = {}): void {
-    const shape = { rows: m.rows, cols: m.cols, xOffset: opts.xOffset ?? 0, accumulate: opts.accumulate ?? false };
+  /** y (+)= scale * W x for T tokens: matvec for one token, matmul for more. */
+  private project(pass: GPUComputePassEncoder, m: GpuMatrix, x: BufferRef, y: BufferRef, T: number, opts: { accumulate?: boolean; xOffset?: number; scale?: number } = {}): void {
+    const shape = { rows: m.rows, cols: m.cols, xOffset: opts.xOffset ?? 0, accumulate: opts.accumulate ?? false, scale: opts.scale ?? 1 };
     if (T === 1) this.kernels.matvec(m.type).encode(pass, { w: m.buffer, x, y }, shape);
     else this.kernels.matmul(m.type).encode(pass, { w: m.buffer, x, y }, { ...shape, tokens: T });
   }
@@ -389,7 +395,8 @@ export class MoeTransformer {
               sharedGateWeight: w.sharedGate,
               sharedGate: w.sharedGate ? s.sharedGate : undefined,
             },
-            { tokens: T, hidden: c.hidden, nExperts: c.nExpert, topK: c.nExpertUsed },
+            // Granite's residual scale on the FFN output is folded into the routed experts' weights.
+            { tokens: T, hidden: c.hidden, nExperts: c.nExpert, topK: c.nExpertUsed, weightScale: c.routing.weightsScale * c.scales.residual },
           ),
       );
       const ffn = (experts: LayerExperts | undefined, routing: GPUBuffer, slots: GPUBuffer, width: number) =>

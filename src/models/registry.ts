@@ -8,6 +8,7 @@
  *   qwen2moe  neox  softmax, top-k, + sigmoid-gated shared    none      expert_feed_forward_length
  *   qwen3moe  neox  softmax, top-k, renormalise               per head  expert_feed_forward_length
  *   olmoe     neox  softmax, top-k                            whole     feed_forward_length
+ *   granitemoe norm softmax, top-k, renormalise (+ scales)     none      feed_forward_length
  *
  * Renormalising the top-k of a softmax is the softmax over the top-k logits.
  */
@@ -15,6 +16,7 @@
 import { ARCHITECTURE_KEY, getString } from '../gguf/metadata';
 import type { GgufFile } from '../gguf/types';
 import { type ArchTraits, type ModelConfig, ModelConfigError, readModelConfig } from './config';
+import { granitemoe } from './granitemoe';
 import { llama } from './llama';
 import type { MoeArchitecture } from './moe-graph';
 import { olmoe } from './olmoe';
@@ -62,6 +64,17 @@ export const ARCH_TRAITS: Readonly<Record<string, ArchTraits>> = {
     allowsDense: false,
     readsYarnKeys: false,
   },
+  granitemoe: {
+    rope: 'norm',
+    routing: { normalizeSelected: true, sharedExpertGate: 'none' },
+    qkNorm: 'none',
+    expertWidthKey: 'feed_forward_length',
+    outputOptional: true,
+    ownHeadDim: true,
+    allowsDense: false,
+    readsYarnKeys: false,
+    readsGraniteScales: true,
+  },
 };
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = Object.keys(ARCH_TRAITS);
@@ -91,7 +104,7 @@ export function modelConfigFromGguf(file: GgufFile): ModelConfig {
 }
 
 /** The forward graph of each supported architecture (src/models/<arch>.ts). */
-export const MOE_ARCHITECTURES: Readonly<Record<string, MoeArchitecture>> = { llama, qwen2moe, qwen3moe, olmoe };
+export const MOE_ARCHITECTURES: Readonly<Record<string, MoeArchitecture>> = { llama, qwen2moe, qwen3moe, olmoe, granitemoe };
 
 /** The graph description of `arch`; UnsupportedArchitectureError for an unknown one. */
 export function moeArchitectureFor(arch: string): MoeArchitecture {

@@ -38,6 +38,13 @@ export function addScaled(a: Float32Array, b: Float32Array, scale: number): void
   for (let i = 0; i < a.length; i++) a[i] += scale * b[i];
 }
 
+/** a[i] *= scale, the scale rounded to f32 as ggml_scale takes it; nothing when it is 1. */
+export function scaleInPlace(a: Float32Array, scale: number): void {
+  if (scale === 1) return;
+  const f = Math.fround(scale);
+  for (let i = 0; i < a.length; i++) a[i] *= f;
+}
+
 /** Numerically stable softmax of x[0..n) in place. */
 export function softmaxInPlace(x: Float32Array, n = x.length): void {
   let max = -Infinity;

@@ -15,7 +15,7 @@ import { readGguf } from '../gguf/reader';
 import { sourceFromBytes } from '../gguf/source';
 import type { ModelConfig } from '../models/config';
 import { modelConfigFromGguf } from '../models/registry';
-import { addInPlace, addScaled, matVec, rmsNormInPlace, sigmoid, softmaxInPlace, swiGluInPlace } from './forward-ops';
+import { addInPlace, addScaled, matVec, rmsNormInPlace, scaleInPlace, sigmoid, softmaxInPlace, swiGluInPlace } from './forward-ops';
 import { applyRope, ropeCache, ropeParams, type RopeParams } from './forward-rope';
 import { type RouteStep, type RouteTrace, route } from './forward-routing';
 import { inputRoundingFor, roundInput } from './forward-rounding';
@@ -93,8 +93,9 @@ export function forward(m: ForwardModel, s: RunState, token: number, pos: number
   const kvDim = nHeadKv * D;
   const routes: (RouteStep | undefined)[] = [];
 
-  // Token embedding: x = tokenEmbd[token] (hidden).
+  // Token embedding: x = tokenEmbd[token] * embedding scale (hidden).
   s.x.set(w.tokenEmbd.subarray(token * H, (token + 1) * H));
+  scaleInPlace(s.x, c.scales.embedding);
   const rope = ropeCache(m.rope, pos, w.ropeFreqs);
 
   for (let l = 0; l < c.nLayer; l++) {
@@ -128,36 +129,39 @@ export function forward(m: ForwardModel, s: RunState, token: number, pos: number
     // Causal attention with grouped KV heads: query head h reads KV head h / (nHead / nHeadKv).
     attention(s, l, pos, c);
 
-    // Output projection (+ bias) and residual: x += wo · attOut.
+    // Output projection (+ bias) and residual: x += (wo · attOut) * residual scale.
     project(m, s.proj, lw.wo, s.attOut, H, qDim);
     if (lw.bo) addInPlace(s.proj, lw.bo);
+    scaleInPlace(s.proj, c.scales.residual);
     addInPlace(s.x, s.proj);
 
     // FFN input norm: xb = rmsnorm(x) * ffnNorm.
     s.xb.set(s.x);
     rmsNormInPlace(s.xb, lw.ffnNorm, H, 1, c.rmsEps);
 
-    // FFN (routed experts, or dense), into proj; residual: x += proj.
+    // FFN (routed experts, or dense), into proj; residual: x += proj * residual scale.
     if (lw.ffn.kind === 'moe') routes.push(moeFfn(m, s, lw.ffn));
     else {
       denseFfn(m, s, lw.ffn);
       routes.push(undefined);
     }
+    scaleInPlace(s.proj, c.scales.residual);
     addInPlace(s.x, s.proj);
   }
 
-  // Final norm and output projection: logits = output · (rmsnorm(x) * outputNorm) (vocab).
+  // Final norm and output projection: logits = output · (rmsnorm(x) * outputNorm) / logit scale (vocab).
   s.xb.set(s.x);
   rmsNormInPlace(s.xb, w.outputNorm, H, 1, c.rmsEps);
   project(m, s.logits, w.output, s.xb, c.vocabSize, H);
+  scaleInPlace(s.logits, Math.fround(1 / c.scales.logit));
   return { logits: s.logits, routes };
 }
 
-/** attOut[h] = softmax_t(q_h · k_t / sqrt(D)) · v_t over cached positions t = 0..pos. */
+/** attOut[h] = softmax_t(q_h · k_t * scale) · v_t over cached positions t = 0..pos; scale is 1/sqrt(D) but for granite. */
 function attention(s: RunState, l: number, pos: number, c: ModelConfig): void {
   const D = c.headDimK;
   const group = c.nHead / c.nHeadKv;
-  const scale = 1 / Math.sqrt(D);
+  const scale = c.scales.attention;
   const scores = new Float32Array(pos + 1); // (pos + 1)
   for (let h = 0; h < c.nHead; h++) {
     const qOff = h * D;

@@ -4,8 +4,8 @@
  * Dims are in ggml order: dims[0] is the row length.
  */
 
-export type TinyArch = 'llama' | 'qwen2moe' | 'qwen3moe' | 'olmoe';
-export const TINY_ARCHS: readonly TinyArch[] = ['llama', 'qwen2moe', 'qwen3moe', 'olmoe'];
+export type TinyArch = 'llama' | 'qwen2moe' | 'qwen3moe' | 'olmoe' | 'granitemoe';
+export const TINY_ARCHS: readonly TinyArch[] = ['llama', 'qwen2moe', 'qwen3moe', 'olmoe', 'granitemoe'];
 
 export interface TinyShape {
   layers: number;

@@ -108,7 +108,7 @@ export function applyLocality(arch: TinyArch, shape: TinyShape, tensors: TinyTen
   const f = (delta: number): number => pairs.reduce((s, p) => s + Math.cos(p.theta * delta), 0) / pairs.length;
   const beta = 1 / Math.max(0.05, 1 - f(window));
   // The element of each head that carries pair i (its first), by RoPE ordering.
-  const neox = arch !== 'llama';
+  const neox = arch !== 'llama' && arch !== 'granitemoe';
   const first = pairs.map((p) => (neox ? p.index : 2 * p.index));
   const qkNorm = arch === 'qwen3moe' || arch === 'olmoe';
   // xb channel 0 after rmsnorm: c over the rms of [c, r] (attn_norm ~ 1).

@@ -139,6 +139,15 @@ export function makeTinyModel(opts: TinyModelOptions): Uint8Array {
   ];
   if (a === 'qwen2moe' || a === 'qwen3moe') metadata.push(kvU32(`${a}.expert_feed_forward_length`, shape.expertFF));
   if (a === 'qwen2moe') metadata.push(kvU32(`${a}.expert_shared_feed_forward_length`, shape.sharedFF));
+  if (a === 'granitemoe') {
+    // Granite 3.0 1B-A400M's multipliers, but an attention scale that is not 1/sqrt(headDim) at tiny head sizes.
+    metadata.push(
+      kvF32(`${a}.embedding_scale`, 12),
+      kvF32(`${a}.residual_scale`, 0.22),
+      kvF32(`${a}.attention.scale`, 0.1875),
+      kvF32(`${a}.logit_scale`, 6),
+    );
+  }
   metadata.push(
     kvString('tokenizer.ggml.model', 'gpt2'),
     kvString('tokenizer.ggml.pre', 'qwen2'),

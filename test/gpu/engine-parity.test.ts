@@ -41,6 +41,8 @@ const TOKENS = 40;
 const RELATIVE_DIFF_BOUND = 1e-5;
 const NEAR_TIE = 1e-4;
 const MIN_COMPARED = 24;
+/** Model seed 5, but 6 for granitemoe (with 5 its F32 and F16 models have a router near tie at position 10). */
+const SEED: Partial<Record<TinyArch, number>> = { granitemoe: 6 };
 /** Batches of 16: 40 tokens are prefilled as 16 + 16 + 8. */
 const BATCH_TOKENS = 16;
 
@@ -63,7 +65,7 @@ describe('GPU forward pass against the CPU reference', () => {
   afterAll(() => gpu?.device.destroy());
 
   async function loadBoth(arch: TinyArch, type: TinyWeightType) {
-    const bytes = makeTinyModel({ arch, type, seed: 5, layers: 2 });
+    const bytes = makeTinyModel({ arch, type, seed: SEED[arch] ?? 5, layers: 2 });
     const file = await readGguf(sourceFromBytes(bytes));
     const model = await MoeTransformer.load(gpu.device, file, sourceFromBytes(bytes), { maxContext: 64, maxBatchTokens: BATCH_TOKENS });
     const reference = await loadReferenceModel(bytes);

@@ -90,13 +90,15 @@ describe('matmul kernel', () => {
     yOffset?: number;
     /** Initial Y [tokens, rows] (from yOffset); the kernel then accumulates into it. */
     accumulateInto?: Float32Array;
+    /** Multiplies the product before it is written or added. */
+    scale?: number;
   }
 
   /** Runs the kernel on `problem`; returns Y [tokens, rows] (after yOffset). */
   async function matmulOnGpu(problem: Problem, options: RunOptions = {}): Promise<Float32Array> {
     const { device } = gpu;
     const { rows, cols, tokens, weights, x } = problem;
-    const { wOffsetBytes = 0, xOffset = 0, yOffset = 0, accumulateInto } = options;
+    const { wOffsetBytes = 0, xOffset = 0, yOffset = 0, accumulateInto, scale } = options;
     const kernel = await MatmulKernel.create(device, problem.type, options);
     const wBytes = new Uint8Array(wOffsetBytes + weights.length).fill(0x5a);
     wBytes.set(weights, wOffsetBytes);
@@ -113,7 +115,7 @@ describe('matmul kernel', () => {
         kernel.encode(
           pass,
           { w, x: xBuffer, y: yBuffer },
-          { rows, cols, tokens, wOffsetBytes, xOffset, yOffset, accumulate: accumulateInto !== undefined },
+          { rows, cols, tokens, wOffsetBytes, xOffset, yOffset, accumulate: accumulateInto !== undefined, scale },
         ),
       ),
     );
@@ -122,10 +124,10 @@ describe('matmul kernel', () => {
     return y.subarray(yOffset);
   }
 
-  function expectClose(actual: Float32Array, problem: Problem, y0?: Float32Array): void {
+  function expectClose(actual: Float32Array, problem: Problem, y0?: Float32Array, scale = 1): void {
     const { type, rows, cols, tokens, weights, x } = problem;
-    let expected = matmul(type, weights, { rows, cols }, x, tokens);
-    let magnitude = matmulAbs(type, weights, { rows, cols }, x, tokens);
+    let expected = matmul(type, weights, { rows, cols }, x, tokens).map((v) => v * scale);
+    let magnitude = matmulAbs(type, weights, { rows, cols }, x, tokens).map((m) => m * Math.abs(scale));
     if (y0) {
       expected = expected.map((v, i) => v + y0[i]);
       magnitude = magnitude.map((m, i) => m + Math.abs(y0[i]));
@@ -152,6 +154,13 @@ describe('matmul kernel', () => {
     const y0 = randomMatrix(33 * 6, mulberry32(42));
     const actual = await matmulOnGpu(problem, { accumulateInto: y0, xOffset: 12, yOffset: 5, wOffsetBytes: 7 });
     expectClose(actual, problem, y0);
+  });
+
+  it('scales the product before writing or adding it (granite)', async () => {
+    const problem = randomProblem(GgmlType.Q8_0, 5, 64, 9, 43);
+    expectClose(await matmulOnGpu(problem, { scale: 1 / 6 }), problem, undefined, 1 / 6);
+    const y0 = randomMatrix(9 * 5, mulberry32(44));
+    expectClose(await matmulOnGpu(problem, { accumulateInto: y0, scale: 0.22 }), problem, y0, 0.22);
   });
 
   it('gives the same results with other geometries and tile sizes', async () => {

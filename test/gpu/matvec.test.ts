@@ -83,13 +83,15 @@ describe('matvec kernel', () => {
     yOffset?: number;
     /** Initial y (from yOffset); the kernel then accumulates into it. */
     accumulateInto?: Float32Array;
+    /** Multiplies the product before it is written or added. */
+    scale?: number;
   }
 
   /** Runs the kernel on `problem`; returns y (after yOffset). */
   async function matvecOnGpu(problem: Problem, options: RunOptions = {}): Promise<Float32Array> {
     const { device } = gpu;
     const { rows, cols, weights, x } = problem;
-    const { wOffsetBytes = 0, xOffset = 0, yOffset = 0, accumulateInto } = options;
+    const { wOffsetBytes = 0, xOffset = 0, yOffset = 0, accumulateInto, scale } = options;
     const kernel = await MatvecKernel.create(device, problem.type, options);
     const wBytes = new Uint8Array(wOffsetBytes + weights.length).fill(0x5a);
     wBytes.set(weights, wOffsetBytes);
@@ -105,7 +107,7 @@ describe('matvec kernel', () => {
         kernel.encode(
           pass,
           { w, x: xBuffer, y: yBuffer },
-          { rows, cols, wOffsetBytes, xOffset, yOffset, accumulate: accumulateInto !== undefined },
+          { rows, cols, wOffsetBytes, xOffset, yOffset, accumulate: accumulateInto !== undefined, scale },
         ),
       ),
     );
@@ -114,10 +116,10 @@ describe('matvec kernel', () => {
     return y.subarray(yOffset);
   }
 
-  function expectClose(actual: Float32Array, problem: Problem, y0?: Float32Array): void {
+  function expectClose(actual: Float32Array, problem: Problem, y0?: Float32Array, scale = 1): void {
     const { type, rows, cols, weights, x } = problem;
-    let expected = matvec(type, weights, { rows, cols }, x);
-    let magnitude = matvecAbs(type, weights, { rows, cols }, x);
+    let expected = matvec(type, weights, { rows, cols }, x).map((v) => v * scale);
+    let magnitude = matvecAbs(type, weights, { rows, cols }, x).map((m) => m * Math.abs(scale));
     if (y0) {
       expected = expected.map((v, r) => v + y0[r]);
       magnitude = magnitude.map((m, r) => m + Math.abs(y0[r]));
@@ -142,6 +144,13 @@ describe('matvec kernel', () => {
     const y0 = randomVector(7, mulberry32(12));
     const actual = await matvecOnGpu(problem, { accumulateInto: y0, xOffset: 8, yOffset: 3, wOffsetBytes: 5 });
     expectClose(actual, problem, y0);
+  });
+
+  it('scales the product before writing or adding it (granite)', async () => {
+    const problem = randomProblem(GgmlType.Q8_0, 9, 64, 13);
+    expectClose(await matvecOnGpu(problem, { scale: 1 / 6 }), problem, undefined, 1 / 6);
+    const y0 = randomVector(9, mulberry32(14));
+    expectClose(await matvecOnGpu(problem, { accumulateInto: y0, scale: 0.22 }), problem, y0, 0.22);
   });
 
   it('gives the same results with other workgroup geometries', async () => {

@@ -93,17 +93,20 @@ describe('model config from GGUF', () => {
     qwen2moe: { qkNorm: 'none', qkvBias: true },
     qwen3moe: { qkNorm: 'per-head', qkvBias: false },
     olmoe: { qkNorm: 'whole', qkvBias: false },
+    granitemoe: { qkNorm: 'none', qkvBias: false, scales: { embedding: 12, residual: Math.fround(0.22), attention: 0.1875, logit: 6 } },
   };
   const routing: Record<TinyArch, [boolean, string]> = {
     llama: [true, 'none'],
     qwen2moe: [false, 'sigmoid'],
     qwen3moe: [true, 'none'],
     olmoe: [false, 'none'],
+    granitemoe: [true, 'none'],
   };
   for (const arch of TINY_ARCHS) {
-    it(`${arch}: RoPE ${arch === 'llama' ? 'NORM' : 'NEOX'}, routing and QK-norm as llama.cpp's graph has them`, async () => {
+    const norm = arch === 'llama' || arch === 'granitemoe';
+    it(`${arch}: RoPE ${norm ? 'NORM' : 'NEOX'}, routing, QK-norm and scales as llama.cpp's graph has them`, async () => {
       const c = await configOf({ arch });
-      expect(c.rope.kind).toBe(arch === 'llama' ? 'norm' : 'neox');
+      expect(c.rope.kind).toBe(norm ? 'norm' : 'neox');
       expect(c).toMatchObject(traits[arch]);
       const [normalizeSelected, sharedExpertGate] = routing[arch];
       expect(c.routing).toEqual({ gating: 'softmax', topK: 2, normalizeSelected, weightsScale: 1, sharedExpertGate });

@@ -7,8 +7,9 @@
  * position. Both sides compute in f32 from the same f32 weights and differ
  * only in summation order and the rounding of intermediate values, so the
  * bound is tight. Measured (seed 3, 64 tokens): llama 2.1e-7, qwen2moe
- * 2.5e-7, qwen3moe 2.4e-7 (first 45 positions), olmoe 2.7e-7, dense llama
- * 1.5e-7; top-1 agreement 100% everywhere.
+ * 2.5e-7, qwen3moe 2.4e-7 (first 45 positions), olmoe 2.7e-7, granitemoe
+ * 1.1e-7 (with its four scales; 1/sqrt(headDim) in place of its attention
+ * scale gives 9.9e-4), dense llama 1.5e-7; top-1 agreement 100% everywhere.
  *
  * Near ties: where a token's router logits for the k-th and (k+1)-th experts
  * are within 1e-4 (relative to its largest |logit|), llama.cpp may pick the
