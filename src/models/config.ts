@@ -63,8 +63,11 @@ export interface RopeConfig {
 
 /** How a token's router logits become expert choices and weights. */
 export interface RoutingPolicy {
-  /** Router logits → probabilities over all experts. */
-  gating: 'softmax';
+  /**
+   * 'softmax': router logits → probabilities over all experts, then top-k.
+   * 'softmax-selected': top-k by logit, softmax over the k selected logits (gpt-oss).
+   */
+  gating: 'softmax' | 'softmax-selected';
   /** Experts chosen per token (the k of top-k). */
   topK: number;
   /** Divide the k selected probabilities by their sum (Mixtral, Qwen3-MoE), i.e. softmax over the top-k logits. */
@@ -91,10 +94,14 @@ export interface MoeFfnTensors {
   kind: 'moe';
   /** [hidden, experts]: router logits. */
   router: string;
+  /** [experts]: added to the router logits (gpt-oss). */
+  routerBias?: string;
   /** [hidden, expertFF, experts] each for gate and up; [expertFF, hidden, experts] for down. */
   gateExps: string;
   upExps: string;
   downExps: string;
+  /** [expertFF, experts] for gate and up, [hidden, experts] for down: per-expert biases (gpt-oss). */
+  expertBiases?: { gate: string; up: string; down: string };
   /** Shared expert: [hidden] gate vector, [hidden, sharedFF] gate and up, [sharedFF, hidden] down. */
   shared?: { gateInp: string; gate: string; up: string; down: string };
 }
@@ -120,6 +127,9 @@ export interface LayerTensors {
   kNorm?: string;
   attnOut: string;
   attnOutBias?: string;
+  /** [nHead]: one logit per head that joins each softmax denominator (gpt-oss). */
+  attnSinks?: string;
+  /** Norm before the FFN: `ffn_norm`, or gpt-oss's `post_attention_norm`. */
   ffnNorm: string;
   ffn: MoeFfnTensors | DenseFfnTensors;
 }
@@ -161,6 +171,11 @@ export interface ModelConfig {
   routing: RoutingPolicy;
   scales: ScaleConfig;
   qkNorm: QkNormKind;
+  /**
+   * Per layer: how many positions attention sees, the query's own included
+   * (llama.cpp's standard sliding window); 0 for full causal attention.
+   */
+  attentionWindow: number[];
   /** Whether any layer adds biases to its Q, K, V projections. */
   qkvBias: boolean;
   /** The output projection reuses the token embedding (no `output.weight`). */
@@ -185,6 +200,18 @@ export interface ArchTraits {
   allowsDense: boolean;
   /** Whether the loader reads the `rope.scaling.yarn_*` keys (deepseek2 does; none of the first four architectures). */
   readsYarnKeys: boolean;
+  /** How router logits become weights (default 'softmax'). */
+  gating?: RoutingPolicy['gating'];
+  /**
+   * Sliding-window attention (gpt-oss): `attention.sliding_window` is
+   * required, and of every `attention.sliding_window_pattern` layers (default
+   * `period`) all but the last use the window, as llama.cpp's set_swa_pattern.
+   */
+  slidingWindow?: { period: number };
+  /** Whether each layer has `attn_sinks` (required). */
+  attentionSinks?: boolean;
+  /** The FFN input norm's tensor (default 'ffn_norm'). */
+  ffnNormTensor?: 'ffn_norm' | 'post_attention_norm';
   /** Whether the loader reads granite's embedding, residual, attention and logit scales. */
   readsGraniteScales?: boolean;
 }
@@ -234,6 +261,7 @@ export function readModelConfig(file: GgufFile, traits: ArchTraits): ModelConfig
   }
 
   const rope = readRope(file, arch, traits, headDimK, contextLength);
+  const attentionWindow = readAttentionWindows(file, arch, traits, nLayer, rope);
   const leadingDenseLayers = nExpert === 0 ? nLayer : optNumber(file, key('leading_dense_block_count')) ?? 0;
   const base = {
     arch, nLayer, hidden, nHead, nHeadKv, headDimK, headDimV, nExpert, expertFF, sharedExpertFF, denseFF, leadingDenseLayers,
@@ -244,12 +272,13 @@ export function readModelConfig(file: GgufFile, traits: ArchTraits): ModelConfig
     name: optString(file, 'general.name'),
     nExpertUsed,
     rope,
+    attentionWindow,
     rmsEps: getNumber(file, key('attention.layer_norm_rms_epsilon')),
     contextLength,
     // The table has checked that token_embd exists and is [hidden, vocab].
     vocabSize: file.tensors.find((t) => t.name === tensors.tokenEmbd)?.dims[1] ?? 0,
     routing: {
-      gating: 'softmax',
+      gating: traits.gating ?? 'softmax',
       topK: nExpertUsed,
       normalizeSelected: traits.routing.normalizeSelected,
       // None of the supported architectures' loaders reads expert_weights_scale: llama.cpp never scales them.
@@ -296,6 +325,22 @@ function readGraniteScales(file: GgufFile, arch: string, headDim: number): Scale
     attention: attention === 0 ? 1 / Math.sqrt(headDim) : attention,
     logit,
   };
+}
+
+/** Each layer's attention window (0: full), per the architecture's sliding-window pattern. */
+function readAttentionWindows(file: GgufFile, arch: string, traits: ArchTraits, nLayer: number, rope: RopeConfig): number[] {
+  if (!traits.slidingWindow) return new Array<number>(nLayer).fill(0);
+  const window = optNumber(file, `${arch}.attention.sliding_window`);
+  if (window === undefined || !Number.isInteger(window) || window < 1) {
+    throw new ModelConfigError('BAD_CONFIG', `${arch}: ${arch}.attention.sliding_window must be a positive integer`);
+  }
+  const period = uniformNumber(file, `${arch}.attention.sliding_window_pattern`) ?? traits.slidingWindow.period;
+  const swaFreqBase = optNumber(file, `${arch}.rope.freq_base_swa`);
+  if (swaFreqBase !== undefined && swaFreqBase !== rope.freqBase) {
+    throw new ModelConfigError('BAD_CONFIG', `${arch}: a separate RoPE base for sliding-window layers (${swaFreqBase}) is not supported`);
+  }
+  // llama.cpp's set_swa_pattern: layer l slides unless it is the last of its period (period 0: every layer slides).
+  return Array.from({ length: nLayer }, (_, l) => (period === 0 || l % period < period - 1 ? window : 0));
 }
 
 /** A scalar, or a per-layer array whose entries are all equal (llama.cpp's get_key_or_arr). */
@@ -388,8 +433,9 @@ function readTensorTable(file: GgufFile, c: ShapeBase, traits: ArchTraits): Tens
       kNorm: traits.qkNorm === 'none' ? undefined : need(b + 'attn_k_norm.weight', normDims[1]),
       attnOut: need(b + 'attn_output.weight', [q, H]),
       attnOutBias: maybe(b + 'attn_output.bias', [H]),
-      ffnNorm: need(b + 'ffn_norm.weight', [H]),
-      ffn: i < c.leadingDenseLayers ? denseFfn(b, c, need) : moeFfn(b, c, need),
+      attnSinks: traits.attentionSinks ? need(b + 'attn_sinks.weight', [c.nHead]) : undefined,
+      ffnNorm: need(b + (traits.ffnNormTensor ?? 'ffn_norm') + '.weight', [H]),
+      ffn: i < c.leadingDenseLayers ? denseFfn(b, c, need) : moeFfn(b, c, need, maybe),
     });
   }
   return {
@@ -402,6 +448,7 @@ function readTensorTable(file: GgufFile, c: ShapeBase, traits: ArchTraits): Tens
 }
 
 type Need = (name: string, dims: number[]) => string;
+type Maybe = (name: string, dims: number[]) => string | undefined;
 
 function denseFfn(b: string, c: ShapeBase, need: Need): DenseFfnTensors {
   const { hidden: H, denseFF: F } = c;
@@ -413,14 +460,19 @@ function denseFfn(b: string, c: ShapeBase, need: Need): DenseFfnTensors {
   };
 }
 
-function moeFfn(b: string, c: ShapeBase, need: Need): MoeFfnTensors {
+function moeFfn(b: string, c: ShapeBase, need: Need, maybe: Maybe): MoeFfnTensors {
   const { hidden: H, expertFF: F, nExpert: E, sharedExpertFF: S } = c;
   return {
     kind: 'moe',
     router: need(b + 'ffn_gate_inp.weight', [H, E]),
+    routerBias: maybe(b + 'ffn_gate_inp.bias', [E]),
     gateExps: need(b + 'ffn_gate_exps.weight', [H, F, E]),
     upExps: need(b + 'ffn_up_exps.weight', [H, F, E]),
     downExps: need(b + 'ffn_down_exps.weight', [F, H, E]),
+    expertBiases:
+      maybe(b + 'ffn_gate_exps.bias', [F, E]) === undefined
+        ? undefined
+        : { gate: b + 'ffn_gate_exps.bias', up: need(b + 'ffn_up_exps.bias', [F, E]), down: need(b + 'ffn_down_exps.bias', [H, E]) },
     shared:
       S > 0
         ? {

@@ -63,6 +63,7 @@ export async function createForwardKernels(device: GPUDevice, config: ModelConfi
         weightType: w.router.type,
         scoring: spec.router.scoring,
         normalize: spec.router.normalize,
+        hasLogitBias: w.routerBias !== undefined,
         hasSharedGate: w.sharedGate !== undefined,
       }));
     }
@@ -83,7 +84,7 @@ export async function createForwardKernels(device: GPUDevice, config: ModelConfi
     add: await AddKernel.create(device, { inPlace: true }),
     rope: await RopeKernel.create(device, { ordering: spec.ropeOrdering, hasFreqFactors: weights.ropeFreqs !== undefined }),
     kvWrite: await KvWriteKernel.create(device),
-    attention: await AttentionKernel.create(device, { nHeads: config.nHead, nKvHeads: config.nHeadKv, headDim: config.headDimK, hasSinks: false }),
+    attention: await AttentionKernel.create(device, { nHeads: config.nHead, nKvHeads: config.nHeadKv, headDim: config.headDimK, hasSinks: layers.some((l) => l.attnSinks !== undefined) }),
     argmax: await ArgmaxKernel.create(device),
     sampleTopK: await SampleTopKKernel.create(device),
     matvec: (t) => pick(matvecs, t, 'matvec'),

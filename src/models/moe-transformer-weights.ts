@@ -56,9 +56,12 @@ export interface GpuLayerWeights {
   kNorm?: GPUBuffer; // f32 (headDim) per head, or (nHeadKv * headDim) whole
   attnOut: GpuMatrix; // (hidden, nHead * headDim)
   attnOutBias?: GPUBuffer; // f32 (maxBatch, hidden)
+  attnSinks?: GPUBuffer; // f32 (nHead)
   ffnNorm: GPUBuffer; // f32 (hidden)
   /** Router (MoE layers only): (nExpert, hidden). */
   router?: GpuMatrix;
+  /** Router logit bias (nExpert), f32 (gpt-oss). */
+  routerBias?: GPUBuffer;
   /** Shared-expert gate vector (hidden), f32. */
   sharedGate?: GPUBuffer;
   /** Routed experts (MoE layers). */
@@ -147,8 +150,10 @@ export async function uploadWeights(
       kNorm: await optVector(l.kNorm),
       attnOut: await matrix(l.attnOut),
       attnOutBias: await optVector(l.attnOutBias, batch),
+      attnSinks: await optVector(l.attnSinks),
       ffnNorm: await vector(l.ffnNorm),
       router: l.ffn.kind === 'moe' ? await matrix(l.ffn.router) : undefined,
+      routerBias: l.ffn.kind === 'moe' ? await optVector(l.ffn.routerBias) : undefined,
       sharedGate: l.ffn.kind === 'moe' ? await optVector(l.ffn.shared?.gateInp) : undefined,
     });
   }
@@ -211,16 +216,31 @@ function routedExperts(
   info: (name: string) => GgufTensorInfo,
 ): ExpertSource {
   const [gate, up, down] = [info(ffn.gateExps), info(ffn.upExps), info(ffn.downExps)];
-  const layout = slotLayout(config.hidden, config.expertFF, gate, up, down);
+  const layout = slotLayout(config.hidden, config.expertFF, gate, up, down, ffn.expertBiases !== undefined);
   // Expert e of a [cols, rows, experts] tensor is its e-th run of rows * cols elements.
   const slice = (t: GgufTensorInfo, e: number): Promise<Uint8Array> => {
     const perExpert = t.nBytes / config.nExpert;
     return source.read(file.dataOffset + t.offset + e * perExpert, perExpert);
   };
+  // Biases [n, experts] as f32, read once: expert e's is the e-th run of n.
+  const biasNames = ffn.expertBiases;
+  let biases: Promise<{ gate: Float32Array; up: Float32Array; down: Float32Array }> | undefined;
+  const biasesOf = async (e: number) => {
+    if (!biasNames) return {};
+    biases ??= (async () => ({
+      gate: await readF32(source, file, info(biasNames.gate)),
+      up: await readF32(source, file, info(biasNames.up)),
+      down: await readF32(source, file, info(biasNames.down)),
+    }))();
+    const b = await biases;
+    const F = config.expertFF;
+    const H = config.hidden;
+    return { gateBias: b.gate.slice(e * F, (e + 1) * F), upBias: b.up.slice(e * F, (e + 1) * F), downBias: b.down.slice(e * H, (e + 1) * H) };
+  };
   return {
     layout,
     count: config.nExpert,
-    read: async (e) => ({ gate: await slice(gate, e), up: await slice(up, e), down: await slice(down, e) }),
+    read: async (e) => ({ gate: await slice(gate, e), up: await slice(up, e), down: await slice(down, e), ...(await biasesOf(e)) }),
   };
 }
 
@@ -244,14 +264,14 @@ function singleExpert(
   };
 }
 
-function slotLayout(hidden: number, ffn: number, gate: GgufTensorInfo, up: GgufTensorInfo, down: GgufTensorInfo): ExpertSlotLayout {
+function slotLayout(hidden: number, ffn: number, gate: GgufTensorInfo, up: GgufTensorInfo, down: GgufTensorInfo, hasBiases = false): ExpertSlotLayout {
   if (gate.type !== up.type) {
     throw new ModelConfigError(
       'BAD_CONFIG',
       `${gate.name} (${ggmlTypeName(gate.type)}) and ${up.name} (${ggmlTypeName(up.type)}) must share a block format`,
     );
   }
-  return expertSlotLayout({ hidden, ffn, gateUpType: gate.type as GgmlType, downType: down.type as GgmlType });
+  return expertSlotLayout({ hidden, ffn, gateUpType: gate.type as GgmlType, downType: down.type as GgmlType, hasBiases });
 }
 
 /** A key per slot layout: layers with equal keys share slabs and FFN pipelines. */
@@ -354,6 +374,8 @@ export function routedExpertLayouts(file: GgufFile, config: ModelConfig): (Exper
     return t;
   };
   return config.tensors.layers.map((l) =>
-    l.ffn.kind === 'moe' ? slotLayout(config.hidden, config.expertFF, info(l.ffn.gateExps), info(l.ffn.upExps), info(l.ffn.downExps)) : undefined,
+    l.ffn.kind === 'moe'
+      ? slotLayout(config.hidden, config.expertFF, info(l.ffn.gateExps), info(l.ffn.upExps), info(l.ffn.downExps), l.ffn.expertBiases !== undefined)
+      : undefined,
   );
 }

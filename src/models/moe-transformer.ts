@@ -111,6 +111,9 @@ export class MoeTransformer {
     const layouts = routedExpertLayouts(file, config);
     const routedBytes = layouts.reduce((sum, l) => sum + (l ? l.slotBytes * config.nExpert : 0), 0);
     const stream = options.expertBudgetBytes !== undefined && options.expertBudgetBytes < routedBytes && moeLayers.length > 0;
+    if (stream && layouts.some((l) => l?.biases)) {
+      throw new ModelConfigError('BAD_CONFIG', `${config.arch}: streaming experts that have biases is not supported; give an expert budget of at least ${routedBytes} bytes`);
+    }
     const weights = await uploadWeights(device, file, source, config, {
       maxBatchTokens, maxSlabBytes: options.maxSlabBytes, maxSlabBindings, skipRoutedExperts: stream,
     });
@@ -316,7 +319,9 @@ export class MoeTransformer {
     // Keys and values into the cache at startPosition.., then causal attention: attOut [T, qDim].
     const cache = { nKvHeads: c.nHeadKv, maxContext: this.maxContext, headDim: D };
     k.kvWrite.encode(pass, { k: key, v: s.v, kCache: s.kCache[l], vCache: s.vCache[l] }, { ...cache, tokens: T, startPosition });
-    k.attention.encode(pass, { q, kCache: s.kCache[l], vCache: s.vCache[l], out: s.attOut }, { ...cache, nHeads: c.nHead, tokens: T, startPosition, scale: c.scales.attention });
+    // The layer's sliding window and sink logits, where it has them.
+    const window = c.attentionWindow[l];
+    k.attention.encode(pass, { q, kCache: s.kCache[l], vCache: s.vCache[l], out: s.attOut, sinks: w.attnSinks }, { ...cache, nHeads: c.nHead, tokens: T, startPosition, scale: c.scales.attention, window });
 
     // Output projection added to the residual: x += (wo · attOut) * residual scale (+ bias).
     this.project(pass, w.attnOut, s.attOut, s.x, T, { accumulate: true, scale: c.scales.residual });
@@ -392,6 +397,7 @@ export class MoeTransformer {
               weight: router.buffer,
               logits: s.routerLogits,
               routing: s.routing,
+              logitBias: w.routerBias,
               sharedGateWeight: w.sharedGate,
               sharedGate: w.sharedGate ? s.sharedGate : undefined,
             },

@@ -10,6 +10,9 @@
  *   olmoe     neox  softmax, top-k                            whole     feed_forward_length
  *   granitemoe norm softmax, top-k, renormalise (+ scales)     none      feed_forward_length
  *
+ *   gpt-oss   neox  top-k logits (+ bias), softmax over them   none      expert_feed_forward_length
+ *             (+ attention sinks, sliding window on even layers, expert biases, clamped SwiGLU)
+ *
  * Renormalising the top-k of a softmax is the softmax over the top-k logits.
  */
 
@@ -17,6 +20,7 @@ import { ARCHITECTURE_KEY, getString } from '../gguf/metadata';
 import type { GgufFile } from '../gguf/types';
 import { type ArchTraits, type ModelConfig, ModelConfigError, readModelConfig } from './config';
 import { granitemoe } from './granitemoe';
+import { gptOss } from './gpt-oss';
 import { llama } from './llama';
 import type { MoeArchitecture } from './moe-graph';
 import { olmoe } from './olmoe';
@@ -75,6 +79,20 @@ export const ARCH_TRAITS: Readonly<Record<string, ArchTraits>> = {
     readsYarnKeys: false,
     readsGraniteScales: true,
   },
+  'gpt-oss': {
+    rope: 'neox',
+    routing: { normalizeSelected: false, sharedExpertGate: 'none' },
+    qkNorm: 'none',
+    expertWidthKey: 'expert_feed_forward_length',
+    outputOptional: false,
+    ownHeadDim: true,
+    allowsDense: false,
+    readsYarnKeys: false,
+    gating: 'softmax-selected',
+    slidingWindow: { period: 2 },
+    attentionSinks: true,
+    ffnNormTensor: 'post_attention_norm',
+  },
 };
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = Object.keys(ARCH_TRAITS);
@@ -104,7 +122,7 @@ export function modelConfigFromGguf(file: GgufFile): ModelConfig {
 }
 
 /** The forward graph of each supported architecture (src/models/<arch>.ts). */
-export const MOE_ARCHITECTURES: Readonly<Record<string, MoeArchitecture>> = { llama, qwen2moe, qwen3moe, olmoe, granitemoe };
+export const MOE_ARCHITECTURES: Readonly<Record<string, MoeArchitecture>> = { llama, qwen2moe, qwen3moe, olmoe, granitemoe, 'gpt-oss': gptOss };
 
 /** The graph description of `arch`; UnsupportedArchitectureError for an unknown one. */
 export function moeArchitectureFor(arch: string): MoeArchitecture {

@@ -29,24 +29,23 @@ export type RouteTrace = RouteStep[][];
 const MIN_WEIGHT_SUM = 6.103515625e-5;
 
 /**
- * Chooses experts from router logits [nExpert] by the policy: softmax over all
- * experts, the top-k by probability (ties to the lower index), optionally
- * renormalised to sum to one, then scaled.
+ * Chooses experts from router logits [nExpert] by the policy: the top-k by
+ * logit (ties to the lower index), weighted by their softmax over all experts
+ * ('softmax'), optionally renormalised to sum to one, or by the softmax over
+ * the k selected logits alone ('softmax-selected'); then scaled.
  */
 export function route(logits: Float32Array, policy: RoutingPolicy): RouteStep {
   const n = logits.length;
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
   const experts = order.slice(0, policy.topK);
 
+  // The softmax over `pool` (all experts, or the selected ones), read at the selected experts.
+  const pool = policy.gating === 'softmax-selected' ? experts : Array.from({ length: n }, (_, i) => i);
   let max = -Infinity;
-  for (let i = 0; i < n; i++) max = Math.max(max, logits[i]);
+  for (const e of pool) max = Math.max(max, logits[e]);
   let sum = 0;
-  const probs = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    probs[i] = Math.exp(logits[i] - max);
-    sum += probs[i];
-  }
-  let weights = experts.map((e) => Math.fround(probs[e] / sum));
+  for (const e of pool) sum += Math.exp(logits[e] - max);
+  let weights = experts.map((e) => Math.fround(Math.exp(logits[e] - max) / sum));
   if (policy.normalizeSelected) {
     const selected = Math.max(MIN_WEIGHT_SUM, weights.reduce((a, b) => a + b, 0));
     weights = weights.map((w) => Math.fround(w / selected));

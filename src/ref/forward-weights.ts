@@ -22,9 +22,15 @@ export interface Matrix {
 export interface MoeWeights {
   kind: 'moe';
   router: Matrix; // (nExpert, hidden)
+  routerBias?: Float32Array; // (nExpert)
   gateExps: Matrix; // (nExpert, expertFF, hidden)
   upExps: Matrix; // (nExpert, expertFF, hidden)
   downExps: Matrix; // (nExpert, hidden, expertFF)
+  expertBiases?: {
+    gate: Float32Array; // (nExpert, expertFF)
+    up: Float32Array; // (nExpert, expertFF)
+    down: Float32Array; // (nExpert, hidden)
+  };
   shared?: {
     gateInp: Float32Array; // (hidden)
     gate: Matrix; // (sharedFF, hidden)
@@ -52,6 +58,7 @@ export interface LayerWeights {
   kNorm?: Float32Array; // (headDim) per-head, or (nHeadKv * headDim) whole
   wo: Matrix; // (hidden, nHead * headDim)
   bo?: Float32Array; // (hidden)
+  sinks?: Float32Array; // (nHead)
   ffnNorm: Float32Array; // (hidden)
   ffn: MoeWeights | DenseWeights;
 }
@@ -96,6 +103,7 @@ export function loadWeights(file: GgufFile, bytes: Uint8Array, config: ModelConf
       kNorm: opt(l.kNorm),
       wo: matrix(l.attnOut),
       bo: opt(l.attnOutBias),
+      sinks: opt(l.attnSinks),
       ffnNorm: get(l.ffnNorm),
       ffn:
         l.ffn.kind === 'dense'
@@ -103,9 +111,15 @@ export function loadWeights(file: GgufFile, bytes: Uint8Array, config: ModelConf
           : {
               kind: 'moe',
               router: matrix(l.ffn.router),
+              routerBias: opt(l.ffn.routerBias),
               gateExps: matrix(l.ffn.gateExps),
               upExps: matrix(l.ffn.upExps),
               downExps: matrix(l.ffn.downExps),
+              expertBiases: l.ffn.expertBiases && {
+                gate: get(l.ffn.expertBiases.gate),
+                up: get(l.ffn.expertBiases.up),
+                down: get(l.ffn.expertBiases.down),
+              },
               shared: l.ffn.shared && {
                 gateInp: get(l.ffn.shared.gateInp),
                 gate: matrix(l.ffn.shared.gate),

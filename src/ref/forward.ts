@@ -1,6 +1,6 @@
 /**
  * A plain CPU forward pass of the supported MoE decoders (llama/Mixtral,
- * qwen2moe, qwen3moe, olmoe), written to be read top to bottom: the yardstick
+ * qwen2moe, qwen3moe, olmoe, granitemoe, gpt-oss), written to be read top to bottom: the yardstick
  * that GPU kernels and whole-model runs are compared against, itself held to
  * llama.cpp by the parity tests.
  *
@@ -19,6 +19,8 @@ import { addInPlace, addScaled, matVec, rmsNormInPlace, scaleInPlace, sigmoid, s
 import { applyRope, ropeCache, ropeParams, type RopeParams } from './forward-rope';
 import { type RouteStep, type RouteTrace, route } from './forward-routing';
 import { inputRoundingFor, roundInput } from './forward-rounding';
+import { activate } from './expert-ffn';
+import { moeArchitectureFor } from '../models/registry';
 import { type DenseWeights, type Matrix, type ModelWeights, type MoeWeights, loadWeights } from './forward-weights';
 
 export type { RouteStep, RouteTrace } from './forward-routing';
@@ -126,8 +128,9 @@ export function forward(m: ForwardModel, s: RunState, token: number, pos: number
     s.keyCache[l][pos] = s.k.slice();
     s.valueCache[l][pos] = s.v.slice();
 
-    // Causal attention with grouped KV heads: query head h reads KV head h / (nHead / nHeadKv).
-    attention(s, l, pos, c);
+    // Causal attention with grouped KV heads: query head h reads KV head h / (nHead / nHeadKv);
+    // a sliding window and sink logits where the layer has them.
+    attention(s, l, pos, c, lw.sinks);
 
     // Output projection (+ bias) and residual: x += (wo · attOut) * residual scale.
     project(m, s.proj, lw.wo, s.attOut, H, qDim);
@@ -158,24 +161,30 @@ export function forward(m: ForwardModel, s: RunState, token: number, pos: number
 }
 
 /** attOut[h] = softmax_t(q_h · k_t * scale) · v_t over cached positions t = 0..pos; scale is 1/sqrt(D) but for granite. */
-function attention(s: RunState, l: number, pos: number, c: ModelConfig): void {
+function attention(s: RunState, l: number, pos: number, c: ModelConfig, sinks: Float32Array | undefined): void {
   const D = c.headDimK;
   const group = c.nHead / c.nHeadKv;
   const scale = c.scales.attention;
-  const scores = new Float32Array(pos + 1); // (pos + 1)
+  // A window of w positions sees pos - w + 1 .. pos (llama.cpp masks p1 - p0 >= w).
+  const window = c.attentionWindow[l];
+  const first = window === 0 ? 0 : Math.max(0, pos + 1 - window);
+  const n = pos + 1 - first;
+  const scores = new Float32Array(n + 1); // (visible positions, + the sink)
   for (let h = 0; h < c.nHead; h++) {
     const qOff = h * D;
     const kvOff = Math.floor(h / group) * D;
-    for (let t = 0; t <= pos; t++) {
+    for (let t = first; t <= pos; t++) {
       const key = s.keyCache[l][t];
       let dot = 0;
       for (let i = 0; i < D; i++) dot += s.q[qOff + i] * key[kvOff + i];
-      scores[t] = dot * scale;
+      scores[t - first] = dot * scale;
     }
+    // The sink logit joins the softmax denominator but weights no value.
+    scores[n] = sinks ? sinks[h] : -Infinity;
     softmaxInPlace(scores);
     for (let i = 0; i < D; i++) {
       let sum = 0;
-      for (let t = 0; t <= pos; t++) sum += scores[t] * s.valueCache[l][t][kvOff + i];
+      for (let t = first; t <= pos; t++) sum += scores[t - first] * s.valueCache[l][t][kvOff + i];
       s.attOut[qOff + i] = sum;
     }
   }
@@ -189,17 +198,26 @@ function moeFfn(m: ForwardModel, s: RunState, f: MoeWeights): RouteStep {
   const gate = s.gate.subarray(0, F); // (expertFF)
   const up = s.up.subarray(0, F); // (expertFF)
 
-  // Router: logits over experts, then the architecture's routing policy.
+  // Router: logits over experts (+ bias), then the architecture's routing policy.
   project(m, s.routerLogits, f.router, s.xb, c.nExpert, H);
+  if (f.routerBias) addInPlace(s.routerLogits, f.routerBias);
   const step = route(s.routerLogits, c.routing);
 
-  // Each chosen expert's SwiGLU FFN, weighted into proj.
+  // Each chosen expert's gated FFN (+ biases), weighted into proj.
+  const activation = moeArchitectureFor(c.arch).graph(c).activation;
+  const b = f.expertBiases;
   s.proj.fill(0);
   step.experts.forEach((e, i) => {
     project(m, gate, f.gateExps, s.xb, F, H, e * F * H);
     project(m, up, f.upExps, s.xb, F, H, e * F * H);
-    swiGluInPlace(gate, up);
+    if (b) {
+      addInPlace(gate, b.gate.subarray(e * F, (e + 1) * F));
+      addInPlace(up, b.up.subarray(e * F, (e + 1) * F));
+    }
+    if (activation === 'silu') swiGluInPlace(gate, up);
+    else for (let j = 0; j < F; j++) gate[j] = activate(activation, gate[j], up[j]);
     project(m, s.expertOut, f.downExps, gate, H, F, e * H * F);
+    if (b) addInPlace(s.expertOut, b.down.subarray(e * H, (e + 1) * H));
     addScaled(s.proj, s.expertOut, step.weights[i]);
   });
 

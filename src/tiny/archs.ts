@@ -4,8 +4,8 @@
  * Dims are in ggml order: dims[0] is the row length.
  */
 
-export type TinyArch = 'llama' | 'qwen2moe' | 'qwen3moe' | 'olmoe' | 'granitemoe';
-export const TINY_ARCHS: readonly TinyArch[] = ['llama', 'qwen2moe', 'qwen3moe', 'olmoe', 'granitemoe'];
+export type TinyArch = 'llama' | 'qwen2moe' | 'qwen3moe' | 'olmoe' | 'granitemoe' | 'gpt-oss';
+export const TINY_ARCHS: readonly TinyArch[] = ['llama', 'qwen2moe', 'qwen3moe', 'olmoe', 'granitemoe', 'gpt-oss'];
 
 export interface TinyShape {
   layers: number;
@@ -24,8 +24,8 @@ export interface TinyShape {
   rmsEps: number;
 }
 
-/** How a tensor is stored: norms, biases and routers stay F32, as llama.cpp keeps them. */
-export type TensorRole = 'norm' | 'bias' | 'router' | 'matrix' | 'embedding' | 'expert';
+/** How a tensor is stored: norms, biases, routers and attention sinks stay F32, as llama.cpp keeps them. */
+export type TensorRole = 'norm' | 'bias' | 'router' | 'sink' | 'matrix' | 'embedding' | 'expert';
 
 export interface TensorSpec {
   name: string;
@@ -46,7 +46,7 @@ export function tensorSpecs(arch: TinyArch, s: TinyShape): TensorSpec[] {
       { name: b + 'attn_k.weight', dims: [H, kv], role: 'matrix' },
       { name: b + 'attn_v.weight', dims: [H, kv], role: 'matrix' },
     );
-    if (arch === 'qwen2moe') {
+    if (arch === 'qwen2moe' || arch === 'gpt-oss') {
       specs.push(
         { name: b + 'attn_q.bias', dims: [q], role: 'bias' },
         { name: b + 'attn_k.bias', dims: [kv], role: 'bias' },
@@ -65,6 +65,24 @@ export function tensorSpecs(arch: TinyArch, s: TinyShape): TensorSpec[] {
         { name: b + 'attn_q_norm.weight', dims: [q], role: 'norm' },
         { name: b + 'attn_k_norm.weight', dims: [kv], role: 'norm' },
       );
+    }
+    if (arch === 'gpt-oss') {
+      // gpt-oss: output bias, a sink logit per head, the FFN norm named post_attention_norm, a router bias and expert biases.
+      specs.push(
+        { name: b + 'attn_output.weight', dims: [q, H], role: 'matrix' },
+        { name: b + 'attn_output.bias', dims: [H], role: 'bias' },
+        { name: b + 'attn_sinks.weight', dims: [s.heads], role: 'sink' },
+        { name: b + 'post_attention_norm.weight', dims: [H], role: 'norm' },
+        { name: b + 'ffn_gate_inp.weight', dims: [H, E], role: 'router' },
+        { name: b + 'ffn_gate_inp.bias', dims: [E], role: 'router' },
+        { name: b + 'ffn_gate_exps.weight', dims: [H, F, E], role: 'expert' },
+        { name: b + 'ffn_gate_exps.bias', dims: [F, E], role: 'bias' },
+        { name: b + 'ffn_up_exps.weight', dims: [H, F, E], role: 'expert' },
+        { name: b + 'ffn_up_exps.bias', dims: [F, E], role: 'bias' },
+        { name: b + 'ffn_down_exps.weight', dims: [F, H, E], role: 'expert' },
+        { name: b + 'ffn_down_exps.bias', dims: [H, E], role: 'bias' },
+      );
+      continue;
     }
     specs.push(
       { name: b + 'attn_output.weight', dims: [q, H], role: 'matrix' },

@@ -18,6 +18,15 @@ import { applyLocality, localityProblem, type TinyLocality } from './locality';
 export type TinyWeightType = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k' | 'mxfp4';
 export const TINY_WEIGHT_TYPES: readonly TinyWeightType[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'mxfp4'];
 
+/**
+ * The weight types generated for an architecture. gpt-oss checkpoints ship
+ * MXFP4 experts with F32, F16 or Q8_0 elsewhere, so its tiny models come in
+ * those (the 4- and 6-bit formats are covered by the other architectures).
+ */
+export function tinyWeightTypesFor(arch: TinyArch): readonly TinyWeightType[] {
+  return arch === 'gpt-oss' ? ['f32', 'f16', 'q8_0', 'mxfp4'] : TINY_WEIGHT_TYPES;
+}
+
 export interface TinyModelOptions extends Partial<Omit<TinyShape, 'vocab'>> {
   arch: TinyArch;
   type?: TinyWeightType;
@@ -47,6 +56,9 @@ const FILE_TYPE: Record<TinyWeightType, number> = {
   f32: 0, f16: 1, q8_0: 7, q4_0: 2, q4_k: 15, q6_k: 18, mxfp4: 38,
 };
 
+/** gpt-oss's sliding window in generated models (real checkpoints: 128). */
+export const GPT_OSS_SLIDING_WINDOW = 16;
+
 const SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
 
 export const CHATML_TEMPLATE =
@@ -55,7 +67,7 @@ export const CHATML_TEMPLATE =
 
 /** The storage type of a tensor of the given role. */
 export function tensorType(role: TensorRole, type: TinyWeightType): GgmlType {
-  if (role === 'norm' || role === 'bias' || role === 'router') return GgmlType.F32;
+  if (role === 'norm' || role === 'bias' || role === 'router' || role === 'sink') return GgmlType.F32;
   // MXFP4 is an expert format (gpt-oss); its other matrices are 8-bit.
   if (type === 'mxfp4' && role !== 'expert') return GgmlType.Q8_0;
   return WEIGHT_TYPE[type];
@@ -95,6 +107,9 @@ export function makeTinyModel(opts: TinyModelOptions): Uint8Array {
   const type = opts.type ?? 'f32';
   if (!(type in WEIGHT_TYPE)) {
     throw new TinyModelError(`unknown weight type '${type}' (known: ${TINY_WEIGHT_TYPES.join(', ')})`);
+  }
+  if (!tinyWeightTypesFor(opts.arch).includes(type)) {
+    throw new TinyModelError(`${opts.arch} models are generated in ${tinyWeightTypesFor(opts.arch).join(', ')}, not ${type}`);
   }
   const vocab = learnBpe(TINY_CORPUS, opts.merges ?? 200);
   const tokens = [...vocab.tokens, ...SPECIAL_TOKENS];
@@ -139,6 +154,16 @@ export function makeTinyModel(opts: TinyModelOptions): Uint8Array {
   ];
   if (a === 'qwen2moe' || a === 'qwen3moe') metadata.push(kvU32(`${a}.expert_feed_forward_length`, shape.expertFF));
   if (a === 'qwen2moe') metadata.push(kvU32(`${a}.expert_shared_feed_forward_length`, shape.sharedFF));
+  if (a === 'gpt-oss') {
+    // As converted checkpoints: YaRN (scaled down from factor 32 over 4096), and a window short enough that 40-token tests slide.
+    metadata.push(
+      kvU32(`${a}.expert_feed_forward_length`, shape.expertFF),
+      kvU32(`${a}.attention.sliding_window`, GPT_OSS_SLIDING_WINDOW),
+      kvString(`${a}.rope.scaling.type`, 'yarn'),
+      kvF32(`${a}.rope.scaling.factor`, 4),
+      kvU32(`${a}.rope.scaling.original_context_length`, shape.contextLength / 4),
+    );
+  }
   if (a === 'granitemoe') {
     // Granite 3.0 1B-A400M's multipliers, but an attention scale that is not 1/sqrt(headDim) at tiny head sizes.
     metadata.push(
@@ -173,6 +198,8 @@ function tensorData(role: TensorRole, type: GgmlType, n: number, rng: () => numb
   }
   if (role === 'bias') return randomBlocks(GgmlType.F32, n, rng, 0.02);
   if (role === 'router') return randomBlocks(GgmlType.F32, n, rng, 0.5);
+  // Sink logits of the order of the attention scores, so that they take a visible share of each softmax.
+  if (role === 'sink') return randomBlocks(GgmlType.F32, n, rng, 2);
   return randomBlocks(type, n, rng);
 }
 

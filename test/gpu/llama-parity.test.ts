@@ -54,7 +54,10 @@
  * position on are undecidable.
  *
  * Duration on two shared CPU cores: gpu-node 56 to 91 s, gpu-browser 254 s
- * (q4_k and q6_k take 12 to 24 s each there).
+ * (q4_k and q6_k take 12 to 24 s each there). gpt-oss comes in F32, F16,
+ * Q8_0 and MXFP4 (the formats of its released files; the browser runs F32
+ * and MXFP4): 12 s in gpu-node, 42 s for all four in gpu-browser; F32 max
+ * relative diff 5.7e-7, top-1 100%, greedy 32/32.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,7 +69,7 @@ import { firstNearTie, loadReferenceModel } from '../../src/ref/forward';
 import type { ReferenceModel } from '../../src/ref/forward';
 import { argmax, compareLogits, comparePosition } from '../../src/ref/forward-compare';
 import { TINY_ARCHS } from '../../src/tiny/archs';
-import { makeTinyModel, TINY_WEIGHT_TYPES } from '../../src/tiny/make-tiny';
+import { makeTinyModel, TINY_WEIGHT_TYPES, tinyWeightTypesFor } from '../../src/tiny/make-tiny';
 import type { TinyModelOptions, TinyWeightType } from '../../src/tiny/make-tiny';
 import { acquireTestGpu } from './support/gpu';
 import { llamaCppReference, sha256Hex } from './support/llama-cpp';
@@ -134,7 +137,8 @@ describe('GPU forward pass against llama.cpp', () => {
   afterAll(() => gpu?.device.destroy());
 
   describe.each(TINY_ARCHS)('%s', (arch) => {
-    it.each(TINY_WEIGHT_TYPES)('%s', async (type: TinyWeightType) => {
+    // The browser runs gpt-oss in F32 and MXFP4 only (F16 and Q8_0 take ~15 s there and run in gpu-node).
+    it.each(tinyWeightTypesFor(arch).filter((t) => !(inBrowser && arch === 'gpt-oss' && t !== 'f32' && t !== 'mxfp4')))('%s', async (type: TinyWeightType) => {
       const options: TinyModelOptions = { arch, type, seed: SEED, layers: 2 };
       const llama = await llamaCppReference({
         model: options,

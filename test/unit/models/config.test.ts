@@ -74,7 +74,8 @@ describe('model config from GGUF', () => {
       });
       expect(c.sharedExpertFF).toBe(arch === 'qwen2moe' ? s.sharedFF : 0);
       expect(c.rmsEps).toBeCloseTo(s.rmsEps, 12);
-      expect(c.rope).toMatchObject({ dims: s.headDim, freqBase: s.ropeTheta, scalingType: 'linear', scalingFactor: 1 });
+      const scaling = arch === 'gpt-oss' ? { scalingType: 'yarn', scalingFactor: 4, originalContextLength: s.contextLength / 4 } : { scalingType: 'linear', scalingFactor: 1 };
+      expect(c.rope).toMatchObject({ dims: s.headDim, freqBase: s.ropeTheta, ...scaling });
       expect(c.routing.topK).toBe(s.topK);
       expect(c.vocabSize).toBe(tokens.length);
       expect(c.bosTokenId).toBe(tokens.indexOf('<|endoftext|>'));
@@ -94,6 +95,8 @@ describe('model config from GGUF', () => {
     qwen3moe: { qkNorm: 'per-head', qkvBias: false },
     olmoe: { qkNorm: 'whole', qkvBias: false },
     granitemoe: { qkNorm: 'none', qkvBias: false, scales: { embedding: 12, residual: Math.fround(0.22), attention: 0.1875, logit: 6 } },
+    // Layer 0 slides over GPT_OSS_SLIDING_WINDOW positions, layer 1 attends to all (set_swa_pattern(2)).
+    'gpt-oss': { qkNorm: 'none', qkvBias: true, attentionWindow: [16, 0] },
   };
   const routing: Record<TinyArch, [boolean, string]> = {
     llama: [true, 'none'],
@@ -101,6 +104,7 @@ describe('model config from GGUF', () => {
     qwen3moe: [true, 'none'],
     olmoe: [false, 'none'],
     granitemoe: [true, 'none'],
+    'gpt-oss': [false, 'none'],
   };
   for (const arch of TINY_ARCHS) {
     const norm = arch === 'llama' || arch === 'granitemoe';
@@ -109,9 +113,22 @@ describe('model config from GGUF', () => {
       expect(c.rope.kind).toBe(norm ? 'norm' : 'neox');
       expect(c).toMatchObject(traits[arch]);
       const [normalizeSelected, sharedExpertGate] = routing[arch];
-      expect(c.routing).toEqual({ gating: 'softmax', topK: 2, normalizeSelected, weightsScale: 1, sharedExpertGate });
+      const gating = arch === 'gpt-oss' ? 'softmax-selected' : 'softmax';
+      expect(c.routing).toEqual({ gating, topK: 2, normalizeSelected, weightsScale: 1, sharedExpertGate });
     });
   }
+
+  it('gpt-oss: sinks, post-attention norm, router and expert biases by their llama.cpp names', async () => {
+    const layer = (await configOf({ arch: 'gpt-oss' })).tensors.layers[1];
+    expect(layer).toMatchObject({
+      qBias: 'blk.1.attn_q.bias', attnOutBias: 'blk.1.attn_output.bias', attnSinks: 'blk.1.attn_sinks.weight',
+      ffnNorm: 'blk.1.post_attention_norm.weight',
+      ffn: {
+        routerBias: 'blk.1.ffn_gate_inp.bias',
+        expertBiases: { gate: 'blk.1.ffn_gate_exps.bias', up: 'blk.1.ffn_up_exps.bias', down: 'blk.1.ffn_down_exps.bias' },
+      },
+    });
+  });
 
   it('names every tensor of a layer as the file does, optional ones only when present', async () => {
     const qwen2 = (await configOf({ arch: 'qwen2moe' })).tensors;

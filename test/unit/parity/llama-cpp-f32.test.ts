@@ -17,6 +17,10 @@
  * positions are found in our route trace and comparison stops at the first
  * one (qwen3moe, seed 3: a relative margin of 5.6e-6 at position 45, so
  * positions 0..44 are compared).
+ *
+ * gpt-oss: 4.8e-7 over 64 positions, top-1 100%. Its sliding window (16 in
+ * generated models) and its sink logits are both exercised: leaving either
+ * out of the reference moves the logits by 0.3 to 0.8 of their spread.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

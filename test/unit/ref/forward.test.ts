@@ -64,8 +64,8 @@ describe('reference forward pass', () => {
             for (const e of step.experts) expect(e).toBeLessThan(m.config.nExpert);
             expect(step.weights[0]).toBeGreaterThanOrEqual(step.weights[1]);
             const sum = step.weights.reduce((a, b) => a + b, 0);
-            // Renormalising policies sum to one; the others keep the softmax mass of the chosen experts only.
-            if (m.config.routing.normalizeSelected) expect(sum).toBeCloseTo(1, 6);
+            // Renormalising policies and gpt-oss's softmax over the selected logits sum to one; the others keep the softmax mass of the chosen experts only.
+            if (m.config.routing.normalizeSelected || m.config.routing.gating === 'softmax-selected') expect(sum).toBeCloseTo(1, 6);
             else expect(sum).toBeLessThan(1);
             expect(step.margin).toBeGreaterThanOrEqual(0);
           }

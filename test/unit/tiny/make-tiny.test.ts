@@ -41,6 +41,7 @@ describe('makeTinyModel', () => {
       const file = await readGguf(sourceFromBytes(makeTinyModel({ arch, type: 'q8_0', layers: 3, experts: 6, topK: 3 })));
       expect(getString(file, 'general.architecture')).toBe(arch);
       expect(getNumber(file, `${arch}.block_count`)).toBe(3);
+      const gptOss = arch === 'gpt-oss';
       expect(getNumber(file, `${arch}.expert_count`)).toBe(6);
       expect(getNumber(file, `${arch}.expert_used_count`)).toBe(3);
       const tokens = getStringArray(file, 'tokenizer.ggml.tokens');
@@ -55,7 +56,11 @@ describe('makeTinyModel', () => {
       expect(byName.get('blk.0.ffn_gate_inp.weight')!.type).toBe(GgmlType.F32);
       expect(byName.get('token_embd.weight')!.dims).toEqual([H, tokens.length]);
       expect(byName.has('blk.0.ffn_gate_inp_shexp.weight')).toBe(arch === 'qwen2moe');
-      expect(byName.has('blk.0.attn_q.bias')).toBe(arch === 'qwen2moe');
+      expect(byName.has('blk.0.attn_q.bias')).toBe(arch === 'qwen2moe' || gptOss);
+      for (const name of ['attn_sinks.weight', 'post_attention_norm.weight', 'ffn_gate_inp.bias', 'ffn_down_exps.bias']) {
+        expect(byName.has(`blk.0.${name}`)).toBe(gptOss);
+      }
+      expect(byName.has('blk.0.ffn_norm.weight')).toBe(!gptOss);
       expect(byName.has('blk.0.attn_q_norm.weight')).toBe(arch === 'qwen3moe' || arch === 'olmoe');
     });
   }
