@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { GgufError } from '../../../src/gguf/errors';
 import { sourceFromUrl } from '../../../src/gguf/source';
 import { GgufValueType } from '../../../src/gguf/types';
+import type { GgufFile } from '../../../src/gguf/types';
 import { kvString, kvU32, writeGguf } from '../../../src/gguf/writer';
 import type { StoreBackend } from '../../../src/store/backend';
 import { StoreError } from '../../../src/store/errors';
@@ -16,7 +17,7 @@ import { decodeMetadata, expertKey, manifestRecords } from '../../../src/store/m
 import { createWeightStore } from '../../../src/store/weight-store';
 import { GgmlType } from '../../../src/quant/formats';
 import { TINY_ARCHS } from '../../../src/tiny/archs';
-import { TINY_WEIGHT_TYPES } from '../../../src/tiny/make-tiny';
+import { tinyWeightTypesFor } from '../../../src/tiny/make-tiny';
 import {
   InjectedFailure, backendContents, expectSameBytes, expectedExpert, failingBackend, failingSource, namedSource,
   parseGguf, quotaLimitedBackend, rangeFetch, smallEstimateBackend, snapshot, tensorSlice, tiny,
@@ -27,6 +28,9 @@ import type { FailurePlan } from './helpers';
 export type BackendFactory = () => Promise<StoreBackend>;
 
 const FFN_PARTS = ['ffn_gate_exps.weight', 'ffn_up_exps.weight', 'ffn_down_exps.weight'];
+/** Every stacked expert tensor a layer has, in record order: gate, up, down, each weight then bias (gpt-oss has biases). */
+const ALL_FFN_PARTS = ['ffn_gate_exps.weight', 'ffn_gate_exps.bias', 'ffn_up_exps.weight', 'ffn_up_exps.bias', 'ffn_down_exps.weight', 'ffn_down_exps.bias'];
+const partsOf = (file: GgufFile, layer: number): string[] => ALL_FFN_PARTS.filter((p) => file.tensors.some((t) => t.name === `blk.${layer}.${p}`));
 /** Small batches and chunks so that tiny models still make many batches. */
 const SMALL: ImportOptions = { batchBytes: 8 * 1024, sharedChunkBytes: 16 * 1024 };
 
@@ -39,7 +43,7 @@ async function expectStoreError(promise: Promise<unknown>, code: string): Promis
 
 export function defineStoreSuite(newBackend: BackendFactory): void {
   describe('round trip', () => {
-    const cases = TINY_ARCHS.flatMap((arch) => TINY_WEIGHT_TYPES.map((type) => ({ arch, type })));
+    const cases = TINY_ARCHS.flatMap((arch) => tinyWeightTypesFor(arch).map((type) => ({ arch, type })));
     it.each(cases)('$arch $type: every record and tensor reads back byte-identical to the GGUF', async ({ arch, type }) => {
       const gguf = tiny({ arch, type, layers: 2, experts: 4, merges: 40 });
       const file = await parseGguf(gguf);
@@ -51,9 +55,11 @@ export function defineStoreSuite(newBackend: BackendFactory): void {
 
       expect(model.expertLayers.map((l) => l.layer)).toEqual([0, 1]);
       for (const layer of model.expertLayers) {
-        expect(layer.parts.map((p) => p.tensor)).toEqual(FFN_PARTS.map((p) => `blk.${layer.layer}.${p}`));
+        const parts = partsOf(file, layer.layer);
+        expect(parts.length).toBe(arch === 'gpt-oss' ? 6 : 3);
+        expect(layer.parts.map((p) => p.tensor)).toEqual(parts.map((p) => `blk.${layer.layer}.${p}`));
         for (let e = 0; e < 4; e++) {
-          const expected = expectedExpert(gguf, file, layer.layer, e, FFN_PARTS, 4);
+          const expected = expectedExpert(gguf, file, layer.layer, e, parts, 4);
           expectSameBytes(await model.readExpert(layer.layer, e, { verify: true }), expected, `layer ${layer.layer} expert ${e}`);
         }
       }
