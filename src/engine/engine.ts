@@ -89,6 +89,21 @@ export interface GenerationStats {
   bytesStreamed: number;
   /** Time spent waiting for expert loads. */
   stallMs: number;
+  /** Prefetched experts that were used, over experts prefetched (0 without prefetch). */
+  prefetchPrecision: number;
+  /** Misses avoided by prefetch, over the accesses prefetch could have served (0 without prefetch). */
+  prefetchRecall: number;
+  /** The same counts per layer (layers without routed experts are all zeros). */
+  expertLayers: ExpertLayerFigures[];
+}
+
+export interface ExpertLayerFigures {
+  hits: number;
+  misses: number;
+  prefetchLoads: number;
+  prefetchUsed: number;
+  bytesStreamed: number;
+  stallMs: number;
 }
 
 export interface GenerateResult {
@@ -320,6 +335,23 @@ function formatMiB(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
-function expertFigures(s: ExpertCacheStats): Pick<GenerationStats, 'expertHits' | 'expertMisses' | 'bytesStreamed' | 'stallMs'> {
-  return { expertHits: s.hits, expertMisses: s.misses, bytesStreamed: s.bytesStreamed, stallMs: s.stallMs };
+type ExpertFigures = Omit<GenerationStats, 'prefillTokPerS' | 'decodeTokPerS'>;
+
+function expertFigures(s: ExpertCacheStats): ExpertFigures {
+  return {
+    expertHits: s.hits,
+    expertMisses: s.misses,
+    bytesStreamed: s.bytesStreamed,
+    stallMs: s.stallMs,
+    prefetchPrecision: s.precision,
+    prefetchRecall: s.recall,
+    expertLayers: s.layers.map((l) => ({
+      hits: l.hits,
+      misses: l.misses,
+      prefetchLoads: l.prefetchLoads,
+      prefetchUsed: l.prefetchUsed,
+      bytesStreamed: l.bytesStreamed,
+      stallMs: l.stallMs,
+    })),
+  };
 }

@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine';
-import type { GenerateRequest } from '../../src/engine/engine';
+import type { GenerateRequest, GenerationStats } from '../../src/engine/engine';
 import { encodePrompt } from '../../src/engine/prompt';
 import { readGguf } from '../../src/gguf/reader';
 import { sourceFromBytes } from '../../src/gguf/source';
@@ -46,7 +46,7 @@ async function webmoe(...args: string[]): Promise<Run> {
   }
 }
 
-function json(run: Run): { promptTokens: number[]; tokens: number[]; text: string; stats: Record<string, number> } {
+function json(run: Run): { promptTokens: number[]; tokens: number[]; text: string; stats: GenerationStats } {
   expect(run.code, run.stderr).toBe(0);
   return JSON.parse(run.stdout);
 }
@@ -80,8 +80,12 @@ describe('webmoe run, logits, tokenize', () => {
     expect(out.promptTokens).toEqual(expected.promptTokens);
     expect(out.tokens).toEqual(expected.tokens);
     expect(out.text).toBe(expected.text);
-    expect(Object.keys(out.stats).sort()).toEqual(['bytesStreamed', 'decodeTokPerS', 'expertHits', 'expertMisses', 'prefillTokPerS', 'stallMs']);
+    expect(Object.keys(out.stats).sort()).toEqual([
+      'bytesStreamed', 'decodeTokPerS', 'expertHits', 'expertLayers', 'expertMisses', 'prefetchPrecision', 'prefetchRecall', 'prefillTokPerS', 'stallMs',
+    ]);
     expect(out.stats.expertHits).toBe(expected.stats.expertHits);
+    expect(out.stats.expertLayers.map((l) => l.hits)).toEqual(expected.stats.expertLayers.map((l) => l.hits));
+    expect(out.stats.expertLayers.reduce((n, l) => n + l.hits, 0)).toBe(out.stats.expertHits);
     expect(out.stats.decodeTokPerS).toBeGreaterThan(0);
   });
 

@@ -76,7 +76,8 @@ describe('webmoe run options', () => {
   });
 
   it('--json writes exactly promptTokens, tokens, text and stats', () => {
-    const stats = { prefillTokPerS: 1, decodeTokPerS: 2, expertHits: 3, expertMisses: 0, bytesStreamed: 0, stallMs: 0 };
+    const layer = { hits: 3, misses: 0, prefetchLoads: 0, prefetchUsed: 0, bytesStreamed: 0, stallMs: 0 };
+    const stats = { prefillTokPerS: 1, decodeTokPerS: 2, expertHits: 3, expertMisses: 0, bytesStreamed: 0, stallMs: 0, prefetchPrecision: 0, prefetchRecall: 0, expertLayers: [layer] };
     const result: GenerateResult = { promptTokens: [1], tokens: [2, 3], text: 'ab', finishReason: 'length', stats, seed: 5, reusedTokens: 0 };
     expect(JSON.parse(runJson(result))).toEqual({ promptTokens: [1], tokens: [2, 3], text: 'ab', stats });
     expect(Object.keys(JSON.parse(runJson(result)))).toEqual(['promptTokens', 'tokens', 'text', 'stats']);
