@@ -4,12 +4,11 @@
  * 4 bytes. Two dispatches: per-slice partial maxima, then the final one.
  */
 
-import { checkBindingSize, createEmptyStorageBuffer, packUniformScalars } from '../gpu/buffers';
+import { checkBindingSize, packUniformScalars } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
 import { ceilDiv } from '../gpu/dispatch';
-import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
-import { loadShader } from '../gpu/shader-files';
-import { checkInteger, checkPowerOfTwoWorkgroup, checkU32Index, encodeDispatch } from './kernel-support';
+import { checkInteger, checkU32Index, encodeDispatch } from './kernel-support';
+import { createTwoPassPipelines, GrowingScratch } from './two-pass-reduction';
 
 export interface ArgmaxBuffers {
   /** f32 [length]. */
@@ -25,35 +24,23 @@ export interface ArgmaxOptions {
   workgroupSize?: number;
 }
 
-const DEFAULT_WORKGROUP_SIZE = 256;
 /** Values each thread of the partial pass reads. */
 const VALUES_PER_THREAD = 16;
 
 export class ArgmaxKernel {
-  private ownScratch?: GPUBuffer;
+  private readonly ownScratch: GrowingScratch;
 
   private constructor(
     private readonly device: GPUDevice,
     private readonly partialPipeline: GPUComputePipeline,
     private readonly finalPipeline: GPUComputePipeline,
     private readonly workgroupSize: number,
-  ) {}
+  ) {
+    this.ownScratch = new GrowingScratch(device, `${partialPipeline.label} scratch`);
+  }
 
   static async create(device: GPUDevice, options: ArgmaxOptions = {}): Promise<ArgmaxKernel> {
-    const maxInvocations = device.limits.maxComputeInvocationsPerWorkgroup;
-    const workgroupSize = options.workgroupSize ?? Math.min(DEFAULT_WORKGROUP_SIZE, maxInvocations);
-    checkPowerOfTwoWorkgroup(workgroupSize, maxInvocations, 'argmax');
-    const cache = pipelineCacheFor(device);
-    const build = (final: boolean) =>
-      cache.getOrCreate({ op: 'argmax', dtype: 'f32', wg: workgroupSize, final }, (label) =>
-        createComputePipeline(device, {
-          label,
-          code: loadShader('argmax.wgsl'),
-          bindings: ['uniform', 'read-only-storage', 'storage', 'storage'],
-          constants: { WG: workgroupSize, FINAL: final ? 1 : 0 },
-        }),
-      );
-    const [partial, final] = await Promise.all([build(false), build(true)]);
+    const { partial, final, workgroupSize } = await createTwoPassPipelines(device, 'argmax', options.workgroupSize);
     return new ArgmaxKernel(device, partial, final, workgroupSize);
   }
 
@@ -74,7 +61,7 @@ export class ArgmaxKernel {
     checkBindingSize(buffers.result, 4, 'argmax result');
     const slice = this.workgroupSize * VALUES_PER_THREAD;
     const nPartials = ceilDiv(length, slice);
-    const scratch = buffers.scratch ?? this.scratchOfAtLeast(this.scratchBytes(length));
+    const scratch = buffers.scratch ?? this.ownScratch.atLeast(this.scratchBytes(length));
     checkBindingSize(scratch, this.scratchBytes(length), 'argmax scratch');
     const uniforms = packUniformScalars([
       ['u32', length],
@@ -84,13 +71,5 @@ export class ArgmaxKernel {
     const bound = [buffers.values, scratch, buffers.result];
     encodeDispatch(this.device, pass, this.partialPipeline, uniforms, bound, nPartials);
     encodeDispatch(this.device, pass, this.finalPipeline, uniforms, bound, 1);
-  }
-
-  /** The kernel's own scratch, replaced by a larger one when too small (passes already recorded may still use the old one). */
-  private scratchOfAtLeast(bytes: number): GPUBuffer {
-    if (!this.ownScratch || this.ownScratch.size < bytes) {
-      this.ownScratch = createEmptyStorageBuffer(this.device, bytes, `${this.label} scratch`);
-    }
-    return this.ownScratch;
   }
 }

@@ -7,12 +7,11 @@
  * (temperature 0) uses the argmax kernel instead.
  */
 
-import { checkBindingSize, createEmptyStorageBuffer, packUniformScalars } from '../gpu/buffers';
+import { checkBindingSize, packUniformScalars } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
 import { ceilDiv } from '../gpu/dispatch';
-import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
-import { loadShader } from '../gpu/shader-files';
-import { checkInteger, checkPowerOfTwoWorkgroup, checkU32Index, encodeDispatch } from './kernel-support';
+import { checkInteger, checkU32Index, encodeDispatch } from './kernel-support';
+import { createTwoPassPipelines, GrowingScratch } from './two-pass-reduction';
 
 export interface TopKShape {
   /** Logits (the vocabulary size). */
@@ -42,35 +41,23 @@ export function topKResultBytes(k: number): number {
   return (2 + 2 * k) * 4;
 }
 
-const DEFAULT_WORKGROUP_SIZE = 256;
 /** Logits per thread of the partial pass. */
 const LOGITS_PER_THREAD = 16;
 
 export class SampleTopKKernel {
-  private ownScratch?: GPUBuffer;
+  private readonly ownScratch: GrowingScratch;
 
   private constructor(
     private readonly device: GPUDevice,
     private readonly partialPipeline: GPUComputePipeline,
     private readonly finalPipeline: GPUComputePipeline,
     private readonly workgroupSize: number,
-  ) {}
+  ) {
+    this.ownScratch = new GrowingScratch(device, `${partialPipeline.label} scratch`);
+  }
 
   static async create(device: GPUDevice, options: SampleTopKOptions = {}): Promise<SampleTopKKernel> {
-    const maxInvocations = device.limits.maxComputeInvocationsPerWorkgroup;
-    const workgroupSize = options.workgroupSize ?? Math.min(DEFAULT_WORKGROUP_SIZE, maxInvocations);
-    checkPowerOfTwoWorkgroup(workgroupSize, maxInvocations, 'sample_topk');
-    const cache = pipelineCacheFor(device);
-    const build = (final: boolean) =>
-      cache.getOrCreate({ op: 'sample_topk', dtype: 'f32', wg: workgroupSize, final }, (label) =>
-        createComputePipeline(device, {
-          label,
-          code: loadShader('sample_topk.wgsl'),
-          bindings: ['uniform', 'read-only-storage', 'storage', 'storage'],
-          constants: { WG: workgroupSize, FINAL: final ? 1 : 0 },
-        }),
-      );
-    const [partial, final] = await Promise.all([build(false), build(true)]);
+    const { partial, final, workgroupSize } = await createTwoPassPipelines(device, 'sample_topk', options.workgroupSize);
     return new SampleTopKKernel(device, partial, final, workgroupSize);
   }
 
@@ -104,7 +91,7 @@ export class SampleTopKKernel {
     checkBindingSize(buffers.logits, length * 4, 'sample_topk logits');
     checkBindingSize(buffers.result, topKResultBytes(k), 'sample_topk result');
     const scratchBytes = this.scratchBytes(length, k);
-    const scratch = buffers.scratch ?? this.scratchOfAtLeast(scratchBytes);
+    const scratch = buffers.scratch ?? this.ownScratch.atLeast(scratchBytes);
     checkBindingSize(scratch, scratchBytes, 'sample_topk scratch');
     checkU32Index(scratchBytes / 4, 'sample_topk scratch');
     const nSlices = ceilDiv(length, this.slice);
@@ -118,13 +105,5 @@ export class SampleTopKKernel {
     const bound = [buffers.logits, scratch, buffers.result];
     encodeDispatch(this.device, pass, this.partialPipeline, uniforms, bound, nSlices);
     encodeDispatch(this.device, pass, this.finalPipeline, uniforms, bound, 1);
-  }
-
-  /** The kernel's own scratch, replaced by a larger one when too small (passes already recorded may still use the old one). */
-  private scratchOfAtLeast(bytes: number): GPUBuffer {
-    if (!this.ownScratch || this.ownScratch.size < bytes) {
-      this.ownScratch = createEmptyStorageBuffer(this.device, bytes, `${this.label} scratch`);
-    }
-    return this.ownScratch;
   }
 }
