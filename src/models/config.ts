@@ -1,17 +1,21 @@
 /**
- * The hyper-parameters and tensor table of a Mixture-of-Experts decoder, read
- * from GGUF metadata and tensor infos, never assumed.
+ * The configuration of one MoE decoder as the forward passes read it: its
+ * hyper-parameters, its graph choices and the names of its tensors, checked
+ * against the GGUF file. Each architecture's file in archs/ builds one from a
+ * file's metadata and tensor table (with the shared readers of hparams.ts and
+ * tensor-table.ts); the GPU forward pass (transformer/) and the CPU reference
+ * (src/ref/forward.ts) both read only this.
  *
- * What differs between architectures (RoPE layout, routing policy, QK-norm,
- * which key holds the expert width, which tensors are optional) is described
- * by an `ArchTraits` record (see registry.ts); everything else is read the way
- * llama.cpp's loader reads it, with the same defaults. Every tensor the graph
- * uses is checked against the shape the config implies, so a wrong config
- * fails here, with the tensor named, rather than as garbage logits later.
+ * One vocabulary for every notion, shared with the kernels: RoPE 'normal' or
+ * 'neox', router scoring 'softmax' | 'sigmoid' | 'softmax-selected', shared
+ * expert gate 'none' | 'sigmoid', activation 'silu' | 'gelu' | 'swiglu-oai'.
  */
 
-import type { GgufFile, GgufTensorInfo } from '../gguf/types';
-import { optBool, optNumber, optNumberArray, optString, optStringArray, getNumber, getString, ARCHITECTURE_KEY } from '../gguf/metadata';
+import type { FfnActivation } from '../kernels/expert-ffn';
+import type { RopeOrdering } from '../kernels/rope';
+import type { RouterScoring } from '../kernels/router';
+
+export type { FfnActivation, RopeOrdering, RouterScoring };
 
 export type ModelConfigErrorCode =
   /** `general.architecture` names an architecture without a config reader. */
@@ -30,8 +34,6 @@ export class ModelConfigError extends Error {
   }
 }
 
-/** How RoPE pairs dimensions: NORM rotates (2i, 2i+1), NEOX rotates (i, i + dims/2). */
-export type RopeKind = 'norm' | 'neox';
 export type RopeScalingType = 'none' | 'linear' | 'yarn' | 'longrope';
 
 /**
@@ -42,7 +44,8 @@ export type RopeScalingType = 'none' | 'linear' | 'yarn' | 'longrope';
 export type QkNormKind = 'none' | 'per-head' | 'whole';
 
 export interface RopeConfig {
-  kind: RopeKind;
+  /** 'normal' rotates (2i, 2i+1), 'neox' rotates (i, i + dims/2). */
+  kind: RopeOrdering;
   /** Leading dimensions of each head that are rotated (`rope.dimension_count`). */
   dims: number;
   freqBase: number;
@@ -65,16 +68,17 @@ export interface RopeConfig {
 export interface RoutingPolicy {
   /**
    * 'softmax': router logits → probabilities over all experts, then top-k.
+   * 'sigmoid': each logit's sigmoid, then top-k (DeepSeek-V3 style).
    * 'softmax-selected': top-k by logit, softmax over the k selected logits (gpt-oss).
    */
-  gating: 'softmax' | 'softmax-selected';
+  scoring: RouterScoring;
   /** Experts chosen per token (the k of top-k). */
   topK: number;
-  /** Divide the k selected probabilities by their sum (Mixtral, Qwen3-MoE), i.e. softmax over the top-k logits. */
-  normalizeSelected: boolean;
-  /** Multiplier on the selected weights after normalisation (1 = none). */
+  /** Divide the k selected weights by their sum (Mixtral, Qwen3-MoE), i.e. softmax over the top-k logits. */
+  normalize: boolean;
+  /** Multiplier on the selected weights after normalisation (`expert_weights_scale`; 1 = none). */
   weightsScale: number;
-  /** A shared expert added for every token, scaled by sigmoid(w · x) (Qwen2-MoE). */
+  /** A shared expert added for every token, scaled by sigmoid(w · x) (Qwen2-MoE), or unscaled ('none'). */
   sharedExpertGate: 'none' | 'sigmoid';
 }
 
@@ -90,6 +94,13 @@ export interface ScaleConfig {
   logit: number;
 }
 
+/** A shared expert (or dense FFN): [hidden, ff] gate and up, [ff, hidden] down. */
+export interface FfnTensors {
+  gate: string;
+  up: string;
+  down: string;
+}
+
 export interface MoeFfnTensors {
   kind: 'moe';
   /** [hidden, experts]: router logits. */
@@ -102,16 +113,12 @@ export interface MoeFfnTensors {
   downExps: string;
   /** [expertFF, experts] for gate and up, [hidden, experts] for down: per-expert biases (gpt-oss). */
   expertBiases?: { gate: string; up: string; down: string };
-  /** Shared expert: [hidden] gate vector, [hidden, sharedFF] gate and up, [sharedFF, hidden] down. */
-  shared?: { gateInp: string; gate: string; up: string; down: string };
+  /** Shared expert, with a [hidden] gate vector when the routing policy gates it. */
+  shared?: FfnTensors & { gateInp?: string };
 }
 
-export interface DenseFfnTensors {
+export interface DenseFfnTensors extends FfnTensors {
   kind: 'dense';
-  /** [hidden, denseFF] gate and up, [denseFF, hidden] down. */
-  gate: string;
-  up: string;
-  down: string;
 }
 
 /** Names (as in the GGUF file) of one layer's tensors; optional ones only when present. */
@@ -169,6 +176,8 @@ export interface ModelConfig {
   /** Layers before the first MoE layer that use a dense FFN. */
   leadingDenseLayers: number;
   routing: RoutingPolicy;
+  /** The FFN activation of routed experts (shared experts and dense FFNs use SiLU). */
+  activation: FfnActivation;
   scales: ScaleConfig;
   qkNorm: QkNormKind;
   /**
@@ -183,318 +192,4 @@ export interface ModelConfig {
   bosTokenId?: number;
   eosTokenId?: number;
   tensors: TensorTable;
-}
-
-/** What one architecture's llama.cpp loader and graph do differently from the others. */
-export interface ArchTraits {
-  rope: RopeKind;
-  routing: Pick<RoutingPolicy, 'normalizeSelected' | 'sharedExpertGate'>;
-  qkNorm: QkNormKind;
-  /** Key holding the routed expert width; `feed_forward_length / topK` is the fallback for expert_feed_forward_length. */
-  expertWidthKey: 'expert_feed_forward_length' | 'feed_forward_length';
-  /** Whether `output.weight` may be absent (tied to the token embedding). */
-  outputOptional: boolean;
-  /** Whether Q and K span heads*headDim (false: they span the hidden size, so heads*headDim must equal it). */
-  ownHeadDim: boolean;
-  /** Whether `expert_count` 0 is allowed (dense layers throughout). */
-  allowsDense: boolean;
-  /** Whether the loader reads the `rope.scaling.yarn_*` keys (deepseek2 does; none of the first four architectures). */
-  readsYarnKeys: boolean;
-  /** How router logits become weights (default 'softmax'). */
-  gating?: RoutingPolicy['gating'];
-  /**
-   * Sliding-window attention (gpt-oss): `attention.sliding_window` is
-   * required, and of every `attention.sliding_window_pattern` layers (default
-   * `period`) all but the last use the window, as llama.cpp's set_swa_pattern.
-   */
-  slidingWindow?: { period: number };
-  /** Whether each layer has `attn_sinks` (required). */
-  attentionSinks?: boolean;
-  /** The FFN input norm's tensor (default 'ffn_norm'). */
-  ffnNormTensor?: 'ffn_norm' | 'post_attention_norm';
-  /** Whether the loader reads granite's embedding, residual, attention and logit scales. */
-  readsGraniteScales?: boolean;
-}
-
-const LLAMA_SCALING_TYPES: readonly RopeScalingType[] = ['none', 'linear', 'yarn', 'longrope'];
-
-/** Reads the config of a file whose architecture has the given traits. */
-export function readModelConfig(file: GgufFile, traits: ArchTraits): ModelConfig {
-  const arch = getString(file, ARCHITECTURE_KEY);
-  const key = (suffix: string): string => `${arch}.${suffix}`;
-  const uniform = (suffix: string): number | undefined => uniformNumber(file, key(suffix));
-  const required = (suffix: string): number => {
-    const value = uniform(suffix);
-    if (value === undefined) throw new ModelConfigError('BAD_CONFIG', `${arch}: required metadata key ${key(suffix)} is missing`);
-    return value;
-  };
-
-  const nLayer = getNumber(file, key('block_count'));
-  const hidden = getNumber(file, key('embedding_length'));
-  const nHead = required('attention.head_count');
-  const nHeadKv = uniform('attention.head_count_kv') ?? nHead;
-  const headDimK = uniform('attention.key_length') ?? hidden / nHead;
-  const headDimV = uniform('attention.value_length') ?? hidden / nHead;
-  const contextLength = getNumber(file, key('context_length'));
-  const nExpert = optNumber(file, key('expert_count')) ?? 0;
-  const nExpertUsed = uniform('expert_used_count') ?? 0;
-  const denseFF = uniform('feed_forward_length') ?? 0;
-  const expertFF =
-    traits.expertWidthKey === 'feed_forward_length'
-      ? denseFF
-      : uniform('expert_feed_forward_length') ?? (nExpertUsed > 0 ? Math.floor(denseFF / nExpertUsed) : 0);
-  const sharedExpertFF = traits.routing.sharedExpertGate === 'none' ? 0 : uniform('expert_shared_feed_forward_length') ?? denseFF;
-
-  if (!Number.isInteger(headDimK) || !Number.isInteger(headDimV)) {
-    throw new ModelConfigError('BAD_CONFIG', `${arch}: hidden ${hidden} is not a multiple of ${nHead} heads`);
-  }
-  if (nHeadKv < 1 || nHead % nHeadKv !== 0) {
-    throw new ModelConfigError('BAD_CONFIG', `${arch}: ${nHead} heads is not a multiple of ${nHeadKv} kv heads`);
-  }
-  if (headDimK !== headDimV) throw new ModelConfigError('BAD_CONFIG', `${arch}: key length ${headDimK} != value length ${headDimV}`);
-  if (!traits.ownHeadDim && nHead * headDimK !== hidden) {
-    throw new ModelConfigError('BAD_CONFIG', `${arch}: heads * head dim (${nHead * headDimK}) must equal hidden (${hidden})`);
-  }
-  if (nExpert === 0 && !traits.allowsDense) throw new ModelConfigError('BAD_CONFIG', `${arch}: expert_count must be > 0`);
-  if (nExpert > 0 && (nExpertUsed < 1 || nExpertUsed > nExpert)) {
-    throw new ModelConfigError('BAD_CONFIG', `${arch}: expert_used_count ${nExpertUsed} must be in 1..${nExpert}`);
-  }
-
-  const rope = readRope(file, arch, traits, headDimK, contextLength);
-  const attentionWindow = readAttentionWindows(file, arch, traits, nLayer, rope);
-  const leadingDenseLayers = nExpert === 0 ? nLayer : optNumber(file, key('leading_dense_block_count')) ?? 0;
-  const base = {
-    arch, nLayer, hidden, nHead, nHeadKv, headDimK, headDimV, nExpert, expertFF, sharedExpertFF, denseFF, leadingDenseLayers,
-  };
-  const tensors = readTensorTable(file, base, traits);
-  const config: ModelConfig = {
-    ...base,
-    name: optString(file, 'general.name'),
-    nExpertUsed,
-    rope,
-    attentionWindow,
-    rmsEps: getNumber(file, key('attention.layer_norm_rms_epsilon')),
-    contextLength,
-    // The table has checked that token_embd exists and is [hidden, vocab].
-    vocabSize: file.tensors.find((t) => t.name === tensors.tokenEmbd)?.dims[1] ?? 0,
-    routing: {
-      gating: traits.gating ?? 'softmax',
-      topK: nExpertUsed,
-      normalizeSelected: traits.routing.normalizeSelected,
-      // None of the supported architectures' loaders reads expert_weights_scale: llama.cpp never scales them.
-      weightsScale: 1,
-      sharedExpertGate: traits.routing.sharedExpertGate,
-    },
-    scales: traits.readsGraniteScales ? readGraniteScales(file, arch, headDimK) : { embedding: 1, residual: 1, attention: 1 / Math.sqrt(headDimK), logit: 1 },
-    qkNorm: traits.qkNorm,
-    qkvBias: tensors.layers.some((l) => l.qBias !== undefined || l.kBias !== undefined || l.vBias !== undefined),
-    tiedOutput: tensors.output === tensors.tokenEmbd,
-    bosTokenId: optNumber(file, 'tokenizer.ggml.bos_token_id'),
-    eosTokenId: optNumber(file, 'tokenizer.ggml.eos_token_id'),
-    tensors,
-  };
-  const tokens = optStringArray(file, 'tokenizer.ggml.tokens');
-  if (tokens && tokens.length !== config.vocabSize) {
-    throw new ModelConfigError('BAD_SHAPE', `${arch}: ${tokens.length} tokens but token_embd has ${config.vocabSize} rows`);
-  }
-  return config;
-}
-
-/**
- * llama.cpp's granite loader: logit_scale is required; the others are
- * optional and 0 (their default) means "not applied". Granite reads
- * `rope.scaling.finetuned` as a switch for RoPE (default on), and a shared
- * expert (`expert_shared_feed_forward_length`) is added unscaled: neither
- * is implemented here.
- */
-function readGraniteScales(file: GgufFile, arch: string, headDim: number): ScaleConfig {
-  const key = (suffix: string): string => `${arch}.${suffix}`;
-  const logit = optNumber(file, key('logit_scale'));
-  if (logit === undefined) throw new ModelConfigError('BAD_CONFIG', `${arch}: required metadata key ${key('logit_scale')} is missing`);
-  if (optBool(file, key('rope.scaling.finetuned')) === false) {
-    throw new ModelConfigError('BAD_CONFIG', `${arch}: models without RoPE (rope.scaling.finetuned = false) are not supported`);
-  }
-  if ((optNumber(file, key('expert_shared_feed_forward_length')) ?? 0) > 0) {
-    throw new ModelConfigError('BAD_CONFIG', `${arch}: shared experts (expert_shared_feed_forward_length) are not supported`);
-  }
-  const orOne = (v: number | undefined): number => (v === undefined || v === 0 ? 1 : v);
-  const attention = optNumber(file, key('attention.scale')) ?? 0;
-  return {
-    embedding: orOne(optNumber(file, key('embedding_scale'))),
-    residual: orOne(optNumber(file, key('residual_scale'))),
-    attention: attention === 0 ? 1 / Math.sqrt(headDim) : attention,
-    logit,
-  };
-}
-
-/** Each layer's attention window (0: full), per the architecture's sliding-window pattern. */
-function readAttentionWindows(file: GgufFile, arch: string, traits: ArchTraits, nLayer: number, rope: RopeConfig): number[] {
-  if (!traits.slidingWindow) return new Array<number>(nLayer).fill(0);
-  const window = optNumber(file, `${arch}.attention.sliding_window`);
-  if (window === undefined || !Number.isInteger(window) || window < 1) {
-    throw new ModelConfigError('BAD_CONFIG', `${arch}: ${arch}.attention.sliding_window must be a positive integer`);
-  }
-  const period = uniformNumber(file, `${arch}.attention.sliding_window_pattern`) ?? traits.slidingWindow.period;
-  const swaFreqBase = optNumber(file, `${arch}.rope.freq_base_swa`);
-  if (swaFreqBase !== undefined && swaFreqBase !== rope.freqBase) {
-    throw new ModelConfigError('BAD_CONFIG', `${arch}: a separate RoPE base for sliding-window layers (${swaFreqBase}) is not supported`);
-  }
-  // llama.cpp's set_swa_pattern: layer l slides unless it is the last of its period (period 0: every layer slides).
-  return Array.from({ length: nLayer }, (_, l) => (period === 0 || l % period < period - 1 ? window : 0));
-}
-
-/** A scalar, or a per-layer array whose entries are all equal (llama.cpp's get_key_or_arr). */
-function uniformNumber(file: GgufFile, key: string): number | undefined {
-  const kv = file.metadata.get(key);
-  if (!kv) return undefined;
-  if (typeof kv.value !== 'object') return optNumber(file, key);
-  const values = optNumberArray(file, key) ?? [];
-  if (values.length === 0 || values.some((v) => v !== values[0])) {
-    throw new ModelConfigError('BAD_CONFIG', `${key}: per-layer values that differ (${values.join(', ')}) are not supported`);
-  }
-  return values[0];
-}
-
-function readRope(file: GgufFile, arch: string, traits: ArchTraits, headDim: number, contextLength: number): RopeConfig {
-  const key = (suffix: string): string => `${arch}.rope.${suffix}`;
-  const dims = optNumber(file, key('dimension_count')) ?? headDim;
-  // All supported graphs assert that the whole head is rotated.
-  if (dims !== headDim) throw new ModelConfigError('BAD_CONFIG', `${arch}: rope dimension count ${dims} != head dim ${headDim}`);
-  // llama.cpp's default scaling type is "linear", which with no factor is no scaling.
-  const scalingName = optString(file, key('scaling.type')) ?? 'linear';
-  const scalingType = LLAMA_SCALING_TYPES.find((t) => t === scalingName);
-  if (!scalingType) throw new ModelConfigError('BAD_CONFIG', `${key('scaling.type')}: unknown rope scaling '${scalingName}'`);
-  const factor = optNumber(file, key('scaling.factor')) ?? optNumber(file, key('scale_linear')) ?? 0;
-  return {
-    kind: traits.rope,
-    dims,
-    freqBase: optNumber(file, key('freq_base')) ?? 10000,
-    scalingType,
-    scalingFactor: factor === 0 ? 1 : factor,
-    originalContextLength: optNumber(file, key('scaling.original_context_length')) ?? contextLength,
-    attnFactor: optNumber(file, key('scaling.attn_factor')) ?? 1,
-    yarn: traits.readsYarnKeys ? readYarn(file, arch) : { ...YARN_DEFAULTS },
-  };
-}
-
-/** llama.cpp's YaRN defaults, which apply to every architecture whose loader does not read the keys. */
-const YARN_DEFAULTS: RopeConfig['yarn'] = { attnFactor: 1, betaFast: 32, betaSlow: 1, logMultiplier: 0 };
-
-function readYarn(file: GgufFile, arch: string): RopeConfig['yarn'] {
-  const yarnKey = (suffix: string): number | undefined => optNumber(file, `${arch}.rope.scaling.yarn_${suffix}`);
-  return {
-    extFactor: yarnKey('ext_factor'),
-    attnFactor: yarnKey('attn_factor') ?? YARN_DEFAULTS.attnFactor,
-    betaFast: yarnKey('beta_fast') ?? YARN_DEFAULTS.betaFast,
-    betaSlow: yarnKey('beta_slow') ?? YARN_DEFAULTS.betaSlow,
-    logMultiplier: yarnKey('log_multiplier') ?? YARN_DEFAULTS.logMultiplier,
-  };
-}
-
-type ShapeBase = Pick<
-  ModelConfig,
-  'arch' | 'nLayer' | 'hidden' | 'nHead' | 'nHeadKv' | 'headDimK' | 'nExpert' | 'expertFF' | 'sharedExpertFF' | 'denseFF' | 'leadingDenseLayers'
->;
-
-/** Finds every tensor the graph uses and checks its dims (ggml order: dims[0] is the row length). */
-function readTensorTable(file: GgufFile, c: ShapeBase, traits: ArchTraits): TensorTable {
-  const byName = new Map<string, GgufTensorInfo>(file.tensors.map((t) => [t.name, t]));
-  const need = (name: string, dims: number[]): string => {
-    const t = byName.get(name);
-    if (!t) {
-      const fused = name.endsWith('attn_q.weight') && byName.has(name.replace('attn_q', 'attn_qkv'));
-      const hint = fused ? ' (fused attn_qkv tensors are not supported)' : '';
-      throw new ModelConfigError('MISSING_TENSOR', `${c.arch}: tensor ${name} is missing${hint}`);
-    }
-    checkDims(c.arch, t, dims);
-    return name;
-  };
-  const maybe = (name: string, dims: number[]): string | undefined => (byName.has(name) ? need(name, dims) : undefined);
-
-  const H = c.hidden;
-  const q = c.nHead * c.headDimK;
-  const kv = c.nHeadKv * c.headDimK;
-  const vocab = byName.get('token_embd.weight')?.dims[1] ?? 0;
-  const tokenEmbd = need('token_embd.weight', [H, vocab]);
-  const output = traits.outputOptional ? maybe('output.weight', [H, vocab]) ?? tokenEmbd : need('output.weight', [H, vocab]);
-  const layers: LayerTensors[] = [];
-  for (let i = 0; i < c.nLayer; i++) {
-    const b = `blk.${i}.`;
-    const normDims = traits.qkNorm === 'per-head' ? [[c.headDimK], [c.headDimK]] : [[q], [kv]];
-    layers.push({
-      attnNorm: need(b + 'attn_norm.weight', [H]),
-      q: need(b + 'attn_q.weight', [H, q]),
-      k: need(b + 'attn_k.weight', [H, kv]),
-      v: need(b + 'attn_v.weight', [H, kv]),
-      qBias: maybe(b + 'attn_q.bias', [q]),
-      kBias: maybe(b + 'attn_k.bias', [kv]),
-      vBias: maybe(b + 'attn_v.bias', [kv]),
-      qNorm: traits.qkNorm === 'none' ? undefined : need(b + 'attn_q_norm.weight', normDims[0]),
-      kNorm: traits.qkNorm === 'none' ? undefined : need(b + 'attn_k_norm.weight', normDims[1]),
-      attnOut: need(b + 'attn_output.weight', [q, H]),
-      attnOutBias: maybe(b + 'attn_output.bias', [H]),
-      attnSinks: traits.attentionSinks ? need(b + 'attn_sinks.weight', [c.nHead]) : undefined,
-      ffnNorm: need(b + (traits.ffnNormTensor ?? 'ffn_norm') + '.weight', [H]),
-      ffn: i < c.leadingDenseLayers ? denseFfn(b, c, need) : moeFfn(b, c, need, maybe),
-    });
-  }
-  return {
-    tokenEmbd,
-    outputNorm: need('output_norm.weight', [H]),
-    output,
-    ropeFreqs: maybe('rope_freqs.weight', [c.headDimK / 2]),
-    layers,
-  };
-}
-
-type Need = (name: string, dims: number[]) => string;
-type Maybe = (name: string, dims: number[]) => string | undefined;
-
-function denseFfn(b: string, c: ShapeBase, need: Need): DenseFfnTensors {
-  const { hidden: H, denseFF: F } = c;
-  return {
-    kind: 'dense',
-    gate: need(b + 'ffn_gate.weight', [H, F]),
-    up: need(b + 'ffn_up.weight', [H, F]),
-    down: need(b + 'ffn_down.weight', [F, H]),
-  };
-}
-
-function moeFfn(b: string, c: ShapeBase, need: Need, maybe: Maybe): MoeFfnTensors {
-  const { hidden: H, expertFF: F, nExpert: E, sharedExpertFF: S } = c;
-  return {
-    kind: 'moe',
-    router: need(b + 'ffn_gate_inp.weight', [H, E]),
-    routerBias: maybe(b + 'ffn_gate_inp.bias', [E]),
-    gateExps: need(b + 'ffn_gate_exps.weight', [H, F, E]),
-    upExps: need(b + 'ffn_up_exps.weight', [H, F, E]),
-    downExps: need(b + 'ffn_down_exps.weight', [F, H, E]),
-    expertBiases:
-      maybe(b + 'ffn_gate_exps.bias', [F, E]) === undefined
-        ? undefined
-        : { gate: b + 'ffn_gate_exps.bias', up: need(b + 'ffn_up_exps.bias', [F, E]), down: need(b + 'ffn_down_exps.bias', [H, E]) },
-    shared:
-      S > 0
-        ? {
-            gateInp: need(b + 'ffn_gate_inp_shexp.weight', [H]),
-            gate: need(b + 'ffn_gate_shexp.weight', [H, S]),
-            up: need(b + 'ffn_up_shexp.weight', [H, S]),
-            down: need(b + 'ffn_down_shexp.weight', [S, H]),
-          }
-        : undefined,
-  };
-}
-
-function checkDims(arch: string, t: GgufTensorInfo, expected: number[]): void {
-  // Trailing 1s are not stored in GGUF, so [H, 1] and [H] are the same shape.
-  const trim = (d: readonly number[]): number[] => {
-    const out = [...d];
-    while (out.length > 1 && out[out.length - 1] === 1) out.pop();
-    return out;
-  };
-  const got = trim(t.dims);
-  const want = trim(expected);
-  if (got.length !== want.length || got.some((d, i) => d !== want[i])) {
-    throw new ModelConfigError('BAD_SHAPE', `${arch}: tensor ${t.name} has dims [${t.dims.join(', ')}], expected [${expected.join(', ')}]`);
-  }
 }

@@ -10,6 +10,7 @@ import { ArgmaxKernel } from '../kernels/argmax';
 import { AttentionKernel } from '../kernels/attention';
 import { EmbeddingKernel } from '../kernels/embedding';
 import { ExpertFfnKernel } from '../kernels/expert-ffn';
+import type { FfnActivation } from '../kernels/expert-ffn';
 import { KvWriteKernel } from '../kernels/kv-write';
 import { MatmulKernel } from '../kernels/matmul';
 import { MatvecKernel } from '../kernels/matvec';
@@ -21,7 +22,6 @@ import { SampleTopKKernel } from '../kernels/sample-topk';
 import type { GgmlType } from '../quant/formats';
 import { ModelConfigError } from './config';
 import type { ModelConfig, RopeConfig } from './config';
-import type { MoeGraphSpec } from './moe-graph';
 import type { GpuModelWeights, LayerExperts } from './moe-transformer-weights';
 
 export interface ForwardKernels {
@@ -48,7 +48,7 @@ export function layerExpertKernel(kernels: ForwardKernels, experts: LayerExperts
   return kernel;
 }
 
-export async function createForwardKernels(device: GPUDevice, config: ModelConfig, spec: MoeGraphSpec, weights: GpuModelWeights): Promise<ForwardKernels> {
+export async function createForwardKernels(device: GPUDevice, config: ModelConfig, weights: GpuModelWeights): Promise<ForwardKernels> {
   const layers = weights.layers;
   const matrices = [weights.output, ...layers.flatMap((l) => [l.q, l.k, l.v, l.attnOut])];
   const types = [...new Set(matrices.map((m) => m.type))];
@@ -61,16 +61,17 @@ export async function createForwardKernels(device: GPUDevice, config: ModelConfi
     if (w.router) {
       routers.set(l, await RouterKernel.create(device, {
         weightType: w.router.type,
-        scoring: spec.router.scoring,
-        normalize: spec.router.normalize,
+        scoring: config.routing.scoring,
+        normalize: config.routing.normalize,
         hasLogitBias: w.routerBias !== undefined,
         hasSharedGate: w.sharedGate !== undefined,
       }));
     }
-    const ffn = (experts: LayerExperts, topK: number) =>
-      ExpertFfnKernel.create(device, { layout: experts.layout, activation: spec.activation, topK, mode: 'expert-table', slabCount: experts.slabs.length });
-    if (w.experts) expertFfn.set(w.experts, await ffn(w.experts, config.nExpertUsed));
-    if (w.single) expertFfn.set(w.single, await ffn(w.single, 1));
+    const ffn = (experts: LayerExperts, topK: number, activation: FfnActivation) =>
+      ExpertFfnKernel.create(device, { layout: experts.layout, activation, topK, mode: 'expert-table', slabCount: experts.slabs.length });
+    // Shared experts and dense FFNs are plain SwiGLU in every supported graph.
+    if (w.experts) expertFfn.set(w.experts, await ffn(w.experts, config.nExpertUsed, config.activation));
+    if (w.single) expertFfn.set(w.single, await ffn(w.single, 1, 'silu'));
   }
 
   const pick = <K, V>(map: Map<K, V>, key: K, what: string): V => {
@@ -82,7 +83,7 @@ export async function createForwardKernels(device: GPUDevice, config: ModelConfi
     embedding: await EmbeddingKernel.create(device, weights.tokenEmbd.type),
     rmsNorm: await RmsNormKernel.create(device, { hasWeight: true }),
     add: await AddKernel.create(device, { inPlace: true }),
-    rope: await RopeKernel.create(device, { ordering: spec.ropeOrdering, hasFreqFactors: weights.ropeFreqs !== undefined }),
+    rope: await RopeKernel.create(device, { ordering: config.rope.kind, hasFreqFactors: weights.ropeFreqs !== undefined }),
     kvWrite: await KvWriteKernel.create(device),
     attention: await AttentionKernel.create(device, { nHeads: config.nHead, nKvHeads: config.nHeadKv, headDim: config.headDimK, hasSinks: layers.some((l) => l.attnSinks !== undefined) }),
     argmax: await ArgmaxKernel.create(device),

@@ -41,7 +41,6 @@ import { RoutingRecorder } from '../experts/trace-recorder';
 import type { RoutingTrace } from '../experts/trace';
 import { ModelConfigError } from './config';
 import type { ModelConfig } from './config';
-import type { MoeGraphSpec } from './moe-graph';
 import type { ExpertStreaming } from './moe-transformer-experts';
 import { createForwardKernels, layerExpertKernel, ropeParamsOf } from './moe-transformer-kernels';
 import type { ForwardKernels } from './moe-transformer-kernels';
@@ -51,7 +50,7 @@ import type { ForwardOutput, ForwardResult, MemoryReport, MoeTransformerOptions 
 import { StreamedExperts, createExpertStreaming } from './moe-transformer-stream';
 import { routedExpertLayouts, uploadWeights } from './moe-transformer-weights';
 import type { GpuMatrix, GpuModelWeights, LayerExperts } from './moe-transformer-weights';
-import { modelConfigFromGguf, moeArchitectureFor } from './registry';
+import { modelConfigFromGguf } from './registry';
 
 export type { ForwardOutput, ForwardResult, MemoryReport, MoeTransformerOptions, TopKOutput } from './moe-transformer-types';
 
@@ -77,7 +76,6 @@ export class MoeTransformer {
   private constructor(
     private readonly device: GPUDevice,
     readonly config: ModelConfig,
-    readonly spec: MoeGraphSpec,
     private readonly weights: GpuModelWeights,
     private readonly kernels: ForwardKernels,
     private readonly state: RunState,
@@ -96,7 +94,6 @@ export class MoeTransformer {
   /** Reads the config and weights of a GGUF file, uploads them and builds every pipeline. */
   static async load(device: GPUDevice, file: GgufFile, source: ByteSource, options: MoeTransformerOptions = {}): Promise<MoeTransformer> {
     const config = modelConfigFromGguf(file);
-    const spec = moeArchitectureFor(config.arch).graph(config);
     // The residual scale is applied in the attention output projection and the routed experts' weights only.
     if (config.scales.residual !== 1 && config.tensors.layers.some((l) => l.attnOutBias !== undefined || l.ffn.kind !== 'moe' || l.ffn.shared)) {
       throw new ModelConfigError('BAD_CONFIG', `${config.arch}: a residual scale with attention output biases, dense FFNs or shared experts is not supported on the GPU`);
@@ -122,7 +119,7 @@ export class MoeTransformer {
       streaming = await createExpertStreaming(device, { file, source, config, layouts, moeLayers, maxSlabBindings }, { ...options, expertBudgetBytes: options.expertBudgetBytes! });
       for (const l of moeLayers) weights.layers[l].experts!.slabs = streaming.cache.slabs;
     }
-    const kernels = await createForwardKernels(device, config, spec, weights);
+    const kernels = await createForwardKernels(device, config, weights);
     const maxFfnWidth = Math.max(1, ...weights.layers.flatMap((l) => [l.experts, l.single]).map((e) => e?.layout.ffn ?? 0));
     const state = new RunState(device, config, { maxBatchTokens, maxContext, maxFfnWidth, maxTopK: kernels.sampleTopK.maxK });
     const table = (pick: (l: GpuModelWeights['layers'][number]) => LayerExperts | undefined, width: number): GPUBuffer => {
@@ -131,7 +128,7 @@ export class MoeTransformer {
     };
     const expertTable = streaming ? streaming.cache.table : table((l) => l.experts, Math.max(1, config.nExpert));
     const singleTable = table((l) => l.single, 1);
-    return new MoeTransformer(device, config, spec, weights, kernels, state, expertTable, singleTable, streaming, moeLayers);
+    return new MoeTransformer(device, config, weights, kernels, state, expertTable, singleTable, streaming, moeLayers);
   }
 
   get maxContext(): number {
@@ -303,7 +300,7 @@ export class MoeTransformer {
     let q: GPUBuffer = s.q;
     let key: GPUBuffer = s.k;
     if (w.qNorm && w.kNorm) {
-      const perHead = this.spec.qkNorm === 'per-head';
+      const perHead = c.qkNorm === 'per-head';
       k.rmsNorm.encode(pass, { x: s.q, y: s.qNormed, weight: w.qNorm }, { rows: T * (perHead ? c.nHead : 1), cols: perHead ? D : qDim, eps: c.rmsEps });
       k.rmsNorm.encode(pass, { x: s.k, y: s.kNormed, weight: w.kNorm }, { rows: T * (perHead ? c.nHeadKv : 1), cols: perHead ? D : kvDim, eps: c.rmsEps });
       q = s.qNormed;

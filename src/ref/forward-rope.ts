@@ -99,8 +99,8 @@ export function applyRope(x: Float32Array, heads: number, headDim: number, cache
   for (let h = 0; h < heads; h++) {
     const base = h * headDim;
     for (let i0 = 0; i0 < dims; i0 += 2) {
-      const a = base + (kind === 'norm' ? i0 : i0 / 2);
-      const b = a + (kind === 'norm' ? 1 : half);
+      const a = base + (kind === 'normal' ? i0 : i0 / 2);
+      const b = a + (kind === 'normal' ? 1 : half);
       const cos = cache[i0];
       const sin = cache[i0 + 1];
       const x0 = x[a];

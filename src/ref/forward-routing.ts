@@ -31,22 +31,17 @@ const MIN_WEIGHT_SUM = 6.103515625e-5;
 /**
  * Chooses experts from router logits [nExpert] by the policy: the top-k by
  * logit (ties to the lower index), weighted by their softmax over all experts
- * ('softmax'), optionally renormalised to sum to one, or by the softmax over
- * the k selected logits alone ('softmax-selected'); then scaled.
+ * ('softmax'), by the softmax over the k selected logits alone
+ * ('softmax-selected') or by their sigmoids ('sigmoid'), optionally
+ * renormalised to sum to one; then scaled.
  */
 export function route(logits: Float32Array, policy: RoutingPolicy): RouteStep {
   const n = logits.length;
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
   const experts = order.slice(0, policy.topK);
 
-  // The softmax over `pool` (all experts, or the selected ones), read at the selected experts.
-  const pool = policy.gating === 'softmax-selected' ? experts : Array.from({ length: n }, (_, i) => i);
-  let max = -Infinity;
-  for (const e of pool) max = Math.max(max, logits[e]);
-  let sum = 0;
-  for (const e of pool) sum += Math.exp(logits[e] - max);
-  let weights = experts.map((e) => Math.fround(Math.exp(logits[e] - max) / sum));
-  if (policy.normalizeSelected) {
+  let weights = policy.scoring === 'sigmoid' ? experts.map((e) => Math.fround(1 / (1 + Math.exp(-logits[e])))) : softmaxAt(logits, experts, policy.scoring);
+  if (policy.normalize) {
     const selected = Math.max(MIN_WEIGHT_SUM, weights.reduce((a, b) => a + b, 0));
     weights = weights.map((w) => Math.fround(w / selected));
   }
@@ -56,6 +51,16 @@ export function route(logits: Float32Array, policy: RoutingPolicy): RouteStep {
   let scale = 0;
   for (let i = 0; i < n; i++) scale = Math.max(scale, Math.abs(logits[i]));
   return { experts, weights, margin, relativeMargin: scale > 0 ? margin / scale : margin === 0 ? 0 : Infinity };
+}
+
+/** The softmax over all experts ('softmax') or over the selected ones ('softmax-selected'), read at the selected experts. */
+function softmaxAt(logits: Float32Array, experts: number[], scoring: 'softmax' | 'softmax-selected'): number[] {
+  const pool = scoring === 'softmax-selected' ? experts : Array.from({ length: logits.length }, (_, i) => i);
+  let max = -Infinity;
+  for (const e of pool) max = Math.max(max, logits[e]);
+  let sum = 0;
+  for (const e of pool) sum += Math.exp(logits[e] - max);
+  return experts.map((e) => Math.fround(Math.exp(logits[e] - max) / sum));
 }
 
 /**

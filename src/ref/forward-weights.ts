@@ -32,7 +32,7 @@ export interface MoeWeights {
     down: Float32Array; // (nExpert, hidden)
   };
   shared?: {
-    gateInp: Float32Array; // (hidden)
+    gateInp?: Float32Array; // (hidden): the sigmoid gate's weights, when the shared expert is gated
     gate: Matrix; // (sharedFF, hidden)
     up: Matrix; // (sharedFF, hidden)
     down: Matrix; // (hidden, sharedFF)
@@ -121,7 +121,7 @@ export function loadWeights(file: GgufFile, bytes: Uint8Array, config: ModelConf
                 down: get(l.ffn.expertBiases.down),
               },
               shared: l.ffn.shared && {
-                gateInp: get(l.ffn.shared.gateInp),
+                gateInp: opt(l.ffn.shared.gateInp),
                 gate: matrix(l.ffn.shared.gate),
                 up: matrix(l.ffn.shared.up),
                 down: matrix(l.ffn.shared.down),

@@ -20,7 +20,6 @@ import { applyRope, ropeCache, ropeParams, type RopeParams } from './forward-rop
 import { type RouteStep, type RouteTrace, route } from './forward-routing';
 import { inputRoundingFor, roundInput } from './forward-rounding';
 import { activate } from './expert-ffn';
-import { moeArchitectureFor } from '../models/registry';
 import { type DenseWeights, type Matrix, type ModelWeights, type MoeWeights, loadWeights } from './forward-weights';
 
 export type { RouteStep, RouteTrace } from './forward-routing';
@@ -204,7 +203,7 @@ function moeFfn(m: ForwardModel, s: RunState, f: MoeWeights): RouteStep {
   const step = route(s.routerLogits, c.routing);
 
   // Each chosen expert's gated FFN (+ biases), weighted into proj.
-  const activation = moeArchitectureFor(c.arch).graph(c).activation;
+  const activation = c.activation;
   const b = f.expertBiases;
   s.proj.fill(0);
   step.experts.forEach((e, i) => {
@@ -221,13 +220,17 @@ function moeFfn(m: ForwardModel, s: RunState, f: MoeWeights): RouteStep {
     addScaled(s.proj, s.expertOut, step.weights[i]);
   });
 
-  // Shared expert (qwen2moe), gated per token by sigmoid(gateInp · xb).
+  // Shared expert: gated per token by sigmoid(gateInp · xb) (qwen2moe), or added as it is.
   if (f.shared) {
     const S = c.sharedExpertFF;
-    let gateLogit = 0;
-    for (let i = 0; i < H; i++) gateLogit += f.shared.gateInp[i] * s.xb[i];
+    let gate = 1;
+    if (f.shared.gateInp) {
+      let gateLogit = 0;
+      for (let i = 0; i < H; i++) gateLogit += f.shared.gateInp[i] * s.xb[i];
+      gate = Math.fround(sigmoid(Math.fround(gateLogit)));
+    }
     swiGlu(m, s, f.shared, S);
-    addScaled(s.proj, s.expertOut, Math.fround(sigmoid(Math.fround(gateLogit))));
+    addScaled(s.proj, s.expertOut, gate);
   }
   return step;
 }

@@ -35,6 +35,7 @@
 
 import { GgmlType } from '../quant/formats';
 import { mulberry32 } from '../quant/random';
+import { ARCHITECTURES } from '../models/registry';
 import type { TinyArch, TinyShape } from './archs';
 
 export interface TinyLocality {
@@ -108,9 +109,9 @@ export function applyLocality(arch: TinyArch, shape: TinyShape, tensors: TinyTen
   const f = (delta: number): number => pairs.reduce((s, p) => s + Math.cos(p.theta * delta), 0) / pairs.length;
   const beta = 1 / Math.max(0.05, 1 - f(window));
   // The element of each head that carries pair i (its first), by RoPE ordering.
-  const neox = arch !== 'llama' && arch !== 'granitemoe';
-  const first = pairs.map((p) => (neox ? p.index : 2 * p.index));
-  const qkNorm = arch === 'qwen3moe' || arch === 'olmoe';
+  const graph = ARCHITECTURES[arch].graph;
+  const first = pairs.map((p) => (graph.rope === 'neox' ? p.index : 2 * p.index));
+  const qkNorm = graph.qkNorm !== 'none';
   // xb channel 0 after rmsnorm: c over the rms of [c, r] (attn_norm ~ 1).
   const xb0 = (EMBED_NORM * Math.sqrt(H)) / Math.sqrt(2 * EMBED_NORM * EMBED_NORM);
   // Each selected element: q = k = a; score = sum a^2 cos / sqrt(D) = beta f  =>  a^2 = beta sqrt(D) / |pairs|.
@@ -130,10 +131,11 @@ export function applyLocality(arch: TinyArch, shape: TinyShape, tensors: TinyTen
       for (let i = 0; i < width; i += D) for (const j of first) w[i + j] = g;
       return w;
     };
-    set('blk.0.attn_q_norm.weight', normWeights(arch === 'olmoe' ? shape.heads * D : D));
-    set('blk.0.attn_k_norm.weight', normWeights(arch === 'olmoe' ? shape.kvHeads * D : D));
+    const whole = graph.qkNorm === 'whole';
+    set('blk.0.attn_q_norm.weight', normWeights(whole ? shape.heads * D : D));
+    set('blk.0.attn_k_norm.weight', normWeights(whole ? shape.kvHeads * D : D));
   }
-  if (arch === 'qwen2moe') {
+  if (tensors.some((t) => t.name === 'blk.0.attn_q.bias')) {
     set('blk.0.attn_q.bias', new Float32Array(shape.heads * D));
     set('blk.0.attn_k.bias', new Float32Array(shape.kvHeads * D));
     set('blk.0.attn_v.bias', new Float32Array(shape.kvHeads * D));

@@ -10,21 +10,19 @@ import { GgmlType, blockFormat, ggmlTypeName } from '../quant/formats';
 import { mulberry32, randomBlocks } from '../quant/random';
 import type { GgufKv } from '../gguf/types';
 import { kvBool, kvF32, kvI32Array, kvString, kvStringArray, kvU32, writeGguf } from '../gguf/writer';
+import type { TinyWeightType } from '../models/architecture';
+import { ARCHITECTURES } from '../models/registry';
 import { type TensorRole, type TinyArch, type TinyShape, TINY_ARCHS, shapeProblem, tensorSpecs } from './archs';
 import { learnBpe } from './bpe';
 import { TINY_CORPUS } from './corpus';
 import { applyLocality, localityProblem, type TinyLocality } from './locality';
 
-export type TinyWeightType = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k' | 'mxfp4';
+export type { TinyWeightType } from '../models/architecture';
 export const TINY_WEIGHT_TYPES: readonly TinyWeightType[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'mxfp4'];
 
-/**
- * The weight types generated for an architecture. gpt-oss checkpoints ship
- * MXFP4 experts with F32, F16 or Q8_0 elsewhere, so its tiny models come in
- * those (the 4- and 6-bit formats are covered by the other architectures).
- */
+/** The weight types generated for an architecture (its recipe may name fewer). */
 export function tinyWeightTypesFor(arch: TinyArch): readonly TinyWeightType[] {
-  return arch === 'gpt-oss' ? ['f32', 'f16', 'q8_0', 'mxfp4'] : TINY_WEIGHT_TYPES;
+  return ARCHITECTURES[arch].tiny.weightTypes ?? TINY_WEIGHT_TYPES;
 }
 
 export interface TinyModelOptions extends Partial<Omit<TinyShape, 'vocab'>> {
@@ -56,8 +54,7 @@ const FILE_TYPE: Record<TinyWeightType, number> = {
   f32: 0, f16: 1, q8_0: 7, q4_0: 2, q4_k: 15, q6_k: 18, mxfp4: 38,
 };
 
-/** gpt-oss's sliding window in generated models (real checkpoints: 128). */
-export const GPT_OSS_SLIDING_WINDOW = 16;
+export { GPT_OSS_SLIDING_WINDOW } from '../models/archs/gpt-oss';
 
 const SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
 
@@ -79,8 +76,9 @@ export function resolveShape(opts: TinyModelOptions, vocab: number): TinyShape {
   const superBlock = (blockFormat(WEIGHT_TYPE[type])?.blockSize ?? 1) === 256;
   const hidden = opts.hidden ?? (superBlock ? 256 : 64);
   const heads = opts.heads ?? 4;
-  const headDim = opts.headDim ?? (opts.arch === 'qwen3moe' ? (2 * hidden) / heads : hidden / heads);
-  const kvHeads = opts.kvHeads ?? (opts.arch === 'olmoe' ? heads : Math.max(1, heads / 2));
+  const archDefaults = ARCHITECTURES[opts.arch].tiny.defaults?.({ hidden, heads }) ?? {};
+  const headDim = opts.headDim ?? archDefaults.headDim ?? hidden / heads;
+  const kvHeads = opts.kvHeads ?? archDefaults.kvHeads ?? Math.max(1, heads / 2);
   const expertFF = opts.expertFF ?? (superBlock ? 256 : 64);
   return {
     layers: opts.layers ?? 2,
@@ -152,27 +150,7 @@ export function makeTinyModel(opts: TinyModelOptions): Uint8Array {
     kvU32(`${a}.expert_count`, shape.experts),
     kvU32(`${a}.expert_used_count`, shape.topK),
   ];
-  if (a === 'qwen2moe' || a === 'qwen3moe') metadata.push(kvU32(`${a}.expert_feed_forward_length`, shape.expertFF));
-  if (a === 'qwen2moe') metadata.push(kvU32(`${a}.expert_shared_feed_forward_length`, shape.sharedFF));
-  if (a === 'gpt-oss') {
-    // As converted checkpoints: YaRN (scaled down from factor 32 over 4096), and a window short enough that 40-token tests slide.
-    metadata.push(
-      kvU32(`${a}.expert_feed_forward_length`, shape.expertFF),
-      kvU32(`${a}.attention.sliding_window`, GPT_OSS_SLIDING_WINDOW),
-      kvString(`${a}.rope.scaling.type`, 'yarn'),
-      kvF32(`${a}.rope.scaling.factor`, 4),
-      kvU32(`${a}.rope.scaling.original_context_length`, shape.contextLength / 4),
-    );
-  }
-  if (a === 'granitemoe') {
-    // Granite 3.0 1B-A400M's multipliers, but an attention scale that is not 1/sqrt(headDim) at tiny head sizes.
-    metadata.push(
-      kvF32(`${a}.embedding_scale`, 12),
-      kvF32(`${a}.residual_scale`, 0.22),
-      kvF32(`${a}.attention.scale`, 0.1875),
-      kvF32(`${a}.logit_scale`, 6),
-    );
-  }
+  metadata.push(...ARCHITECTURES[a].tiny.metadata(shape));
   metadata.push(
     kvString('tokenizer.ggml.model', 'gpt2'),
     kvString('tokenizer.ggml.pre', 'qwen2'),

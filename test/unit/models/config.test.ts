@@ -11,8 +11,9 @@ import { sourceFromBytes } from '../../../src/gguf/source';
 import type { GgufKv, GgufFile } from '../../../src/gguf/types';
 import { kvF32, kvString, kvU32, kvU32Array, writeGguf } from '../../../src/gguf/writer';
 import type { GgufTensorSpec } from '../../../src/gguf/writer';
-import { ModelConfigError, readModelConfig, type ModelConfig } from '../../../src/models/config';
-import { ARCH_TRAITS, modelConfigFromGguf } from '../../../src/models/registry';
+import { ModelConfigError, type ModelConfig } from '../../../src/models/config';
+import { ArchMetadata, readRope } from '../../../src/models/hparams';
+import { modelConfigFromGguf } from '../../../src/models/registry';
 import { TINY_ARCHS, type TinyArch } from '../../../src/tiny/archs';
 import { makeTinyModel, resolveShape, type TinyModelOptions } from '../../../src/tiny/make-tiny';
 
@@ -98,7 +99,7 @@ describe('model config from GGUF', () => {
     // Layer 0 slides over GPT_OSS_SLIDING_WINDOW positions, layer 1 attends to all (set_swa_pattern(2)).
     'gpt-oss': { qkNorm: 'none', qkvBias: true, attentionWindow: [16, 0] },
   };
-  const routing: Record<TinyArch, [boolean, string]> = {
+  const routing: Record<TinyArch, [normalize: boolean, sharedExpertGate: string]> = {
     llama: [true, 'none'],
     qwen2moe: [false, 'sigmoid'],
     qwen3moe: [true, 'none'],
@@ -110,11 +111,12 @@ describe('model config from GGUF', () => {
     const norm = arch === 'llama' || arch === 'granitemoe';
     it(`${arch}: RoPE ${norm ? 'NORM' : 'NEOX'}, routing, QK-norm and scales as llama.cpp's graph has them`, async () => {
       const c = await configOf({ arch });
-      expect(c.rope.kind).toBe(norm ? 'norm' : 'neox');
+      expect(c.rope.kind).toBe(norm ? 'normal' : 'neox');
       expect(c).toMatchObject(traits[arch]);
-      const [normalizeSelected, sharedExpertGate] = routing[arch];
-      const gating = arch === 'gpt-oss' ? 'softmax-selected' : 'softmax';
-      expect(c.routing).toEqual({ gating, topK: 2, normalizeSelected, weightsScale: 1, sharedExpertGate });
+      const [normalize, sharedExpertGate] = routing[arch];
+      const scoring = arch === 'gpt-oss' ? 'softmax-selected' : 'softmax';
+      expect(c.routing).toEqual({ scoring, topK: 2, normalize, weightsScale: 1, sharedExpertGate });
+      expect(c.activation).toBe(arch === 'gpt-oss' ? 'swiglu-oai' : 'silu');
     });
   }
 
@@ -225,7 +227,7 @@ describe('model config from GGUF', () => {
       { metadata: replacing(kvF32('qwen3moe.rope.scaling.yarn_beta_fast', 16), kvF32('qwen3moe.rope.scaling.yarn_log_multiplier', 0.1)) },
     );
     expect(modelConfigFromGguf(file).rope.yarn).toEqual({ attnFactor: 1, betaFast: 32, betaSlow: 1, logMultiplier: 0 });
-    const reading = readModelConfig(file, { ...ARCH_TRAITS.qwen3moe, readsYarnKeys: true }).rope.yarn;
+    const reading = readRope(new ArchMetadata(file), { kind: 'neox', dims: 32, contextLength: 512, readsYarnKeys: true }).yarn;
     expect(reading.betaFast).toBe(16);
     expect(reading.logMultiplier).toBeCloseTo(0.1, 6);
     expect(reading.betaSlow).toBe(1);

@@ -13,7 +13,7 @@ import { inputRoundingFor, roundInput } from '../../../src/ref/forward-rounding'
 import { firstNearTie, route, type RouteStep } from '../../../src/ref/forward-routing';
 
 const policy = (over: Partial<RoutingPolicy> = {}): RoutingPolicy => ({
-  gating: 'softmax', topK: 2, normalizeSelected: false, weightsScale: 1, sharedExpertGate: 'none', ...over,
+  scoring: 'softmax', topK: 2, normalize: false, weightsScale: 1, sharedExpertGate: 'none', ...over,
 });
 
 describe('route', () => {
@@ -32,13 +32,13 @@ describe('route', () => {
   });
 
   it('with renormalisation, weights are the softmax over the chosen logits (Mixtral, Qwen3-MoE)', () => {
-    const { weights } = route(logits, policy({ normalizeSelected: true }));
+    const { weights } = route(logits, policy({ normalize: true }));
     expect(weights[0]).toBeCloseTo(1 / (1 + Math.exp(-1)), 6);
     expect(weights[1]).toBeCloseTo(1 / (1 + Math.exp(1)), 6);
   });
 
   it('scales the weights after normalisation', () => {
-    const { weights } = route(logits, policy({ normalizeSelected: true, weightsScale: 2.5 }));
+    const { weights } = route(logits, policy({ normalize: true, weightsScale: 2.5 }));
     expect(weights[0] + weights[1]).toBeCloseTo(2.5, 6);
   });
 
@@ -80,20 +80,20 @@ describe('firstNearTie', () => {
 });
 
 const rope = (over: Partial<RopeConfig> = {}): RopeConfig => ({
-  kind: 'norm', dims: 4, freqBase: 10000, scalingType: 'linear', scalingFactor: 1, originalContextLength: 512, attnFactor: 1,
+  kind: 'normal', dims: 4, freqBase: 10000, scalingType: 'linear', scalingFactor: 1, originalContextLength: 512, attnFactor: 1,
   yarn: { attnFactor: 1, betaFast: 32, betaSlow: 1, logMultiplier: 0 }, ...over,
 });
 
 describe('RoPE', () => {
   it('leaves position 0 unrotated', () => {
     const x = Float32Array.of(1, 2, 3, 4);
-    applyRope(x, 1, 4, ropeCache(ropeParams(rope()), 0), 'norm');
+    applyRope(x, 1, 4, ropeCache(ropeParams(rope()), 0), 'normal');
     expect([...x]).toEqual([1, 2, 3, 4]);
   });
 
   it('NORM rotates adjacent pairs (0,1), (2,3) by pos * base^(-2i/dims)', () => {
     const x = Float32Array.of(1, 0, 1, 0);
-    applyRope(x, 1, 4, ropeCache(ropeParams(rope()), 3), 'norm');
+    applyRope(x, 1, 4, ropeCache(ropeParams(rope()), 3), 'normal');
     // Pair 0 turns by 3 rad, pair 1 by 3 * 10000^(-1/2) = 0.03 rad.
     expect([...x].map((v) => Number(v.toFixed(5)))).toEqual([Math.cos(3), Math.sin(3), Math.cos(0.03), Math.sin(0.03)].map((v) => Number(v.toFixed(5))));
   });
@@ -106,7 +106,7 @@ describe('RoPE', () => {
 
   it('rotates each head of a multi-head vector the same way', () => {
     const x = Float32Array.of(1, 0, 0, 1, 1, 0, 0, 1);
-    applyRope(x, 2, 4, ropeCache(ropeParams(rope()), 5), 'norm');
+    applyRope(x, 2, 4, ropeCache(ropeParams(rope()), 5), 'normal');
     expect([...x.subarray(0, 4)]).toEqual([...x.subarray(4, 8)]);
   });
 

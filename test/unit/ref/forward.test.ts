@@ -65,7 +65,7 @@ describe('reference forward pass', () => {
             expect(step.weights[0]).toBeGreaterThanOrEqual(step.weights[1]);
             const sum = step.weights.reduce((a, b) => a + b, 0);
             // Renormalising policies and gpt-oss's softmax over the selected logits sum to one; the others keep the softmax mass of the chosen experts only.
-            if (m.config.routing.normalizeSelected || m.config.routing.gating === 'softmax-selected') expect(sum).toBeCloseTo(1, 6);
+            if (m.config.routing.normalize || m.config.routing.scoring === 'softmax-selected') expect(sum).toBeCloseTo(1, 6);
             else expect(sum).toBeLessThan(1);
             expect(step.margin).toBeGreaterThanOrEqual(0);
           }

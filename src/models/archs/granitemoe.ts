@@ -1,0 +1,67 @@
+/**
+ * IBM Granite 3.x MoE (llama.cpp's src/models/granite-moe.cpp): Mixtral's
+ * graph (RoPE on adjacent pairs, a softmax router renormalised over the
+ * top-k, SwiGLU experts) with four multipliers from the metadata: the token
+ * embedding times `embedding_scale`, each attention and FFN output times
+ * `residual_scale` before its residual add, q · k times `attention.scale`
+ * instead of 1/sqrt(headDim), and the logits divided by `logit_scale`.
+ */
+
+import { optBool } from '../../gguf/metadata';
+import { kvF32 } from '../../gguf/writer';
+import type { ScaleConfig } from '../config';
+import { defineDecoder } from '../decoder';
+import type { ArchMetadata, CommonHparams } from '../hparams';
+import { standardTinyTensors } from '../tiny-tensors';
+
+/**
+ * llama.cpp's granite loader: logit_scale is required; the others are
+ * optional and 0 (their default) means "not applied". `rope.scaling.finetuned`
+ * false (no RoPE) is not implemented.
+ */
+function readGraniteScales(m: ArchMetadata, h: CommonHparams): ScaleConfig {
+  const logit = m.optNumber('logit_scale');
+  if (logit === undefined) throw m.error(`required metadata key ${m.key('logit_scale')} is missing`);
+  if (optBool(m.file, m.key('rope.scaling.finetuned')) === false) {
+    throw m.error('models without RoPE (rope.scaling.finetuned = false) are not supported');
+  }
+  const orOne = (v: number | undefined): number => (v === undefined || v === 0 ? 1 : v);
+  const attention = m.optNumber('attention.scale') ?? 0;
+  return {
+    embedding: orOne(m.optNumber('embedding_scale')),
+    residual: orOne(m.optNumber('residual_scale')),
+    attention: attention === 0 ? 1 / Math.sqrt(h.headDimK) : attention,
+    logit,
+  };
+}
+
+export const granitemoe = defineDecoder({
+  name: 'granitemoe',
+  graph: {
+    rope: 'normal',
+    routing: { scoring: 'softmax', normalize: true, sharedExpertGate: 'none' },
+    qkNorm: 'none',
+    activation: 'silu',
+  },
+  expertWidth: (_, h) => h.denseFF,
+  sharedExpertWidth: (m) => {
+    if ((m.optNumber('expert_shared_feed_forward_length') ?? 0) > 0) {
+      throw m.error('shared experts (expert_shared_feed_forward_length) are not supported');
+    }
+    return 0;
+  },
+  ownHeadDim: true,
+  allowsDense: false,
+  outputOptional: true,
+  scales: readGraniteScales,
+  tiny: {
+    tensors: (s) => standardTinyTensors(s),
+    // Granite 3.0 1B-A400M's multipliers, but an attention scale that is not 1/sqrt(headDim) at tiny head sizes.
+    metadata: () => [
+      kvF32('granitemoe.embedding_scale', 12),
+      kvF32('granitemoe.residual_scale', 0.22),
+      kvF32('granitemoe.attention.scale', 0.1875),
+      kvF32('granitemoe.logit_scale', 6),
+    ],
+  },
+});
