@@ -1,14 +1,16 @@
 // router_logits.wgsl: MoE router logits, and optionally the shared-expert gate.
 //
 //   logits[t, e]      = W[e] . x[t] (+ logit_bias[e])       e in [0, n_experts)
-//   shared_gate[t]    = sigmoid(w_shared . x[t])             with HAS_SHARED_GATE
+//   shared_gate[t]    = (expert 0, sigmoid(w_shared . x[t]))  with HAS_SHARED_GATE
 //
 // W is the router matrix [n_experts, hidden] row-major, in the block format of
 // the DECODER (f32 or f16 in practice: GGUF's ffn_gate_inp with dims
 // [hidden, n_experts]); row e starts at byte e * (hidden / QK) * QBYTES.
 // The shared-expert gate row (Qwen's ffn_gate_inp_shexp) is a 1-D tensor,
 // which GGUF keeps in f32, so it is read as f32 directly. It is computed as
-// row n_experts of the same grid.
+// row n_experts of the same grid, and written as the shared expert's
+// routing pair (expert id 0, weight), the layout the expert FFN reads, so the
+// shared expert runs straight from it.
 //
 // Bindings (group 0):
 //   0  params       uniform              Params { tokens, n_experts, hidden }
@@ -17,7 +19,7 @@
 //   3  logits       storage, read_write  array<f32>  [tokens, n_experts]
 //   LOGIT_BIAS_BINDING   logit_bias      storage, read        array<f32> [n_experts]  (HAS_LOGIT_BIAS)
 //   SHARED_GATE_BINDING  shared_weight   storage, read        array<f32> [hidden]     (HAS_SHARED_GATE)
-//   SHARED_GATE_BINDING + 1  shared_gate storage, read_write  array<f32> [tokens]     (HAS_SHARED_GATE)
+//   SHARED_GATE_BINDING + 1  shared_gate storage, read_write  array<f32> [tokens, 2] (HAS_SHARED_GATE): word 0 the id 0 (0.0's bits), word 1 the gate
 //
 // Geometry: WG threads per workgroup in WG / TPR rows of TPR threads; a row
 // of W (or the shared gate row) times one token is one dot product. The grid
@@ -142,7 +144,8 @@ fn main(
 #endif
   } else {
 #if HAS_SHARED_GATE
-    shared_gate[token] = 1.0 / (1.0 + exp(-dot));
+    shared_gate[2u * token] = 0.0;
+    shared_gate[2u * token + 1u] = 1.0 / (1.0 + exp(-dot));
 #endif
   }
 }

@@ -9,10 +9,10 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { firstChoiceRepeat, randomBaselineStats, shuffledBaselineStats, traceStats } from '../../src/experts/stats';
+import { firstChoiceRepeat, randomBaselineStats, shuffledBaselineStats, traceStats } from '../../src/experts/analysis/stats';
 import { readTraces } from '../../src/experts/trace';
 import type { RoutingTrace } from '../../src/experts/trace';
-import { readTracePaths } from '../../src/experts/trace-node';
+import { readTracePaths } from '../../src/experts/analysis/trace-node';
 import { readGguf } from '../../src/gguf/reader';
 import { sourceFromBytes } from '../../src/gguf/source';
 import { Tokenizer } from '../../src/text/tokenizer';

@@ -12,7 +12,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DEFAULT_MODEL_FILE } from '../../src/default-model';
-import { firstChoiceRepeat, randomBaselineStats, shuffledBaselineStats, traceStats } from '../../src/experts/stats';
+import { firstChoiceRepeat, randomBaselineStats, shuffledBaselineStats, traceStats } from '../../src/experts/analysis/stats';
 import { type RoutingTrace, writeTraces } from '../../src/experts/trace';
 import { readGguf } from '../../src/gguf/reader';
 import { sourceFromBytes } from '../../src/gguf/source';

@@ -2,13 +2,13 @@
  * `webmoe simulate`: replay routing traces through expert cache policies (and
  * a prefetch predictor) at a budget, and compare with Belady's optimum.
  */
-import { BudgetError, budgetSlots, parseBudget } from '../experts/budget';
+import { BudgetError, budgetSlots, parseBudget } from '../experts/analysis/budget';
 import { createPolicy, isPolicyName, POLICY_NAMES, type PolicyName } from '../experts/policies';
 import { createPredictor, isPredictorName, PREDICTOR_NAMES, type PredictorName } from '../experts/predictors';
-import { simulate, type SimulationReport } from '../experts/simulator';
-import { hottestKeys } from '../experts/stats';
+import { simulate, type SimulationReport } from '../experts/analysis/simulator';
+import { hottestKeys } from '../experts/analysis/stats';
 import { commonShape, TraceFormatError, type RoutingTrace } from '../experts/trace';
-import { readTracePaths } from '../experts/trace-node';
+import { readTracePaths } from '../experts/analysis/trace-node';
 import { CliError, floatOption, intOption, parseCommand } from './args';
 
 const HELP = `usage: webmoe simulate --trace <file|dir> --budget <fraction|size> [options]

@@ -26,6 +26,7 @@ import { emptyLayerStats, summarizeStats } from './cache-stats';
 import type { ExpertCacheStats, ExpertLayerStats } from './cache-stats';
 import type { ExpertSource } from './expert-source';
 import { LoadQueue } from './load-queue';
+import { SlabPool } from './slab-pool';
 import { expertKey, keyExpert, keyLayer } from './policy';
 import type { ExpertCachePolicy, ExpertKey } from './policy';
 
@@ -59,17 +60,10 @@ export class ExpertBudgetError extends Error {
   }
 }
 
-/** One slab's slots and where each starts. */
-interface SlotPlace {
-  slab: number;
-  offsetBytes: number;
-}
-
 export class ExpertCache {
-  readonly slabs: GPUBuffer[] = [];
   /** [nLayers * nExperts] slot refs, 2 words each ({slab, offsetBytes} or {NO_SLAB, 0}). */
   readonly table: GPUBuffer;
-  private readonly places: SlotPlace[] = [];
+  private readonly pool: SlabPool;
   private readonly freeSlots: number[] = [];
   private readonly slotOf = new Map<ExpertKey, number>();
   /** Keys whose slot holds their bytes (resident per the policy and loaded). */
@@ -101,18 +95,7 @@ export class ExpertCache {
         maxSlots * layout.slotBytes,
       );
     }
-    // Slabs of equal size, as few as the limit allows.
-    const slabCount = Math.max(1, Math.ceil(capacity / perSlab));
-    const slotsPerEach = Math.ceil(capacity / slabCount);
-    for (let s = 0, slot = 0; s < slabCount; s++) {
-      const count = Math.min(slotsPerEach, capacity - slot);
-      this.slabs.push(device.createBuffer({
-        label: `expert cache slab ${s}`,
-        size: Math.max(1, count) * layout.slotBytes,
-        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
-      }));
-      for (let i = 0; i < count; i++, slot++) this.places.push({ slab: s, offsetBytes: i * layout.slotBytes });
-    }
+    this.pool = new SlabPool(device, layout, capacity, options.slabLimitBytes, 'expert cache slab');
     for (let slot = capacity - 1; slot >= 0; slot--) this.freeSlots.push(slot);
     const empty = new Uint32Array(2 * nLayers * nExperts);
     for (let i = 0; i < empty.length; i += 2) empty[i] = NO_SLAB;
@@ -120,6 +103,11 @@ export class ExpertCache {
     device.queue.writeBuffer(this.table, 0, empty);
     this.queue = new LoadQueue(options.loadConcurrency ?? 4);
     this.layerStats = Array.from({ length: nLayers }, emptyLayerStats);
+  }
+
+  /** The slabs, every one bound in every layer's FFN. */
+  get slabs(): GPUBuffer[] {
+    return this.pool.slabs;
   }
 
   get capacity(): number {
@@ -132,7 +120,7 @@ export class ExpertCache {
 
   /** GPU bytes of the slabs. */
   get bytes(): number {
-    return this.slabs.reduce((sum, b) => sum + b.size, 0);
+    return this.pool.bytes;
   }
 
   get policyName(): string {
@@ -272,7 +260,7 @@ export class ExpertCache {
   }
 
   destroy(): void {
-    this.slabs.forEach((b) => b.destroy());
+    this.pool.destroy();
     this.table.destroy();
   }
 
@@ -319,7 +307,7 @@ export class ExpertCache {
     } else if (victim !== undefined) {
       this.freeSlots.push(this.evict(victim));
     }
-    const place = this.places[slot];
+    const place = this.pool.places[slot];
     const layer = keyLayer(key, this.options.nExperts);
     const expert = keyExpert(key, this.options.nExperts);
     const stats = this.layerStats[layer];

@@ -233,3 +233,8 @@ export function packGroupList(groups: readonly ExpertPairGroup[], slotOf: (exper
 export function largestGroup(groups: readonly ExpertPairGroup[]): number {
   return groups.reduce((m, g) => Math.max(m, g.pairs.length), 0);
 }
+
+/** A key per slot layout: layers with equal keys share slab pools and FFN pipelines. */
+export function layoutKey(layout: ExpertSlotLayout): string {
+  return `${layout.hidden}x${layout.ffn}:${layout.gateUpType}/${layout.downType}:${layout.slotBytes}`;
+}

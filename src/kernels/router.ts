@@ -74,7 +74,7 @@ export interface RouterBuffers {
   selectionBias?: BufferRef;
   /** f32 [hidden], with hasSharedGate. */
   sharedGateWeight?: BufferRef;
-  /** Written, f32 [tokens], with hasSharedGate. */
+  /** Written, [tokens, 2] words with hasSharedGate: the shared expert's routing pair (id 0, f32 gate). */
   sharedGate?: BufferRef;
 }
 
@@ -277,7 +277,7 @@ export class RouterKernel {
     checkOptional(buffers.logitBias, this.variant.hasLogitBias, nExperts * 4, `${name} logitBias`);
     checkOptional(buffers.selectionBias, this.variant.hasSelectionBias, nExperts * 4, `${name} selectionBias`);
     checkOptional(buffers.sharedGateWeight, this.variant.hasSharedGate, hidden * 4, `${name} sharedGateWeight`);
-    checkOptional(buffers.sharedGate, this.variant.hasSharedGate, tokens * 4, `${name} sharedGate`);
+    checkOptional(buffers.sharedGate, this.variant.hasSharedGate, tokens * 8, `${name} sharedGate`);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * The kernels one model's forward pass uses, built (or taken from the
  * device's pipeline cache) at load: one per weight format for projections,
- * one expert FFN per slot layout, one router per layer's router format, and
+ * one expert FFN per layer (the pipeline cache shares equal ones), one router per layer's router format, and
  * the shape-specific ones (attention, RoPE) for the model's head geometry.
  */
 
@@ -22,7 +22,8 @@ import { SampleTopKKernel } from '../kernels/sample-topk';
 import type { GgmlType } from '../quant/formats';
 import { ModelConfigError } from './config';
 import type { ModelConfig, RopeConfig } from './config';
-import type { GpuModelWeights, LayerExperts } from './moe-transformer-weights';
+import type { GpuModelWeights } from './moe-transformer-weights';
+import type { ExpertSlotLayout } from '../kernels/expert-slots';
 
 export interface ForwardKernels {
   embedding: EmbeddingKernel;
@@ -37,18 +38,23 @@ export interface ForwardKernels {
   matmul(type: GgmlType): MatmulKernel;
   /** The router of MoE layer `layer`. */
   router(layer: number): RouterKernel;
-  /** The FFN kernel of each placed expert set (routed experts, shared expert, dense FFN). */
-  expertFfn: Map<LayerExperts, ExpertFfnKernel>;
+  /** The routed experts' FFN of layer `layer`. */
+  routedFfn(layer: number): ExpertFfnKernel;
+  /** The FFN of layer `layer`'s shared expert or dense FFN. */
+  singleFfn(layer: number): ExpertFfnKernel;
 }
 
-/** The FFN kernel of one layer's expert set. */
-export function layerExpertKernel(kernels: ForwardKernels, experts: LayerExperts): ExpertFfnKernel {
-  const kernel = kernels.expertFfn.get(experts);
-  if (!kernel) throw new Error('no expert FFN kernel was built for this expert set');
-  return kernel;
-}
-
-export async function createForwardKernels(device: GPUDevice, config: ModelConfig, weights: GpuModelWeights): Promise<ForwardKernels> {
+/**
+ * `routed`: each MoE layer's routed-expert slot layout and the number of
+ * slabs its FFN binds.
+ */
+export async function createForwardKernels(
+  device: GPUDevice,
+  config: ModelConfig,
+  weights: GpuModelWeights,
+  routed: (undefined | { layout: ExpertSlotLayout; slabCount: number })[],
+  sampleTopK: SampleTopKKernel,
+): Promise<ForwardKernels> {
   const layers = weights.layers;
   const matrices = [weights.output, ...layers.flatMap((l) => [l.q, l.k, l.v, l.attnOut])];
   const types = [...new Set(matrices.map((m) => m.type))];
@@ -56,7 +62,8 @@ export async function createForwardKernels(device: GPUDevice, config: ModelConfi
   const matmuls = new Map(await Promise.all(types.map(async (t) => [t, await MatmulKernel.create(device, t)] as const)));
 
   const routers = new Map<number, RouterKernel>();
-  const expertFfn = new Map<LayerExperts, ExpertFfnKernel>();
+  const routedFfns = new Map<number, ExpertFfnKernel>();
+  const singleFfns = new Map<number, ExpertFfnKernel>();
   for (const [l, w] of layers.entries()) {
     if (w.router) {
       routers.set(l, await RouterKernel.create(device, {
@@ -67,11 +74,12 @@ export async function createForwardKernels(device: GPUDevice, config: ModelConfi
         hasSharedGate: w.sharedGate !== undefined,
       }));
     }
-    const ffn = (experts: LayerExperts, topK: number, activation: FfnActivation) =>
-      ExpertFfnKernel.create(device, { layout: experts.layout, activation, topK, mode: 'expert-table', slabCount: experts.slabs.length });
+    const ffn = (layout: ExpertSlotLayout, slabCount: number, topK: number, activation: FfnActivation) =>
+      ExpertFfnKernel.create(device, { layout, activation, topK, mode: 'expert-table', slabCount });
+    const r = routed[l];
+    if (r) routedFfns.set(l, await ffn(r.layout, r.slabCount, config.nExpertUsed, config.activation));
     // Shared experts and dense FFNs are plain SwiGLU in every supported graph.
-    if (w.experts) expertFfn.set(w.experts, await ffn(w.experts, config.nExpertUsed, config.activation));
-    if (w.single) expertFfn.set(w.single, await ffn(w.single, 1, 'silu'));
+    if (w.single) singleFfns.set(l, await ffn(w.single.layout, 1, 1, 'silu'));
   }
 
   const pick = <K, V>(map: Map<K, V>, key: K, what: string): V => {
@@ -87,11 +95,12 @@ export async function createForwardKernels(device: GPUDevice, config: ModelConfi
     kvWrite: await KvWriteKernel.create(device),
     attention: await AttentionKernel.create(device, { nHeads: config.nHead, nKvHeads: config.nHeadKv, headDim: config.headDimK, hasSinks: layers.some((l) => l.attnSinks !== undefined) }),
     argmax: await ArgmaxKernel.create(device),
-    sampleTopK: await SampleTopKKernel.create(device),
+    sampleTopK,
     matvec: (t) => pick(matvecs, t, 'matvec'),
     matmul: (t) => pick(matmuls, t, 'matmul'),
     router: (l) => pick(routers, l, 'router'),
-    expertFfn,
+    routedFfn: (l) => pick(routedFfns, l, 'routed expert FFN'),
+    singleFfn: (l) => pick(singleFfns, l, 'single expert FFN'),
   };
 }
 

@@ -34,8 +34,7 @@ export class RunState {
   readonly attOut: GPUBuffer; // [B, nHead * headDim] attention output, heads concatenated
   readonly routerLogits: GPUBuffer; // [B, nExpert]
   readonly routing: GPUBuffer; // [B, 2 topK] words: expert ids, then f32 weights
-  readonly sharedGate: GPUBuffer; // [B] sigmoid gate of the shared expert
-  readonly sharedRouting: GPUBuffer; // [B, 2] words: id 0, weight = sharedGate[t]
+  readonly sharedRouting: GPUBuffer; // [B, 2] words: id 0, weight = the shared expert's gate (the router writes it)
   readonly unitRouting: GPUBuffer; // [B, 2] words: id 0, weight 1 (a dense FFN as one expert)
   readonly ffnHidden: GPUBuffer; // [B * topK, maxFfnWidth] expert activations
   readonly logits: GPUBuffer; // [B, vocab]
@@ -69,7 +68,6 @@ export class RunState {
     this.attOut = f32(B * qDim, 'attention out');
     this.routerLogits = f32(B * Math.max(1, c.nExpert), 'router logits');
     this.routing = createEmptyStorageBuffer(device, routingBytes(B, topK), 'routing');
-    this.sharedGate = f32(B, 'shared gate');
     this.sharedRouting = createEmptyStorageBuffer(device, routingBytes(B, 1), 'shared routing');
     this.unitRouting = createStorageBuffer(device, unitRoutingWords(B), 'unit routing');
     this.ffnHidden = f32(B * topK * sizes.maxFfnWidth, 'ffn hidden');

@@ -4,34 +4,15 @@
  */
 
 import type { TopKCandidates } from '../kernels/sampling';
-import type { ExpertSource } from '../experts/expert-source';
-import type { PolicyName } from '../experts/policies';
-import type { ExpertCachePolicy } from '../experts/policy';
-import type { PrefetchOptions } from './moe-transformer-experts';
+import type { ExpertSchedulerOptions } from '../experts/scheduler';
 
-export interface MoeTransformerOptions {
+export interface MoeTransformerOptions extends ExpertSchedulerOptions {
   /** Positions the KV cache holds; default min(model context, 4096). */
   maxContext?: number;
   /** Most tokens per forward submission (prefill is cut into batches of this); default 32. */
   maxBatchTokens?: number;
   /** Largest expert slab buffer; default min(128 MiB, device limits). */
   maxSlabBytes?: number;
-  /**
-   * GPU bytes for routed experts (fixed-size slots). Default, or at least
-   * what they all take: all resident. Less: an expert cache streams them from
-   * `expertSource`; at least top-k experts (plus pinned ones) must fit.
-   */
-  expertBudgetBytes?: number;
-  /** Where missing experts are read (default: the GGUF source given to `load`); e.g. `storedExpertSource` over the WeightStore. */
-  expertSource?: ExpertSource;
-  /** Replacement policy of the expert cache: a name or a factory (default 'lru'). */
-  expertPolicy?: PolicyName | ((capacity: number) => ExpertCachePolicy);
-  /** Experts kept resident for good when streaming (hot experts). */
-  pinnedExperts?: readonly { layer: number; expert: number }[];
-  /** Prefetch of predicted experts when streaming (default none). */
-  prefetch?: PrefetchOptions;
-  /** Expert reads in flight at once when streaming (default 4). */
-  expertLoadConcurrency?: number;
 }
 
 /** Where GPU memory goes: shared weights, routed experts, KV cache (bytes). */

@@ -1,61 +1,49 @@
 /**
  * The forward pass of a Mixture-of-Experts decoder on the GPU, written with
- * the kernels of src/kernels, shared by every supported architecture (what
- * differs is a MoeGraphSpec, see moe-graph.ts, and the config).
+ * the kernels of src/kernels and shared by every supported architecture:
+ * what differs between them is data in the ModelConfig (src/models/archs).
  *
  * One `forward` call runs a batch of tokens (one for a decode step, many for
  * prefill) at consecutive positions through every layer, recorded into one
- * command encoder and submitted once; only what the caller asks for comes
- * back (the logits of the last or every token, or just the argmax id).
- * Experts are read through a slot table on the GPU ('expert-table' mode of
- * the expert FFN), indexed by the router's ids where they are computed, so
- * no routing is read back while every routed expert is resident.
- *
- * With an expert budget smaller than the routed experts, an expert cache
- * (moe-transformer-experts.ts) holds what fits, and each MoE layer becomes
- * (moe-transformer-stream.ts):
- * submit up to its router, read back the routing ids (a few bytes), make
- * those experts resident (loading misses from the expert source into slots,
- * rewriting their table entries), then submit the expert FFN. A batch whose
- * experts do not fit at once runs the FFN in pieces of tokens, each piece
- * with the others' routing masked out, so every token's sum is computed
- * exactly as when all is resident: outputs do not depend on the budget, the
- * policy or prefetch. Pipelines and bind groups never change.
+ * command encoder; only what the caller asks for comes back (the logits of
+ * the last or every token, or just the argmax id). Routed experts belong to
+ * the expert scheduler (src/experts/scheduler.ts): all resident, read through
+ * a slot table on the GPU with one submission per batch, or streamed through
+ * an expert cache, with a submission per MoE layer. The pass below is the
+ * same either way, and so are its outputs.
  */
 
 import type { ByteSource } from '../gguf/source';
 import type { GgufFile } from '../gguf/types';
 import { createStorageBuffer } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
+import { Recording } from '../gpu/recording';
 import { MAX_SLAB_BINDINGS } from '../kernels/expert-ffn';
 import type { ExpertFfnBinding } from '../kernels/expert-ffn';
-import { packSlotRefs } from '../kernels/expert-slots';
-import type { ExpertSlotRef } from '../kernels/expert-slots';
+import { layoutKey, packSlotRefs } from '../kernels/expert-slots';
 import type { RouterBinding } from '../kernels/router';
-import { routingBytes, unpackRouting } from '../kernels/router';
-import { topKResultBytes } from '../kernels/sample-topk';
+import { SampleTopKKernel, topKResultBytes } from '../kernels/sample-topk';
 import { decodeTopKResult } from '../kernels/sampling';
-import { emptyLayerStats, summarizeStats } from '../experts/cache-stats';
-import type { ExpertCacheStats, ExpertLayerStats } from '../experts/cache-stats';
-import { RoutingRecorder } from '../experts/trace-recorder';
+import type { ExpertCacheStats } from '../experts/cache-stats';
+import { ResidentExperts } from '../experts/resident-scheduler';
+import type { ExpertScheduler, SchedulerModel } from '../experts/scheduler';
+import { StreamingExperts } from '../experts/streaming-scheduler';
 import type { RoutingTrace } from '../experts/trace';
 import { ModelConfigError } from './config';
 import type { ModelConfig } from './config';
-import type { ExpertStreaming } from './moe-transformer-experts';
-import { createForwardKernels, layerExpertKernel, ropeParamsOf } from './moe-transformer-kernels';
+import { createForwardKernels, ropeParamsOf } from './moe-transformer-kernels';
 import type { ForwardKernels } from './moe-transformer-kernels';
-import { Recording } from './moe-transformer-recording';
 import { RunState } from './moe-transformer-state';
 import type { ForwardOutput, ForwardResult, MemoryReport, MoeTransformerOptions } from './moe-transformer-types';
-import { StreamedExperts, createExpertStreaming } from './moe-transformer-stream';
-import { routedExpertLayouts, uploadWeights } from './moe-transformer-weights';
-import type { GpuMatrix, GpuModelWeights, LayerExperts } from './moe-transformer-weights';
+import { checkSlotFits, fileExpertSource, routedExpertLayouts, uploadWeights } from './moe-transformer-weights';
+import type { GpuMatrix, GpuModelWeights } from './moe-transformer-weights';
 import { modelConfigFromGguf } from './registry';
 
 export type { ForwardOutput, ForwardResult, MemoryReport, MoeTransformerOptions, TopKOutput } from './moe-transformer-types';
 
 const DEFAULT_MAX_CONTEXT = 4096;
 const DEFAULT_MAX_BATCH_TOKENS = 32;
+const DEFAULT_MAX_SLAB_BYTES = 128 * 1024 * 1024;
 
 /** Bindings that depend on the batch size, made once per size. */
 interface BatchBindings {
@@ -66,12 +54,9 @@ interface BatchBindings {
 
 export class MoeTransformer {
   private readonly bindingsByTokens = new Map<number, BatchBindings>();
-  private expertAccessCount = 0;
-  /** Counters while every expert is resident (each access a hit). */
-  private residentStats: ExpertLayerStats[];
-  private recorder: RoutingRecorder | undefined;
-  /** The streamed expert step, when the routed experts do not all fit. */
-  private readonly streamed: StreamedExperts | undefined;
+  /** Pre-gate router bindings by target layer and output buffer. */
+  private readonly pregateBindings = new Map<string, RouterBinding>();
+  private readonly pregateScratch: GPUBuffer;
 
   private constructor(
     private readonly device: GPUDevice,
@@ -79,16 +64,11 @@ export class MoeTransformer {
     private readonly weights: GpuModelWeights,
     private readonly kernels: ForwardKernels,
     private readonly state: RunState,
-    /** [layers, nExpert] slot refs of the routed experts. */
-    private readonly expertTable: GPUBuffer,
+    private readonly experts: ExpertScheduler,
     /** [layers, 1] slot refs of each layer's shared expert or dense FFN. */
     private readonly singleTable: GPUBuffer,
-    /** The expert cache and predictor, when the routed experts do not all fit. */
-    private readonly streaming: ExpertStreaming | undefined,
-    private readonly moeLayers: number[],
   ) {
-    this.residentStats = Array.from({ length: config.nLayer }, emptyLayerStats);
-    if (streaming) this.streamed = new StreamedExperts(device, streaming, { config, weights, kernels, state, moeLayers });
+    this.pregateScratch = createStorageBuffer(device, new Uint32Array(2), 'pre-gate shared routing');
   }
 
   /** Reads the config and weights of a GGUF file, uploads them and builds every pipeline. */
@@ -103,32 +83,46 @@ export class MoeTransformer {
     const maxContext = Math.min(options.maxContext ?? DEFAULT_MAX_CONTEXT, config.contextLength, largestContext(device, config));
     if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) throw new RangeError(`maxBatchTokens must be an integer >= 1, got ${maxBatchTokens}`);
     if (!Number.isInteger(maxContext) || maxContext < 1) throw new RangeError(`maxContext must be an integer >= 1, got ${maxContext}`);
+    const slabLimitBytes = Math.min(options.maxSlabBytes ?? DEFAULT_MAX_SLAB_BYTES, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
     const maxSlabBindings = Math.min(MAX_SLAB_BINDINGS, device.limits.maxStorageBuffersPerShaderStage - 4);
     const moeLayers = config.tensors.layers.flatMap((l, i) => (l.ffn.kind === 'moe' ? [i] : []));
     const layouts = routedExpertLayouts(file, config);
+    for (const layout of layouts) if (layout) checkSlotFits(layout, slabLimitBytes);
     const routedBytes = layouts.reduce((sum, l) => sum + (l ? l.slotBytes * config.nExpert : 0), 0);
-    const stream = options.expertBudgetBytes !== undefined && options.expertBudgetBytes < routedBytes && moeLayers.length > 0;
+    const budget = options.expertBudgetBytes;
+    const stream = budget !== undefined && budget < routedBytes && moeLayers.length > 0;
     if (stream && layouts.some((l) => l?.biases)) {
       throw new ModelConfigError('BAD_CONFIG', `${config.arch}: streaming experts that have biases is not supported; give an expert budget of at least ${routedBytes} bytes`);
     }
-    const weights = await uploadWeights(device, file, source, config, {
-      maxBatchTokens, maxSlabBytes: options.maxSlabBytes, maxSlabBindings, skipRoutedExperts: stream,
-    });
-    let streaming: ExpertStreaming | undefined;
-    if (stream) {
-      streaming = await createExpertStreaming(device, { file, source, config, layouts, moeLayers, maxSlabBindings }, { ...options, expertBudgetBytes: options.expertBudgetBytes! });
-      for (const l of moeLayers) weights.layers[l].experts!.slabs = streaming.cache.slabs;
+    if (stream && new Set(moeLayers.map((l) => layoutKey(layouts[l]!))).size > 1) {
+      throw new ModelConfigError('BAD_CONFIG', 'streaming experts needs every MoE layer to share one expert slot layout');
     }
-    const kernels = await createForwardKernels(device, config, weights);
-    const maxFfnWidth = Math.max(1, ...weights.layers.flatMap((l) => [l.experts, l.single]).map((e) => e?.layout.ffn ?? 0));
-    const state = new RunState(device, config, { maxBatchTokens, maxContext, maxFfnWidth, maxTopK: kernels.sampleTopK.maxK });
-    const table = (pick: (l: GpuModelWeights['layers'][number]) => LayerExperts | undefined, width: number): GPUBuffer => {
-      const refs: (ExpertSlotRef | undefined)[] = weights.layers.flatMap((l) => pick(l)?.refs ?? Array<undefined>(width).fill(undefined));
-      return createStorageBuffer(device, packSlotRefs(refs), 'expert slot table');
+
+    const weights = await uploadWeights(device, file, source, config, { maxBatchTokens, slabLimitBytes });
+    const sampleTopK = await SampleTopKKernel.create(device);
+    const maxFfnWidth = Math.max(1, ...layouts.map((l) => l?.ffn ?? 0), ...weights.layers.map((l) => l.single?.layout.ffn ?? 0));
+    const state = new RunState(device, config, { maxBatchTokens, maxContext, maxFfnWidth, maxTopK: sampleTopK.maxK });
+    let self: MoeTransformer | undefined;
+    const schedulerModel: SchedulerModel = {
+      nLayer: config.nLayer,
+      nExpert: config.nExpert,
+      topK: config.nExpertUsed,
+      moeLayers,
+      layouts,
+      routing: state.routing,
+      fileSource: fileExpertSource(file, source, config),
+      slabLimitBytes,
+      maxSlabBindings,
+      encodeRouter: (pass, target, out) => self!.encodePregate(pass, target, out),
     };
-    const expertTable = streaming ? streaming.cache.table : table((l) => l.experts, Math.max(1, config.nExpert));
-    const singleTable = table((l) => l.single, 1);
-    return new MoeTransformer(device, config, weights, kernels, state, expertTable, singleTable, streaming, moeLayers);
+    const experts = stream
+      ? await StreamingExperts.create(device, schedulerModel, { ...options, expertBudgetBytes: budget })
+      : await ResidentExperts.create(device, schedulerModel);
+    const routed = layouts.map((layout, l) => layout && { layout, slabCount: experts.slabsOf(l).length });
+    const kernels = await createForwardKernels(device, config, weights, routed, sampleTopK);
+    const singleTable = createStorageBuffer(device, packSlotRefs(weights.layers.map((l) => l.single?.ref)), 'single expert slot table');
+    self = new MoeTransformer(device, config, weights, kernels, state, experts, singleTable);
+    return self;
   }
 
   get maxContext(): number {
@@ -144,14 +138,9 @@ export class MoeTransformer {
     return this.state.sizes.maxBatchTokens;
   }
 
-  /** Routed-expert reads so far (tokens x MoE layers x k); all are hits while every expert is resident. */
-  get expertAccesses(): number {
-    return this.expertAccessCount;
-  }
-
-  /** Bytes of weights on the GPU: shared tensors and expert slabs. */
+  /** Bytes of weights on the GPU: shared tensors, single experts and routed-expert slots. */
   get weightBytes(): number {
-    return this.weights.buffers.reduce((sum, b) => sum + b.size, 0);
+    return this.weights.buffers.reduce((sum, b) => sum + b.size, 0) + this.experts.memory().expertBytes;
   }
 
   /**
@@ -176,36 +165,26 @@ export class MoeTransformer {
 
   /**
    * One batch of at most maxBatchTokens tokens: embed, every layer, and the
-   * requested output. One submission while every expert is resident; when
-   * streaming, one more per MoE layer (and per piece of a batch whose
-   * experts do not fit at once).
+   * requested output, read back in the batch's last submission.
    */
   private async forwardBatch(tokens: readonly number[], startPosition: number, output: ForwardOutput): Promise<ForwardResult> {
     const T = tokens.length;
-    const { device, state: s } = this;
+    const { device, state: s, config: c } = this;
     device.queue.writeBuffer(s.ids, 0, Uint32Array.from(tokens));
     device.queue.writeBuffer(s.positions, 0, Uint32Array.from(tokens, (_, t) => startPosition + t));
     const rec = new Recording(device, `forward ${T} tokens at ${startPosition}`);
-    if (startPosition === 0) this.streaming?.predictor?.begin();
-    this.recorder?.beginBatch(T);
-    // While all is resident, a recorded trace copies each layer's routing here: [moe layers, T, 2k] words.
-    const k = Math.max(1, this.config.nExpertUsed);
-    const traceRouting = this.recorder && !this.streaming
-      ? device.createBuffer({ label: 'routing trace', size: this.moeLayers.length * routingBytes(T, k), usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST })
-      : undefined;
+    this.experts.beginBatch(T, startPosition);
 
     // Token embedding: x [T, hidden] = tokenEmbd rows of ids * embedding scale.
     const embd = this.weights.tokenEmbd;
-    const scale = this.config.scales.embedding;
-    this.kernels.embedding.encode(rec.pass, { table: embd.buffer, ids: s.ids, out: s.x }, { tokens: T, vocab: embd.rows, hidden: embd.cols, scale });
+    this.kernels.embedding.encode(rec.pass, { table: embd.buffer, ids: s.ids, out: s.x }, { tokens: T, vocab: embd.rows, hidden: embd.cols, scale: c.scales.embedding });
 
-    for (let l = 0; l < this.config.nLayer; l++) {
+    for (let l = 0; l < c.nLayer; l++) {
       this.encodeAttention(rec.pass, l, T, startPosition);
-      await this.encodeFfn(rec, l, T, traceRouting);
+      await this.encodeFfn(rec, l, T);
     }
 
     // Final norm and output projection: logits [rows, vocab] of the last token or of all, / logit scale.
-    const c = this.config;
     this.kernels.rmsNorm.encode(rec.pass, { x: s.x, y: s.xb, weight: this.weights.outputNorm }, { rows: T, cols: c.hidden, eps: c.rmsEps });
     const outRows = output === 'all-logits' ? T : 1;
     if (output !== 'none') {
@@ -229,13 +208,10 @@ export class MoeTransformer {
     // Read back only what was asked, in the same submission.
     const staging = readFrom && device.createBuffer({ label: 'forward readback', size: readBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     if (readFrom && staging) rec.encoder.copyBufferToBuffer(readFrom, 0, staging, 0, readBytes);
-    const traceStaging = traceRouting && device.createBuffer({ label: 'routing trace readback', size: traceRouting.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    if (traceRouting && traceStaging) rec.encoder.copyBufferToBuffer(traceRouting, 0, traceStaging, 0, traceRouting.size);
+    this.experts.encodeBatchEnd(rec.encoder);
     device.queue.submit([rec.encoder.finish()]);
-    this.countBatch(T);
     try {
-      if (traceStaging) await this.recordResidentTrace(traceStaging, T);
-      this.recorder?.endBatch();
+      await this.experts.finishBatch();
       if (!staging) return {};
       await staging.mapAsync(GPUMapMode.READ);
       const bytes = staging.getMappedRange().slice(0);
@@ -245,34 +221,7 @@ export class MoeTransformer {
       return { logits: Array.from({ length: outRows }, (_, r) => all.slice(r * c.vocabSize, (r + 1) * c.vocabSize)) };
     } finally {
       staging?.destroy();
-      traceStaging?.destroy();
-      traceRouting?.destroy();
     }
-  }
-
-  /** Counts a batch's routed accesses; while all is resident, each is a hit. */
-  private countBatch(T: number): void {
-    const k = this.config.nExpertUsed;
-    this.expertAccessCount += T * this.moeLayers.length * k;
-    if (this.streaming) {
-      this.streaming.tokenCount += T;
-      return;
-    }
-    for (const l of this.moeLayers) {
-      this.residentStats[l].accesses += T * k;
-      this.residentStats[l].hits += T * k;
-    }
-  }
-
-  private async recordResidentTrace(staging: GPUBuffer, T: number): Promise<void> {
-    await staging.mapAsync(GPUMapMode.READ);
-    const words = new Uint32Array(staging.getMappedRange().slice(0));
-    const k = Math.max(1, this.config.nExpertUsed);
-    const perLayer = routingBytes(T, k) / 4;
-    this.moeLayers.forEach((_, i) => {
-      const r = unpackRouting(words.subarray(i * perLayer, (i + 1) * perLayer), T, k);
-      this.recorder?.setLayer(i, r.ids, r.weights);
-    });
   }
 
   /** Attention sub-block of layer l: x += wo · attention(rope(norm(q, k)), cache) (+ bias). */
@@ -326,12 +275,11 @@ export class MoeTransformer {
   }
 
   /**
-   * FFN sub-block of layer l: x += sum_j w_j expert_j(xb) (+ the gated shared
-   * expert), or x += dense(xb). May end the recording's pass (the shared
-   * expert's routing is filled by buffer copies between passes) or submit it
-   * (streaming experts).
+   * FFN sub-block of layer l: x += sum_j w_j expert_j(xb) (+ the shared
+   * expert, weighted by its gate), or x += dense(xb). The routed experts run
+   * through the scheduler, which may submit (streaming).
    */
-  private async encodeFfn(rec: Recording, l: number, T: number, traceRouting: GPUBuffer | undefined): Promise<void> {
+  private async encodeFfn(rec: Recording, l: number, T: number): Promise<void> {
     const c = this.config;
     const w = this.weights.layers[l];
     const s = this.state;
@@ -340,32 +288,41 @@ export class MoeTransformer {
     // Input norm: xb [T, hidden] = rmsnorm(x) * ffnNorm.
     this.kernels.rmsNorm.encode(rec.pass, { x: s.x, y: s.xb, weight: w.ffnNorm }, { rows: T, cols: c.hidden, eps: c.rmsEps });
 
-    // Router: routing [T, 2k] (ids and weights) and the shared gate [T].
+    // Router: routing [T, 2k] (ids and weights), and the shared expert's routing [T, 2] (id 0, its gate).
     const router = bindings.router[l];
     if (router) this.kernels.router(l).encode(rec.pass, router);
 
     // Routed experts, read through the slot table: x += sum_j w_j down_j(silu(gate_j xb) * up_j xb).
     const experts = bindings.experts[l];
-    if (experts && this.streamed) {
-      await this.streamed.encodeLayer(rec, l, T, experts, this.recorder);
-    } else if (experts) {
-      if (traceRouting) {
-        rec.endPass();
-        rec.encoder.copyBufferToBuffer(s.routing, 0, traceRouting, this.moeLayers.indexOf(l) * routingBytes(T, c.nExpertUsed), routingBytes(T, c.nExpertUsed));
-        rec.beginPass();
-      }
-      layerExpertKernel(this.kernels, w.experts!).encode(rec.pass, experts);
-    }
+    if (experts) await this.experts.runLayer(rec, l, T, (pass) => this.kernels.routedFfn(l).encode(pass, experts));
 
-    // Shared expert (weight sigmoid(gate . xb), copied into its routing) or dense FFN (weight 1).
+    // Shared expert or dense FFN, as one expert.
     const single = bindings.single[l];
-    if (!single) return;
-    if (w.sharedGate) {
-      rec.endPass();
-      for (let t = 0; t < T; t++) rec.encoder.copyBufferToBuffer(s.sharedGate, t * 4, s.sharedRouting, t * 8 + 4, 4);
-      rec.beginPass();
+    if (single) this.kernels.singleFfn(l).encode(rec.pass, single);
+  }
+
+  /** Pre-gating (for the streaming scheduler): MoE layer `target`'s router on the current xb, one token, into `out`. */
+  private encodePregate(pass: GPUComputePassEncoder, target: number, out: GPUBuffer): void {
+    const key = `${target}/${out.label}`;
+    let binding = this.pregateBindings.get(key);
+    if (!binding) {
+      const w = this.weights.layers[target];
+      const s = this.state;
+      binding = this.kernels.router(target).bind(
+        {
+          x: s.xb,
+          weight: w.router!.buffer,
+          logits: s.routerLogits,
+          routing: out,
+          logitBias: w.routerBias,
+          sharedGateWeight: w.sharedGate,
+          sharedGate: w.sharedGate ? this.pregateScratch : undefined,
+        },
+        { tokens: 1, hidden: this.config.hidden, nExperts: this.config.nExpert, topK: this.config.nExpertUsed },
+      );
+      this.pregateBindings.set(key, binding);
     }
-    layerExpertKernel(this.kernels, w.single!).encode(rec.pass, single);
+    this.kernels.router(target).encode(pass, binding);
   }
 
   /** y (+)= scale * W x for T tokens: matvec for one token, matmul for more. */
@@ -396,20 +353,27 @@ export class MoeTransformer {
               routing: s.routing,
               logitBias: w.routerBias,
               sharedGateWeight: w.sharedGate,
-              sharedGate: w.sharedGate ? s.sharedGate : undefined,
+              sharedGate: w.sharedGate ? s.sharedRouting : undefined,
             },
             // Granite's residual scale on the FFN output is folded into the routed experts' weights.
             { tokens: T, hidden: c.hidden, nExperts: c.nExpert, topK: c.nExpertUsed, weightScale: c.routing.weightsScale * c.scales.residual },
           ),
       );
-      const ffn = (experts: LayerExperts | undefined, routing: GPUBuffer, slots: GPUBuffer, width: number) =>
-        experts &&
-        layerExpertKernel(k, experts).bind(
-          { x: s.xb, y: s.x, routing, slots, hidden: s.ffnHidden, slabs: experts.slabs },
-          { tokens: T, nRealExperts: width, layer: l, nExperts: width },
-        );
-      b.experts.push(ffn(w.experts, s.routing, this.expertTable, c.nExpert));
-      b.single.push(ffn(w.single, w.sharedGate ? s.sharedRouting : s.unitRouting, this.singleTable, 1));
+      const buffers = { x: s.xb, y: s.x, hidden: s.ffnHidden };
+      b.experts.push(
+        router &&
+          k.routedFfn(l).bind(
+            { ...buffers, routing: s.routing, slots: this.experts.table, slabs: this.experts.slabsOf(l) },
+            { tokens: T, nRealExperts: c.nExpert, layer: l, nExperts: c.nExpert },
+          ),
+      );
+      b.single.push(
+        w.single &&
+          k.singleFfn(l).bind(
+            { ...buffers, routing: w.sharedGate ? s.sharedRouting : s.unitRouting, slots: this.singleTable, slabs: w.single.slabs },
+            { tokens: T, nRealExperts: 1, layer: l, nExperts: 1 },
+          ),
+      );
     }
     this.bindingsByTokens.set(T, b);
     return b;
@@ -434,56 +398,46 @@ export class MoeTransformer {
    * is a hit and nothing streams.
    */
   expertStats(): ExpertCacheStats {
-    return this.streaming ? this.streaming.cache.stats() : summarizeStats(this.residentStats, 0);
+    return this.experts.stats();
   }
 
   resetExpertStats(): void {
-    this.streaming?.cache.resetStats();
-    this.residentStats = this.residentStats.map(emptyLayerStats);
+    this.experts.resetStats();
   }
 
   /** Where GPU memory goes: shared weights, routed experts (all, or the cache's slots) and the KV cache. */
   memory(): MemoryReport {
-    const totalExperts = this.moeLayers.length * this.config.nExpert;
-    const slotBytes = this.weights.layers[this.moeLayers[0]]?.experts?.layout.slotBytes ?? 0;
-    const weightBytes = this.weightBytes;
-    const cache = this.streaming?.cache;
-    const expertBytes = cache ? cache.bytes : totalExperts * slotBytes;
+    const experts = this.experts.memory();
     return {
-      sharedWeightBytes: cache ? weightBytes : weightBytes - expertBytes,
-      expertBytes,
+      sharedWeightBytes: this.weights.buffers.reduce((sum, b) => sum + b.size, 0),
+      ...experts,
       kvCacheBytes: this.state.kvCacheBytes,
-      expertSlots: cache ? cache.capacity : totalExperts,
-      totalExperts,
-      streaming: cache !== undefined,
+      streaming: this.experts.streaming,
     };
   }
 
   /** Starts recording the routing of every token from now on (MoE layers in order). */
   startRoutingTrace(name = 'webmoe engine'): void {
-    const slotBytes = this.weights.layers[this.moeLayers[0]]?.experts?.layout.slotBytes;
-    this.recorder = new RoutingRecorder({ name, nLayers: this.moeLayers.length, nExperts: this.config.nExpert, topK: this.config.nExpertUsed, expertBytes: slotBytes });
+    this.experts.startTrace(name);
   }
 
   /** The routing recorded since `startRoutingTrace` (recording stops), or undefined when none was started. */
   takeRoutingTrace(): RoutingTrace | undefined {
-    const trace = this.recorder?.take();
-    this.recorder = undefined;
-    return trace;
+    return this.experts.takeTrace();
   }
 
   /** Waits for prefetches still in flight (before measuring, or before destroy). */
   async settleExperts(): Promise<void> {
-    await this.streaming?.cache.settle();
+    await this.experts.settle();
   }
 
-  /** Frees every GPU buffer of the model (weights, state, tables, expert cache); the model is unusable afterwards. */
+  /** Frees every GPU buffer of the model (weights, state, tables, experts); the model is unusable afterwards. */
   destroy(): void {
     this.weights.buffers.forEach((b) => b.destroy());
     this.state.destroy();
-    if (this.streamed) this.streamed.destroy();
-    else this.expertTable.destroy();
+    this.experts.destroy();
     this.singleTable.destroy();
+    this.pregateScratch.destroy();
   }
 }
 

@@ -79,6 +79,14 @@ const SHAPES: ReadonlyArray<Omit<RouterShape, 'weightScale'>> = [
 ];
 
 /** Multiples of 1/4 in [-0.75, 0.75]: products are multiples of 1/16, and sums of them are exact in f32. */
+/** The gates of a shared expert's routing pairs [tokens, 2], checking that every pair names expert 0. */
+async function readSharedRouting(device: GPUDevice, buffer: GPUBuffer, tokens: number): Promise<Float32Array> {
+  const words = new Uint32Array(await readBuffer(device, buffer, { sizeBytes: tokens * 8 }));
+  const gates = new Float32Array(words.buffer);
+  for (let t = 0; t < tokens; t++) expect(words[2 * t], `shared routing id of token ${t}`).toBe(0);
+  return Float32Array.from({ length: tokens }, (_, t) => gates[2 * t + 1]);
+}
+
 function gridValues(length: number, rng: Rng): Float32Array {
   return Float32Array.from({ length }, () => (Math.floor(rng() * 7) - 3) / 4);
 }
@@ -132,7 +140,7 @@ describe('router kernels', () => {
       values && createStorageBuffer(device, values, label);
     const logits = createEmptyStorageBuffer(device, shape.tokens * shape.nExperts * 4, 'logits');
     const routing = createEmptyStorageBuffer(device, routingBytes(shape.tokens, shape.topK), 'routing');
-    const sharedGate = variant.hasSharedGate ? createEmptyStorageBuffer(device, shape.tokens * 4, 'shared gate') : undefined;
+    const sharedGate = variant.hasSharedGate ? createEmptyStorageBuffer(device, shape.tokens * 8, 'shared gate') : undefined;
     const binding = kernel.bind(
       {
         x: createStorageBuffer(device, data.x, 'x'),
@@ -152,7 +160,7 @@ describe('router kernels', () => {
     return {
       logits: await readFloat32(device, logits, shape.tokens * shape.nExperts),
       routing: unpackRouting(await readBuffer(device, routing), shape.tokens, shape.topK),
-      sharedGate: sharedGate && (await readFloat32(device, sharedGate, shape.tokens)),
+      sharedGate: sharedGate && (await readSharedRouting(device, sharedGate, shape.tokens)),
     };
   }
 

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { SimulationReport } from '../../../src/experts/simulator';
-import { readTracePaths, writeTraceFile } from '../../../src/experts/trace-node';
+import type { SimulationReport } from '../../../src/experts/analysis/simulator';
+import { readTracePaths, writeTraceFile } from '../../../src/experts/analysis/trace-node';
 import { familyDir } from '../experts/shared-traces';
 
 const bin = resolve(import.meta.dirname, '../../../bin/webmoe.js');

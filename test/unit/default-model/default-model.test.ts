@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MODEL_FILE, defaultModelPath } from '../../../src/default-model';
-import { reuseRate } from '../../../src/experts/stats';
+import { reuseRate } from '../../../src/experts/analysis/stats';
 import { readTraces } from '../../../src/experts/trace';
 import { readGguf } from '../../../src/gguf/reader';
 import { sourceFromBytes } from '../../../src/gguf/source';

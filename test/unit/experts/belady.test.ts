@@ -1,6 +1,6 @@
 /** Belady's MIN: textbook counts, exhaustive optimality on small cases, and an upper bound of every policy. */
 import { describe, expect, it } from 'vitest';
-import { beladyMin, nextUseIndices } from '../../../src/experts/belady';
+import { beladyMin, nextUseIndices } from '../../../src/experts/analysis/belady';
 import { createPolicy, POLICY_NAMES } from '../../../src/experts/policies';
 import { mulberry32 } from '../../../src/quant/random';
 

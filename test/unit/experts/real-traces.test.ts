@@ -11,8 +11,8 @@
 import { describe, expect, it } from 'vitest';
 import { createPolicy, type PolicyName } from '../../../src/experts/policies';
 import { createPredictor, type PredictorName } from '../../../src/experts/predictors';
-import { simulate, type SimulationReport } from '../../../src/experts/simulator';
-import { randomBaselineStats, traceStats, type TraceStats } from '../../../src/experts/stats';
+import { simulate, type SimulationReport } from '../../../src/experts/analysis/simulator';
+import { randomBaselineStats, traceStats, type TraceStats } from '../../../src/experts/analysis/stats';
 import type { RoutingTrace } from '../../../src/experts/trace';
 import { loadFamily } from './shared-traces';
 

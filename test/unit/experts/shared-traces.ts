@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { RoutingTrace } from '../../../src/experts/trace';
-import { readTracePaths } from '../../../src/experts/trace-node';
+import { readTracePaths } from '../../../src/experts/analysis/trace-node';
 
 const repoRoot = resolve(import.meta.dirname, '../../..');
 

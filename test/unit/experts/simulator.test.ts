@@ -1,10 +1,10 @@
 /** The trace simulator on hand-made traces, and cache budgets. */
 import { describe, expect, it } from 'vitest';
-import { beladyMin } from '../../../src/experts/belady';
-import { budgetSlots, parseBudget } from '../../../src/experts/budget';
+import { beladyMin } from '../../../src/experts/analysis/belady';
+import { budgetSlots, parseBudget } from '../../../src/experts/analysis/budget';
 import { createPolicy } from '../../../src/experts/policies';
 import { OraclePredictor, type ExpertPredictor } from '../../../src/experts/predictors';
-import { simulate, simulateTrace } from '../../../src/experts/simulator';
+import { simulate, simulateTrace } from '../../../src/experts/analysis/simulator';
 import { accessSequence, type RoutingTrace } from '../../../src/experts/trace';
 
 /** 2 layers, 4 experts, top-1; token t routes expert `route(t, layer)` at each layer. */

@@ -1,6 +1,6 @@
 /** Routing statistics on hand-made traces: first-choice repeats per layer and the shuffled (popularity-only) baseline. */
 import { describe, expect, it } from 'vitest';
-import { firstChoiceRepeat, layerCounts, reuseRate, shuffledBaselineStats, shuffledRoutingTrace } from '../../../src/experts/stats';
+import { firstChoiceRepeat, layerCounts, reuseRate, shuffledBaselineStats, shuffledRoutingTrace } from '../../../src/experts/analysis/stats';
 import type { RoutingTrace } from '../../../src/experts/trace';
 
 function trace(experts: number[][][], nExperts = 4): RoutingTrace {

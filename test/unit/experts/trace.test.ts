@@ -1,7 +1,7 @@
 /** Routing traces: the webmoe JSONL format, validation, and the converters from published formats. */
 import { describe, expect, it } from 'vitest';
 import { accessSequence, readTraces, TraceFormatError, validateTrace, writeTraces, type RoutingTrace } from '../../../src/experts/trace';
-import { detectTraceFormat, parseGptOssTrace, parseMixtralRows, parseTraceText } from '../../../src/experts/trace-import';
+import { detectTraceFormat, parseGptOssTrace, parseMixtralRows, parseTraceText } from '../../../src/experts/analysis/trace-import';
 
 function tinyTrace(): RoutingTrace {
   return {

@@ -7,8 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { shuffledBaselineStats, traceStats } from '../../../src/experts/stats';
-import type { TraceStats } from '../../../src/experts/stats';
+import { shuffledBaselineStats, traceStats } from '../../../src/experts/analysis/stats';
+import type { TraceStats } from '../../../src/experts/analysis/stats';
 import { readGguf } from '../../../src/gguf/reader';
 import { sourceFromBytes } from '../../../src/gguf/source';
 import { GgmlType } from '../../../src/quant/formats';

@@ -15,7 +15,7 @@
  *   problem's maximum, so cross-layer statistics can leave it out.
  */
 
-import { TraceFormatError, isWebmoeTraceText, readTraces, validateTrace, type RoutingTrace, type TokenRouting } from './trace';
+import { TraceFormatError, isWebmoeTraceText, readTraces, validateTrace, type RoutingTrace, type TokenRouting } from '../trace';
 
 export type TraceFormat = 'webmoe' | 'gpt-oss' | 'mixtral-rows';
 

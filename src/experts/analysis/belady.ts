@@ -10,7 +10,7 @@
  * resident keys sit in a max-heap on next use with lazy deletion: O(n log n).
  */
 
-import type { ExpertKey } from './policy';
+import type { ExpertKey } from '../policy';
 
 export interface BeladyResult {
   accesses: number;

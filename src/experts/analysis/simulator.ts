@@ -21,9 +21,9 @@
  */
 
 import { beladyMin } from './belady';
-import type { ExpertCachePolicy, ExpertKey } from './policy';
-import type { ExpertPredictor, RoutingPosition } from './predictors';
-import { accessSequence, commonShape, type RoutingTrace } from './trace';
+import type { ExpertCachePolicy, ExpertKey } from '../policy';
+import type { ExpertPredictor, RoutingPosition } from '../predictors';
+import { accessSequence, commonShape, type RoutingTrace } from '../trace';
 
 export interface SimulationOptions {
   /** Expert slots. */

@@ -7,7 +7,7 @@
 
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { TraceFormatError, writeTraces, type RoutingTrace } from './trace';
+import { TraceFormatError, writeTraces, type RoutingTrace } from '../trace';
 import { detectTraceFormat, parseTraceText, type ImportOptions } from './trace-import';
 
 /** "parent/file.json": short, yet tells the model family apart in reports. */

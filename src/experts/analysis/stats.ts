@@ -15,9 +15,9 @@
  * expert popularity (for pinning hot experts).
  */
 
-import { mulberry32 } from '../quant/random';
-import type { ExpertKey } from './policy';
-import { commonShape, type RoutingTrace } from './trace';
+import { mulberry32 } from '../../quant/random';
+import type { ExpertKey } from '../policy';
+import { commonShape, type RoutingTrace } from '../trace';
 
 export function reuseRate(traces: readonly RoutingTrace[]): number {
   let reused = 0;
