@@ -4,13 +4,13 @@
  * with no model loaded reports the WebGPU adapter and serves the model
  * store's list and deletes.
  */
-import { createClient, spawnWorker, type EngineCore } from '../src/index';
+import { createClient, spawnWorker, type EngineServiceApi } from '../src/index';
 import { ChatPanel } from './chat';
 import { ModelPanel } from './models';
 import { byId, describeError } from './view';
 
 const storeWorker = spawnWorker();
-const store = createClient(storeWorker.api.core as unknown as EngineCore, 'none');
+const store = createClient(storeWorker.api.service as unknown as EngineServiceApi, 'none');
 
 const adapter = byId('adapter');
 storeWorker.api.adapter().then(

@@ -31,8 +31,10 @@ export type {
   DeviceLostInfo, EngineStats, ExpertPolicyName, ImportModelOptions, LoadProgress, ModelCard, ModelDeleted, ModelList,
   ModelSource, MoeUsage, PrefetchSetting, SamplingParams, TokenizeOptions, WebMoeEngine,
 } from './api/types';
-export type { EngineCore, CoreGenerateRequest, CoreResult, CoreDelta, CoreLoadOptions, CoreLoaded } from './api/core';
+export type {
+  EngineServiceApi, ServiceRequest, ServiceResult, ServiceDelta, ServiceLoadOptions, ServiceLoaded, ServiceStats,
+} from './engine/service-types';
 export { createClient } from './api/openai';
-export { LocalCore } from './worker/local-core';
-export type { Platform } from './worker/local-core';
+export { EngineService } from './engine/service';
+export type { Platform } from './engine/service';
 export type { WorkerApi, GgufSummary, AdapterSummary } from './worker/api';

@@ -9,12 +9,12 @@ import { requestGpuDevice, USEFUL_FEATURES } from '../gpu/device';
 import { nodeGpu } from '../gpu/node';
 import { defaultStoreDir } from '../engine/node';
 import { openFsWeightStore } from '../store/fs-node';
-import { LocalCore } from '../worker/local-core';
-import type { Platform } from '../worker/local-core';
-import { toWebMoeError } from './errors';
+import { EngineService } from '../engine/service';
+import type { Platform } from '../engine/service';
+import { toWebMoeError } from '../engine/webmoe-error';
 import { createClient } from './openai';
 import type { CreateEngineOptions, WebMoeEngine } from './types';
-import { coreLoadOptions } from './worker-client';
+import { serviceLoadOptions } from './worker-client';
 
 export const nodePlatform: Platform = {
   requestGpu: async () => requestGpuDevice({ gpu: await nodeGpu(), wantFeatures: [...USEFUL_FEATURES], label: 'webmoe' }),
@@ -28,9 +28,9 @@ export const nodePlatform: Platform = {
  * last three imported into the store first).
  */
 export async function createEngine(options: CreateEngineOptions): Promise<WebMoeEngine> {
-  const core = new LocalCore(nodePlatform);
+  const core = new EngineService(nodePlatform);
   try {
-    const loaded = await core.load(options.model, coreLoadOptions(options), options.onProgress, options.onDeviceLost);
+    const loaded = await core.load(options.model, serviceLoadOptions(options), options.onProgress, options.onDeviceLost);
     return createClient(core, loaded.model);
   } catch (error) {
     throw toWebMoeError(error);

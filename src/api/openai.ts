@@ -1,17 +1,19 @@
 /**
- * The OpenAI-shaped client over an EngineCore: request fields checked and
- * mapped to the engine's, results and streamed deltas shaped as OpenAI's
- * `chat.completion`, `chat.completion.chunk` and `text_completion` objects,
- * abort signals forwarded as messages (an AbortSignal cannot cross a
- * worker boundary), every failure a WebMoeError.
+ * The OpenAI-shaped client over the engine service: request fields checked
+ * and mapped to the engine's, results and streamed deltas shaped as OpenAI's
+ * `chat.completion`, `chat.completion.chunk` and `text_completion` objects
+ * (the only place the engine's figures become snake_case), abort signals
+ * forwarded as messages (an AbortSignal cannot cross a worker boundary),
+ * every failure a WebMoeError.
  */
 
 import type { SamplingOptions } from '../engine/sampler';
-import type { CoreDelta, CoreGenerateRequest, CoreResult, EngineCore } from './core';
-import { WebMoeError, abortedError, toWebMoeError } from './errors';
+import type { EngineServiceApi, ServiceDelta, ServiceRequest, ServiceResult, ServiceStats } from '../engine/service-types';
+import { WebMoeError, abortedError, toWebMoeError } from '../engine/webmoe-error';
+import type { ModelSummary } from '../store/weight-store';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Completion, CompletionChunk, CompletionRequest,
-  CompletionUsage, ImportModelOptions, ModelSource, SamplingParams, WebMoeEngine,
+  CompletionUsage, EngineStats, ImportModelOptions, ModelCard, ModelSource, SamplingParams, WebMoeEngine,
 } from './types';
 
 export interface ClientHooks {
@@ -20,7 +22,7 @@ export interface ClientHooks {
 }
 
 /** The public engine object over `core`, serving model `model`. */
-export function createClient(core: EngineCore, model: string, hooks: ClientHooks = {}): WebMoeEngine {
+export function createClient(core: EngineServiceApi, model: string, hooks: ClientHooks = {}): WebMoeEngine {
   let nextId = 1;
   let unloaded = false;
 
@@ -34,7 +36,7 @@ export function createClient(core: EngineCore, model: string, hooks: ClientHooks
   };
 
   /** Starts a request; returns its deltas as they come and its result. */
-  const start = (request: CoreGenerateRequest, signal: AbortSignal | undefined) => {
+  const start = (request: ServiceRequest, signal: AbortSignal | undefined) => {
     if (unloaded) throw new WebMoeError('UNLOADED', 'the engine was unloaded; create a new one');
     if (signal?.aborted) throw abortedError();
     const id = nextId++;
@@ -102,13 +104,13 @@ export function createClient(core: EngineCore, model: string, hooks: ClientHooks
     chat: { completions: { create: chatCreate as WebMoeEngine['chat']['completions']['create'] } },
     completions: { create: completionCreate as WebMoeEngine['completions']['create'] },
     models: {
-      list: () => guard(async () => ({ object: 'list' as const, data: await core.listModels() })),
+      list: () => guard(async () => ({ object: 'list' as const, data: (await core.listModels()).map(modelCard) })),
       delete: (id: string) => guard(async () => ({ id, object: 'model' as const, deleted: await core.deleteModel(id) })),
-      import: (source: ModelSource, options: ImportModelOptions = {}) => guard(() => core.importModel(source, options.id, options.onProgress)),
+      import: (source: ModelSource, options: ImportModelOptions = {}) => guard(async () => modelCard(await core.importModel(source, options.id, options.onProgress))),
     },
     tokenize: (text, options = {}) => guard(() => core.tokenize(text, options.add_special_tokens ?? true)),
     detokenize: (tokens) => guard(() => core.detokenize([...tokens])),
-    stats: () => guard(() => core.stats()),
+    stats: () => guard(async () => statsOf(await core.stats())),
     unload: async () => {
       if (unloaded) return;
       try {
@@ -126,7 +128,7 @@ export function createClient(core: EngineCore, model: string, hooks: ClientHooks
 class Run {
   private readonly queue: string[] = [];
   private wake: (() => void) | undefined;
-  private outcome: { result?: CoreResult; error?: WebMoeError } | undefined;
+  private outcome: { result?: ServiceResult; error?: WebMoeError } | undefined;
   aborted = false;
   /** Settled: nothing left to abort. */
   get done(): boolean {
@@ -134,17 +136,17 @@ class Run {
   }
   settled: Promise<void> = Promise.resolve();
 
-  push(delta: CoreDelta): void {
+  push(delta: ServiceDelta): void {
     if (delta.text) this.queue.push(delta.text);
     this.wake?.();
   }
 
-  finish(result: CoreResult | undefined, error: WebMoeError | undefined): void {
+  finish(result: ServiceResult | undefined, error: WebMoeError | undefined): void {
     this.outcome = { result, error };
     this.wake?.();
   }
 
-  async result(): Promise<CoreResult> {
+  async result(): Promise<ServiceResult> {
     await this.settled;
     if (this.outcome!.error) throw this.outcome!.error;
     return this.outcome!.result!;
@@ -167,7 +169,7 @@ class Run {
 interface ChunkShapes<T> {
   first?: () => T;
   delta: (text: string) => T;
-  last: (result: CoreResult) => T[];
+  last: (result: ServiceResult) => T[];
 }
 
 /** The chunks of a run; leaving the loop early (break, throw) aborts the request. */
@@ -188,7 +190,7 @@ async function* streamOf<T>(run: Run, cancel: () => void, shapes: ChunkShapes<T>
 }
 
 /** The engine request of an OpenAI one; WebMoeError BAD_REQUEST for what the engine does not do. */
-export function coreRequest(request: SamplingParams, prompt: Pick<CoreGenerateRequest, 'prompt' | 'messages'>): CoreGenerateRequest {
+export function coreRequest(request: SamplingParams, prompt: Pick<ServiceRequest, 'prompt' | 'messages'>): ServiceRequest {
   const n = request.n ?? 1;
   if (n !== 1) throw new WebMoeError('BAD_REQUEST', `n = ${n} is not supported; ask for one choice per request`);
   const maxTokens = request.max_tokens ?? request.max_completion_tokens ?? undefined;
@@ -206,24 +208,57 @@ export function coreRequest(request: SamplingParams, prompt: Pick<CoreGenerateRe
   return { ...prompt, maxTokens, sampling, stop };
 }
 
-export function usageOf(r: CoreResult): CompletionUsage {
-  const accesses = r.expertHits + r.expertMisses;
+export function usageOf(r: ServiceResult): CompletionUsage {
+  const e = r.stats;
+  const accesses = e.expertHits + e.expertMisses;
   return {
     prompt_tokens: r.promptTokens,
     completion_tokens: r.completionTokens,
     total_tokens: r.promptTokens + r.completionTokens,
     cached_prompt_tokens: r.cachedPromptTokens,
-    prefill_tokens_per_s: r.prefillTokPerS,
-    decode_tokens_per_s: r.decodeTokPerS,
+    prefill_tokens_per_s: e.prefillTokPerS,
+    decode_tokens_per_s: e.decodeTokPerS,
     moe: {
-      expert_hits: r.expertHits,
-      expert_misses: r.expertMisses,
-      hit_rate: accesses === 0 ? 1 : r.expertHits / accesses,
-      prefetch_precision: r.prefetchPrecision,
-      prefetch_recall: r.prefetchRecall,
-      bytes_streamed: r.bytesStreamed,
-      stall_ms: r.stallMs,
+      expert_hits: e.expertHits,
+      expert_misses: e.expertMisses,
+      hit_rate: accesses === 0 ? 1 : e.expertHits / accesses,
+      prefetch_precision: e.prefetchPrecision,
+      prefetch_recall: e.prefetchRecall,
+      bytes_streamed: e.bytesStreamed,
+      stall_ms: e.stallMs,
     },
+  };
+}
+
+export function statsOf(s: ServiceStats): EngineStats {
+  const m = s.memory;
+  const a = s.adapter;
+  return {
+    model: s.model,
+    architecture: s.architecture,
+    adapter: a && { vendor: a.vendor, architecture: a.architecture, description: a.description, is_fallback_adapter: a.isFallbackAdapter },
+    context_length: s.contextLength,
+    memory: m && {
+      shared_weight_bytes: m.sharedWeightBytes, expert_bytes: m.expertBytes, kv_cache_bytes: m.kvCacheBytes,
+      expert_slots: m.expertSlots, total_experts: m.totalExperts, streaming: m.streaming,
+    },
+    requests: s.requests,
+    device_losses: s.deviceLosses,
+    last_usage: s.lastResult && usageOf(s.lastResult),
+  };
+}
+
+export function modelCard(m: ModelSummary): ModelCard {
+  const created = m.completedAt ? Math.floor(Date.parse(m.completedAt) / 1000) : 0;
+  return {
+    id: m.modelId,
+    object: 'model',
+    created: Number.isFinite(created) ? created : 0,
+    owned_by: 'webmoe',
+    architecture: m.architecture,
+    name: m.name,
+    stored_bytes: m.storedBytes,
+    state: m.state === 'complete' ? 'complete' : 'importing',
   };
 }
 

@@ -5,57 +5,20 @@
  * in `usage.moe`.
  */
 
-/** A GGUF model: the id of a stored model, a URL of a GGUF file, or the file itself (File/Blob, or bytes). In Node also a file path. */
-export type ModelSource = string | Blob | Uint8Array | ArrayBuffer;
+import type { DeviceLostInfo, LoadProgress, ModelSource, PrefetchSetting, ServiceLoadOptions } from '../engine/service-types';
 
-export type ExpertPolicyName = 'lru' | 'lfu' | 'lfu-decay' | 'fifo';
+export type { DeviceLostInfo, ExpertPolicyName, LoadProgress, ModelSource, PrefetchSetting } from '../engine/service-types';
 
-export interface PrefetchSetting {
-  /** 'pregate': the next layers' routers applied early on the GPU; 'affinity': co-occurrence learned online. */
-  predictor: 'pregate' | 'affinity';
-  /** MoE layers ahead, 1..4 (default 1). */
-  lookahead?: number;
-  /** Experts guessed per layer (default: the model's top-k). */
-  width?: number;
-}
-
-export interface LoadProgress {
-  /** 'import': the file is copied into the model store; 'load': weights go to the GPU. */
-  phase: 'import' | 'load';
-  /** What is happening, in words. */
-  text: string;
-  /** 0..1 where it is known (import), else undefined. */
-  progress?: number;
-  bytesDone?: number;
-  bytesTotal?: number;
-}
-
-export interface CreateEngineOptions {
+/** createEngine's options: the service's load options (see ServiceLoadOptions), the model and the callbacks. */
+export interface CreateEngineOptions extends Omit<ServiceLoadOptions, 'prefetch'> {
   /** The model to load (see ModelSource). A File, Blob, bytes or URL is imported into the model store first. */
   model: ModelSource;
-  /** Id to store an imported model under (default: from the file name or URL). */
-  modelId?: string;
-  /** GPU memory for routed experts in MiB; unset: all resident. Less streams experts through a cache. */
-  expertBudgetMB?: number;
-  /** Replacement policy of the expert cache when streaming (default 'lru'). */
-  expertPolicy?: ExpertPolicyName;
   /** Prefetch predicted experts when streaming: a predictor name or its settings (default none). */
   prefetch?: PrefetchSetting['predictor'] | PrefetchSetting;
-  /** KV cache positions (default min(model context, 4096)). */
-  contextLength?: number;
   /** Progress of import and load. */
   onProgress?: (progress: LoadProgress) => void;
   /** Called when the GPU device is lost; the next request recreates it and reloads the model. */
   onDeviceLost?: (info: DeviceLostInfo) => void;
-  /** Node only: directory of the filesystem model store (default $WEBMOE_STORE or ~/.cache/webmoe/store). */
-  storeDir?: string;
-  /** Browser only: name of the IndexedDB database of the model store. */
-  databaseName?: string;
-}
-
-export interface DeviceLostInfo {
-  reason: string;
-  message: string;
 }
 
 /** Options shared by chat.completions.create and completions.create. */

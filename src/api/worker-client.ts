@@ -5,11 +5,11 @@
  */
 import * as Comlink from 'comlink';
 import type { WorkerApi } from '../worker/api';
-import type { CoreLoadOptions, EngineCore } from './core';
-import { WebMoeError, toWebMoeError } from './errors';
+import type { EngineServiceApi, ServiceLoadOptions } from '../engine/service-types';
+import { WebMoeError, toWebMoeError } from '../engine/webmoe-error';
 import { createClient } from './openai';
 import type { CreateEngineOptions, WebMoeEngine } from './types';
-import { installErrorTransfer } from './worker-transfer';
+import { installErrorTransfer } from '../worker/transfer';
 
 export interface WorkerClient {
   readonly api: Comlink.Remote<WorkerApi>;
@@ -31,12 +31,12 @@ export function spawnWorker(): WorkerClient {
  */
 export async function createEngine(options: CreateEngineOptions): Promise<WebMoeEngine> {
   const client = spawnWorker();
-  const core = remoteCore(client.api.core as unknown as Comlink.Remote<EngineCore>);
+  const core = remoteService(client.api.service as unknown as Comlink.Remote<EngineServiceApi>);
   const workerFailed = new Promise<never>((_, reject) => {
     client.worker.addEventListener('error', (event) => reject(new WebMoeError('INTERNAL', `the engine worker failed to start: ${event.message || 'script error'}`)), { once: true });
   });
   try {
-    const loaded = await Promise.race([core.load(options.model, coreLoadOptions(options), options.onProgress, options.onDeviceLost), workerFailed]);
+    const loaded = await Promise.race([core.load(options.model, serviceLoadOptions(options), options.onProgress, options.onDeviceLost), workerFailed]);
     return createClient(core, loaded.model, { afterUnload: () => client.terminate() });
   } catch (error) {
     client.terminate();
@@ -44,8 +44,8 @@ export async function createEngine(options: CreateEngineOptions): Promise<WebMoe
   }
 }
 
-/** CreateEngineOptions as plain data for the core. */
-export function coreLoadOptions(options: CreateEngineOptions): CoreLoadOptions {
+/** CreateEngineOptions as plain data for the service. */
+export function serviceLoadOptions(options: CreateEngineOptions): ServiceLoadOptions {
   const prefetch = typeof options.prefetch === 'string' ? { predictor: options.prefetch } : options.prefetch;
   return {
     modelId: options.modelId,
@@ -58,8 +58,8 @@ export function coreLoadOptions(options: CreateEngineOptions): CoreLoadOptions {
   };
 }
 
-/** The worker's core with callbacks passed as comlink proxies. */
-function remoteCore(remote: Comlink.Remote<EngineCore>): EngineCore {
+/** The worker's service with callbacks passed as comlink proxies. */
+function remoteService(remote: Comlink.Remote<EngineServiceApi>): EngineServiceApi {
   const callback = <F extends (...args: never[]) => unknown>(f: F | undefined) => (f ? Comlink.proxy(f) : undefined);
   return {
     load: (model, options, onProgress, onDeviceLost) => remote.load(model, options, callback(onProgress), callback(onDeviceLost)),

@@ -30,13 +30,8 @@ import { Sampler } from './sampler';
 import type { SamplingOptions } from './sampler';
 import { storedModelAsGguf } from './stored-model';
 
+/** The model's load options (context, batch, expert budget and scheduling), and progress. */
 export interface EngineOptions extends MoeTransformerOptions {
-  /**
-   * GPU bytes the routed experts may take; unset means all resident. Below
-   * what they take, experts stream through an expert cache; below top-k
-   * experts, loading fails with an ExpertBudgetError naming the minimum.
-   */
-  expertBudgetBytes?: number;
   /** Told what loading is doing, one line at a time. */
   onProgress?: (message: string) => void;
 }
@@ -132,8 +127,6 @@ export class Engine {
     readonly tokenizer: Tokenizer,
     /** The model's chat template, when it has one. */
     readonly chatTemplate: ChatTemplate | undefined,
-    /** Bytes of all routed-expert tensors. */
-    readonly routedExpertBytes: number,
   ) {}
 
   /** Loads a GGUF file from bytes or any ByteSource (a Blob, a URL, a path in Node: see src/gguf). */
@@ -152,7 +145,6 @@ export class Engine {
 
   /** Loads a parsed GGUF file whose tensor data `source` holds. */
   static async fromGguf(device: GPUDevice, file: GgufFile, source: ByteSource, options: EngineOptions = {}): Promise<Engine> {
-    const routedExpertBytes = file.tensors.filter((t) => /_exps\./.test(t.name)).reduce((sum, t) => sum + t.nBytes, 0);
     const budget = options.expertBudgetBytes;
     if (budget !== undefined) {
       if (!(Number.isFinite(budget) && budget >= 0)) throw new EngineError('BAD_REQUEST', `expertBudgetBytes must be a number >= 0, got ${budget}`);
@@ -164,7 +156,7 @@ export class Engine {
     const model = await MoeTransformer.load(device, file, source, options);
     const seconds = (performance.now() - started) / 1000;
     options.onProgress?.(`loaded ${model.config.arch}: ${formatMiB(model.weightBytes)} on the GPU, context ${model.maxContext}, in ${seconds.toFixed(1)} s`);
-    return new Engine(model, tokenizer, chatTemplate, routedExpertBytes);
+    return new Engine(model, tokenizer, chatTemplate);
   }
 
   /** Positions the KV cache holds: the most prompt + generated tokens of one request. */
@@ -337,6 +329,7 @@ function formatMiB(bytes: number): string {
 
 type ExpertFigures = Omit<GenerationStats, 'prefillTokPerS' | 'decodeTokPerS'>;
 
+/** The expert cache's counters as the engine reports them (the API shapes them once more, in src/api/openai.ts). */
 function expertFigures(s: ExpertCacheStats): ExpertFigures {
   return {
     expertHits: s.hits,

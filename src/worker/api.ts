@@ -6,7 +6,7 @@ import { readGguf } from '../gguf/reader';
 import { sourceFromBlob, sourceFromUrl } from '../gguf/source';
 import { requestGpuDevice, USEFUL_FEATURES } from '../gpu/device';
 import { ggmlTypeName } from '../quant/formats';
-import type { EngineCore } from '../api/core';
+import type { EngineServiceApi } from '../engine/service-types';
 
 export interface GgufSummary {
   version: number;
@@ -63,5 +63,5 @@ export const workerApi = {
   },
 };
 
-/** What the worker exposes: the helpers above and the engine core (see src/api/core.ts). */
-export type WorkerApi = typeof workerApi & { core: EngineCore };
+/** What the worker exposes: the helpers above and the engine service (see src/engine/service-types.ts). */
+export type WorkerApi = typeof workerApi & { service: EngineServiceApi };

@@ -3,10 +3,10 @@
  * the model store) runs here, exposed to the page through comlink.
  */
 import * as Comlink from 'comlink';
-import { installErrorTransfer } from '../api/worker-transfer';
+import { EngineService } from '../engine/service';
+import { installErrorTransfer } from './transfer';
 import { workerApi } from './api';
 import { browserPlatform } from './browser-platform';
-import { LocalCore } from './local-core';
 
 installErrorTransfer();
-Comlink.expose({ ...workerApi, core: new LocalCore(browserPlatform) });
+Comlink.expose({ ...workerApi, service: new EngineService(browserPlatform) });

@@ -1,16 +1,16 @@
 /**
  * The OpenAI shaping of the public API (src/api/openai.ts) over a fake
- * engine core: chunks, finish_reason, usage, request mapping, abort, typed
+ * engine service: chunks, finish_reason, usage, request mapping, abort, typed
  * errors, and errors crossing a comlink boundary with their code.
  */
 import * as Comlink from 'comlink';
 import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import type { CoreDelta, CoreGenerateRequest, CoreResult, EngineCore } from '../../../src/api/core';
+import type { EngineServiceApi, ServiceDelta, ServiceRequest, ServiceResult } from '../../../src/engine/service-types';
 import { WebMoeError, toWebMoeError } from '../../../src/api/errors';
 import { createClient } from '../../../src/api/openai';
 import type { ChatCompletionChunk, CompletionChunk } from '../../../src/api/types';
-import { installErrorTransfer } from '../../../src/api/worker-transfer';
+import { installErrorTransfer } from '../../../src/worker/transfer';
 import { ContextOverflowError } from '../../../src/engine/errors';
 import { GgufError } from '../../../src/gguf/errors';
 import { UnsupportedArchitectureError } from '../../../src/models/registry';
@@ -19,9 +19,9 @@ import { GpuUnavailableError } from '../../../src/gpu/errors';
 
 const PIECES = ['Hel', 'lo', '', ' wor', 'ld'];
 
-/** A core that "generates" PIECES, one per 5 ms, and records what it was asked. */
-class FakeCore implements EngineCore {
-  requests: CoreGenerateRequest[] = [];
+/** A service that "generates" PIECES, one per 5 ms, and records what it was asked. */
+class FakeCore implements EngineServiceApi {
+  requests: ServiceRequest[] = [];
   aborted: number[] = [];
   failWith: unknown;
   finishReason: 'stop' | 'length' = 'stop';
@@ -30,7 +30,7 @@ class FakeCore implements EngineCore {
   async load() {
     return { model: 'fake-model', architecture: 'olmoe' };
   }
-  async generate(id: number, request: CoreGenerateRequest, onDelta?: (d: CoreDelta) => void): Promise<CoreResult> {
+  async generate(id: number, request: ServiceRequest, onDelta?: (d: ServiceDelta) => void): Promise<ServiceResult> {
     this.requests.push(request);
     if (this.failWith) throw this.failWith;
     let text = '';
@@ -42,8 +42,10 @@ class FakeCore implements EngineCore {
     }
     return {
       promptTokens: 7, completionTokens: PIECES.length, cachedPromptTokens: 2, text, finishReason: this.finishReason,
-      prefillTokPerS: 100, decodeTokPerS: 50, expertHits: 30, expertMisses: 10, prefetchPrecision: 0.5, prefetchRecall: 0.25,
-      bytesStreamed: 4096, stallMs: 3,
+      stats: {
+        prefillTokPerS: 100, decodeTokPerS: 50, expertHits: 30, expertMisses: 10, prefetchPrecision: 0.5, prefetchRecall: 0.25,
+        bytesStreamed: 4096, stallMs: 3, expertLayers: [],
+      },
     };
   }
   abort(id: number) {

@@ -1,16 +1,19 @@
 /**
- * The engine side of the public API, in the thread that runs the model (the
- * worker in browsers, the main thread in Node): resolves the model (stored
- * id, file, bytes, URL, path) through the weight store, owns the GPU device
- * and the Engine, runs one request at a time, and recovers from device loss
- * by recreating the device and reloading the model on the next request.
+ * The engine service: the engine side of the public API, in the thread that
+ * runs the model (the worker in browsers, the main thread in Node). It
+ * resolves the model (stored id, file, bytes, URL, path) through the weight
+ * store, owns the GPU device and the Engine, runs one request at a time
+ * (aborting queued or running ones on request), and recovers from device
+ * loss by recreating the device and reloading the model on the next request.
  */
 
-import type { CoreDelta, CoreGenerateRequest, CoreLoadOptions, CoreLoaded, CoreResult, EngineCore } from '../api/core';
-import { WebMoeError, abortedError, toWebMoeError } from '../api/errors';
-import type { DeviceLostInfo, EngineStats, LoadProgress, ModelCard, ModelSource } from '../api/types';
-import { Engine } from '../engine/engine';
-import type { EngineOptions } from '../engine/engine';
+import { Engine } from './engine';
+import type { EngineOptions } from './engine';
+import type {
+  DeviceLostInfo, EngineServiceApi, LoadProgress, ModelSource, ServiceDelta, ServiceLoadOptions, ServiceLoaded, ServiceRequest, ServiceResult,
+  ServiceStats,
+} from './service-types';
+import { WebMoeError, abortedError, toWebMoeError } from './webmoe-error';
 import { readGguf } from '../gguf/reader';
 import { sourceFromBlob, sourceFromBytes, sourceFromUrl } from '../gguf/source';
 import type { ByteSource } from '../gguf/source';
@@ -21,7 +24,7 @@ import type { ModelSummary, WeightStore } from '../store/weight-store';
 /** What differs between the browser and Node. */
 export interface Platform {
   requestGpu(): Promise<GpuContext>;
-  openStore(options: CoreLoadOptions): Promise<WeightStore>;
+  openStore(options: ServiceLoadOptions): Promise<WeightStore>;
   /** A source for a model string that names a local file (Node), else undefined. */
   openPath?(model: string): Promise<ByteSource | undefined>;
 }
@@ -32,25 +35,25 @@ interface ModelOpener {
   open(device: GPUDevice, options: EngineOptions): Promise<Engine>;
 }
 
-export class LocalCore implements EngineCore {
+export class EngineService implements EngineServiceApi {
   private store: WeightStore | undefined;
   private gpu: GpuContext | undefined;
   private engine: Engine | undefined;
   private opener: ModelOpener | undefined;
-  private options: CoreLoadOptions = {};
+  private options: ServiceLoadOptions = {};
   private onProgress: ((p: LoadProgress) => void) | undefined;
   private onDeviceLost: ((info: DeviceLostInfo) => void) | undefined;
   private lost: DeviceLostInfo | undefined;
   private losses = 0;
   private requests = 0;
-  private lastUsage: CoreResult | undefined;
+  private lastResult: ServiceResult | undefined;
   private releasing = false;
   private tail: Promise<void> = Promise.resolve();
   private readonly controllers = new Map<number, AbortController>();
 
   constructor(private readonly platform: Platform) {}
 
-  async load(model: ModelSource, options: CoreLoadOptions, onProgress?: (p: LoadProgress) => void, onDeviceLost?: (info: DeviceLostInfo) => void): Promise<CoreLoaded> {
+  async load(model: ModelSource, options: ServiceLoadOptions, onProgress?: (p: LoadProgress) => void, onDeviceLost?: (info: DeviceLostInfo) => void): Promise<ServiceLoaded> {
     return this.exclusive(async () => {
       if (this.engine) throw new WebMoeError('BAD_REQUEST', 'a model is already loaded; create another engine for another model');
       this.options = options;
@@ -67,7 +70,7 @@ export class LocalCore implements EngineCore {
     });
   }
 
-  async generate(id: number, request: CoreGenerateRequest, onDelta?: (delta: CoreDelta) => void): Promise<CoreResult> {
+  async generate(id: number, request: ServiceRequest, onDelta?: (delta: ServiceDelta) => void): Promise<ServiceResult> {
     const controller = new AbortController();
     this.controllers.set(id, controller);
     try {
@@ -81,7 +84,7 @@ export class LocalCore implements EngineCore {
     this.controllers.get(id)?.abort();
   }
 
-  private async run(request: CoreGenerateRequest, signal: AbortSignal, onDelta?: (delta: CoreDelta) => void): Promise<CoreResult> {
+  private async run(request: ServiceRequest, signal: AbortSignal, onDelta?: (delta: ServiceDelta) => void): Promise<ServiceResult> {
     if (signal.aborted) throw abortedError();
     await this.recover();
     const engine = this.loaded();
@@ -100,24 +103,16 @@ export class LocalCore implements EngineCore {
       throw await this.explain(error);
     }
     if (result.finishReason === 'abort') throw abortedError();
-    const s = engine.model.expertStats();
     this.requests++;
-    this.lastUsage = {
+    this.lastResult = {
       promptTokens: result.promptTokens.length,
       completionTokens: result.tokens.length,
       cachedPromptTokens: result.reusedTokens,
       text: result.text,
       finishReason: result.finishReason,
-      prefillTokPerS: result.stats.prefillTokPerS,
-      decodeTokPerS: result.stats.decodeTokPerS,
-      expertHits: s.hits,
-      expertMisses: s.misses,
-      prefetchPrecision: s.precision,
-      prefetchRecall: s.recall,
-      bytesStreamed: s.bytesStreamed,
-      stallMs: s.stallMs,
+      stats: result.stats,
     };
-    return this.lastUsage;
+    return this.lastResult;
   }
 
   async tokenize(text: string, addSpecial: boolean): Promise<number[]> {
@@ -129,44 +124,31 @@ export class LocalCore implements EngineCore {
     return this.loaded().tokenizer.decode(tokens);
   }
 
-  async listModels(): Promise<ModelCard[]> {
-    return (await (await this.openStore()).listModels()).map(modelCard);
+  async listModels(): Promise<ModelSummary[]> {
+    return (await this.openStore()).listModels();
   }
 
   async deleteModel(id: string): Promise<boolean> {
     return (await this.openStore()).deleteModel(id);
   }
 
-  async importModel(source: ModelSource, id: string | undefined, onProgress?: (p: LoadProgress) => void): Promise<ModelCard> {
+  async importModel(source: ModelSource, id: string | undefined, onProgress?: (p: LoadProgress) => void): Promise<ModelSummary> {
     const stored = await this.importSource(await this.sourceOf(source, id), id, onProgress);
-    return modelCard((await (await this.openStore()).listModels()).find((m) => m.modelId === stored)!);
+    return (await (await this.openStore()).listModels()).find((m) => m.modelId === stored)!;
   }
 
-  async stats(): Promise<EngineStats> {
+  async stats(): Promise<ServiceStats> {
     const engine = this.engine;
-    const memory = engine && !this.lost ? engine.model.memory() : undefined;
     const info = this.gpu?.adapterInfo;
-    const u = this.lastUsage;
-    const accesses = u ? u.expertHits + u.expertMisses : 0;
     return {
       model: this.opener?.name ?? null,
       architecture: engine?.model.config.arch ?? null,
-      adapter: info ? { vendor: info.vendor, architecture: info.architecture, description: info.description, is_fallback_adapter: info.isFallbackAdapter } : null,
-      context_length: engine?.maxContext ?? 0,
-      memory: memory ? {
-        shared_weight_bytes: memory.sharedWeightBytes, expert_bytes: memory.expertBytes, kv_cache_bytes: memory.kvCacheBytes,
-        expert_slots: memory.expertSlots, total_experts: memory.totalExperts, streaming: memory.streaming,
-      } : null,
+      adapter: info ? { vendor: info.vendor, architecture: info.architecture, description: info.description, isFallbackAdapter: info.isFallbackAdapter } : null,
+      contextLength: engine?.maxContext ?? 0,
+      memory: engine && !this.lost ? engine.model.memory() : null,
       requests: this.requests,
-      device_losses: this.losses,
-      last_usage: u ? {
-        prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.promptTokens + u.completionTokens,
-        cached_prompt_tokens: u.cachedPromptTokens, prefill_tokens_per_s: u.prefillTokPerS, decode_tokens_per_s: u.decodeTokPerS,
-        moe: {
-          expert_hits: u.expertHits, expert_misses: u.expertMisses, hit_rate: accesses === 0 ? 1 : u.expertHits / accesses,
-          prefetch_precision: u.prefetchPrecision, prefetch_recall: u.prefetchRecall, bytes_streamed: u.bytesStreamed, stall_ms: u.stallMs,
-        },
-      } : null,
+      deviceLosses: this.losses,
+      lastResult: this.lastResult ?? null,
     };
   }
 
@@ -321,18 +303,4 @@ function importProgress(p: ImportProgress): LoadProgress {
   const mib = (n: number) => (n / 2 ** 20).toFixed(1);
   const text = p.phase === 'complete' ? `imported ${p.modelId}` : `${p.phase} ${p.modelId}: ${mib(p.bytesDone)} / ${mib(p.bytesTotal)} MiB`;
   return { phase: 'import', text, progress: p.bytesTotal > 0 ? p.bytesDone / p.bytesTotal : 1, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal };
-}
-
-function modelCard(m: ModelSummary): ModelCard {
-  const created = m.completedAt ? Math.floor(Date.parse(m.completedAt) / 1000) : 0;
-  return {
-    id: m.modelId,
-    object: 'model',
-    created: Number.isFinite(created) ? created : 0,
-    owned_by: 'webmoe',
-    architecture: m.architecture,
-    name: m.name,
-    stored_bytes: m.storedBytes,
-    state: m.state === 'complete' ? 'complete' : 'importing',
-  };
 }

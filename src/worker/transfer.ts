@@ -5,8 +5,8 @@
  * `details` survive. Installed on both sides (worker and page).
  */
 import * as Comlink from 'comlink';
-import { WebMoeError, toWebMoeError } from './errors';
-import type { SerializedWebMoeError } from './errors';
+import { WebMoeError, toWebMoeError } from '../engine/webmoe-error';
+import type { SerializedWebMoeError } from '../engine/webmoe-error';
 
 const INSTALLED = Symbol.for('webmoe.errorTransfer');
 

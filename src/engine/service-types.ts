@@ -1,0 +1,120 @@
+/**
+ * The contract of the engine service (service.ts): what the OpenAI-shaped
+ * client (src/api/openai.ts) calls, in this thread (Node) or through the
+ * worker (browsers, via comlink). Only plain data and callbacks cross it;
+ * figures stay camelCase here and are shaped for the public API once, in
+ * src/api/openai.ts.
+ */
+
+import type { MemoryReport } from '../models/moe-transformer';
+import type { ModelSummary } from '../store/weight-store';
+import type { ChatMessage } from '../text/chat-template';
+import type { GenerationStats } from './engine';
+import type { SamplingOptions } from './sampler';
+
+/** A GGUF model: the id of a stored model, a URL of a GGUF file, or the file itself (File/Blob, or bytes). In Node also a file path. */
+export type ModelSource = string | Blob | Uint8Array | ArrayBuffer;
+
+export type ExpertPolicyName = 'lru' | 'lfu' | 'lfu-decay' | 'fifo';
+
+export interface PrefetchSetting {
+  /** 'pregate': the next layers' routers applied early on the GPU; 'affinity': co-occurrence learned online. */
+  predictor: 'pregate' | 'affinity';
+  /** MoE layers ahead, 1..4 (default 1). */
+  lookahead?: number;
+  /** Experts guessed per layer (default: the model's top-k). */
+  width?: number;
+}
+
+export interface LoadProgress {
+  /** 'import': the file is copied into the model store; 'load': weights go to the GPU. */
+  phase: 'import' | 'load';
+  /** What is happening, in words. */
+  text: string;
+  /** 0..1 where it is known (import), else undefined. */
+  progress?: number;
+  bytesDone?: number;
+  bytesTotal?: number;
+}
+
+export interface DeviceLostInfo {
+  reason: string;
+  message: string;
+}
+
+/** How the service loads a model (the public createEngine options without the model and the callbacks). */
+export interface ServiceLoadOptions {
+  /** Id to store an imported model under (default: from the file name or URL). */
+  modelId?: string;
+  /** GPU memory for routed experts in MiB; unset: all resident. Less streams experts through a cache. */
+  expertBudgetMB?: number;
+  /** Replacement policy of the expert cache when streaming (default 'lru'). */
+  expertPolicy?: ExpertPolicyName;
+  /** Prefetch predicted experts when streaming (default none). */
+  prefetch?: PrefetchSetting;
+  /** KV cache positions (default min(model context, 4096)). */
+  contextLength?: number;
+  /** Node only: directory of the filesystem model store (default $WEBMOE_STORE or ~/.cache/webmoe/store). */
+  storeDir?: string;
+  /** Browser only: name of the IndexedDB database of the model store. */
+  databaseName?: string;
+}
+
+export interface ServiceRequest {
+  /** Exactly one of prompt and messages. */
+  prompt?: string;
+  messages?: ChatMessage[];
+  maxTokens?: number;
+  sampling: SamplingOptions;
+  stop: string[];
+}
+
+/** One piece of streamed text (possibly empty), with the token it completes. */
+export interface ServiceDelta {
+  token?: number;
+  text: string;
+}
+
+export interface ServiceResult {
+  promptTokens: number;
+  completionTokens: number;
+  cachedPromptTokens: number;
+  text: string;
+  /** 'abort' never leaves the service: an aborted request rejects with ABORTED. */
+  finishReason: 'stop' | 'length';
+  /** The engine's figures: tok/s and expert telemetry. */
+  stats: GenerationStats;
+}
+
+export interface ServiceLoaded {
+  /** The model's id (a stored id, or a path in Node). */
+  model: string;
+  architecture: string;
+}
+
+export interface ServiceStats {
+  model: string | null;
+  architecture: string | null;
+  adapter: { vendor: string; architecture: string; description: string; isFallbackAdapter: boolean } | null;
+  contextLength: number;
+  memory: MemoryReport | null;
+  requests: number;
+  deviceLosses: number;
+  lastResult: ServiceResult | null;
+}
+
+export interface EngineServiceApi {
+  load(model: ModelSource, options: ServiceLoadOptions, onProgress?: (p: LoadProgress) => void, onDeviceLost?: (info: DeviceLostInfo) => void): Promise<ServiceLoaded>;
+  /** Runs request `id`; deltas go to onDelta in order before the result resolves. */
+  generate(id: number, request: ServiceRequest, onDelta?: (delta: ServiceDelta) => void): Promise<ServiceResult>;
+  /** Aborts request `id` (queued or running); unknown ids are ignored. */
+  abort(id: number): void;
+  tokenize(text: string, addSpecial: boolean): Promise<number[]>;
+  detokenize(tokens: number[]): Promise<string>;
+  listModels(): Promise<ModelSummary[]>;
+  deleteModel(id: string): Promise<boolean>;
+  importModel(source: ModelSource, id: string | undefined, onProgress?: (p: LoadProgress) => void): Promise<ModelSummary>;
+  stats(): Promise<ServiceStats>;
+  unload(): Promise<void>;
+  simulateDeviceLoss(): Promise<void>;
+}
