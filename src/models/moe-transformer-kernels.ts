@@ -22,7 +22,8 @@ import { SampleTopKKernel } from '../kernels/sample-topk';
 import type { GgmlType } from '../quant/formats';
 import { ModelConfigError } from './config';
 import type { ModelConfig, RopeConfig } from './config';
-import type { GpuModelWeights } from './moe-transformer-weights';
+import type { GpuMatrix, GpuModelWeights } from './moe-transformer-weights';
+import type { BufferRef } from '../gpu/buffers';
 import type { ExpertSlotLayout } from '../kernels/expert-slots';
 
 export interface ForwardKernels {
@@ -102,6 +103,21 @@ export async function createForwardKernels(
     routedFfn: (l) => pick(routedFfns, l, 'routed expert FFN'),
     singleFfn: (l) => pick(singleFfns, l, 'single expert FFN'),
   };
+}
+
+/** y (+)= scale * W x for T tokens: matvec for one token, matmul for more. */
+export function project(
+  kernels: ForwardKernels,
+  pass: GPUComputePassEncoder,
+  m: GpuMatrix,
+  x: BufferRef,
+  y: BufferRef,
+  T: number,
+  opts: { accumulate?: boolean; xOffset?: number; scale?: number } = {},
+): void {
+  const shape = { rows: m.rows, cols: m.cols, xOffset: opts.xOffset ?? 0, accumulate: opts.accumulate ?? false, scale: opts.scale ?? 1 };
+  if (T === 1) kernels.matvec(m.type).encode(pass, { w: m.buffer, x, y }, shape);
+  else kernels.matmul(m.type).encode(pass, { w: m.buffer, x, y }, { ...shape, tokens: T });
 }
 
 const f = Math.fround;

@@ -16,7 +16,6 @@
 import type { ByteSource } from '../gguf/source';
 import type { GgufFile } from '../gguf/types';
 import { createStorageBuffer } from '../gpu/buffers';
-import type { BufferRef } from '../gpu/buffers';
 import { Recording } from '../gpu/recording';
 import { MAX_SLAB_BINDINGS } from '../kernels/expert-ffn';
 import type { ExpertFfnBinding } from '../kernels/expert-ffn';
@@ -31,12 +30,14 @@ import { StreamingExperts } from '../experts/streaming-scheduler';
 import type { RoutingTrace } from '../experts/trace';
 import { ModelConfigError } from './config';
 import type { ModelConfig } from './config';
-import { createForwardKernels, ropeParamsOf } from './moe-transformer-kernels';
+import { encodeAttention } from './moe-transformer-attention';
+import type { PassContext } from './moe-transformer-attention';
+import { createForwardKernels, project } from './moe-transformer-kernels';
 import type { ForwardKernels } from './moe-transformer-kernels';
 import { RunState } from './moe-transformer-state';
 import type { ForwardOutput, ForwardResult, MemoryReport, MoeTransformerOptions } from './moe-transformer-types';
 import { checkSlotFits, fileExpertSource, routedExpertLayouts, uploadWeights } from './moe-transformer-weights';
-import type { GpuMatrix, GpuModelWeights } from './moe-transformer-weights';
+import type { GpuModelWeights } from './moe-transformer-weights';
 import { modelConfigFromGguf } from './registry';
 
 export type { ForwardOutput, ForwardResult, MemoryReport, MoeTransformerOptions, TopKOutput } from './moe-transformer-types';
@@ -57,6 +58,8 @@ export class MoeTransformer {
   /** Pre-gate router bindings by target layer and output buffer. */
   private readonly pregateBindings = new Map<string, RouterBinding>();
   private readonly pregateScratch: GPUBuffer;
+  /** What the attention sub-block reads. */
+  private readonly pass: PassContext;
 
   private constructor(
     private readonly device: GPUDevice,
@@ -69,6 +72,7 @@ export class MoeTransformer {
     private readonly singleTable: GPUBuffer,
   ) {
     this.pregateScratch = createStorageBuffer(device, new Uint32Array(2), 'pre-gate shared routing');
+    this.pass = { config, weights, kernels, state };
   }
 
   /** Reads the config and weights of a GGUF file, uploads them and builds every pipeline. */
@@ -180,7 +184,7 @@ export class MoeTransformer {
     this.kernels.embedding.encode(rec.pass, { table: embd.buffer, ids: s.ids, out: s.x }, { tokens: T, vocab: embd.rows, hidden: embd.cols, scale: c.scales.embedding });
 
     for (let l = 0; l < c.nLayer; l++) {
-      this.encodeAttention(rec.pass, l, T, startPosition);
+      encodeAttention(this.pass, rec.pass, l, T, startPosition);
       await this.encodeFfn(rec, l, T);
     }
 
@@ -189,7 +193,7 @@ export class MoeTransformer {
     const outRows = output === 'all-logits' ? T : 1;
     if (output !== 'none') {
       const xOffset = output === 'all-logits' ? 0 : (T - 1) * c.hidden;
-      this.project(rec.pass, this.weights.output, s.xb, s.logits, outRows, { xOffset, scale: Math.fround(1 / c.scales.logit) });
+      project(this.kernels, rec.pass, this.weights.output, s.xb, s.logits, outRows, { xOffset, scale: Math.fround(1 / c.scales.logit) });
     }
     let readFrom: GPUBuffer | undefined;
     let readBytes = 0;
@@ -222,56 +226,6 @@ export class MoeTransformer {
     } finally {
       staging?.destroy();
     }
-  }
-
-  /** Attention sub-block of layer l: x += wo · attention(rope(norm(q, k)), cache) (+ bias). */
-  private encodeAttention(pass: GPUComputePassEncoder, l: number, T: number, startPosition: number): void {
-    const c = this.config;
-    const w = this.weights.layers[l];
-    const s = this.state;
-    const k = this.kernels;
-    const D = c.headDimK;
-    const qDim = c.nHead * D;
-    const kvDim = c.nHeadKv * D;
-
-    // Input norm: xb [T, hidden] = rmsnorm(x) * attnNorm.
-    k.rmsNorm.encode(pass, { x: s.x, y: s.xb, weight: w.attnNorm }, { rows: T, cols: c.hidden, eps: c.rmsEps });
-
-    // Q, K, V projections (+ biases): q [T, qDim], k and v [T, kvDim].
-    this.project(pass, w.q, s.xb, s.q, T);
-    this.project(pass, w.k, s.xb, s.k, T);
-    this.project(pass, w.v, s.xb, s.v, T);
-    if (w.qBias) k.add.encode(pass, { y: s.q, b: w.qBias }, { length: T * qDim });
-    if (w.kBias) k.add.encode(pass, { y: s.k, b: w.kBias }, { length: T * kvDim });
-    if (w.vBias) k.add.encode(pass, { y: s.v, b: w.vBias }, { length: T * kvDim });
-
-    // QK-norm before RoPE: each head on its own (per-head) or the whole projection (whole).
-    let q: GPUBuffer = s.q;
-    let key: GPUBuffer = s.k;
-    if (w.qNorm && w.kNorm) {
-      const perHead = c.qkNorm === 'per-head';
-      k.rmsNorm.encode(pass, { x: s.q, y: s.qNormed, weight: w.qNorm }, { rows: T * (perHead ? c.nHead : 1), cols: perHead ? D : qDim, eps: c.rmsEps });
-      k.rmsNorm.encode(pass, { x: s.k, y: s.kNormed, weight: w.kNorm }, { rows: T * (perHead ? c.nHeadKv : 1), cols: perHead ? D : kvDim, eps: c.rmsEps });
-      q = s.qNormed;
-      key = s.kNormed;
-    }
-
-    // RoPE on q and k at each token's position.
-    const rope = ropeParamsOf(c.rope);
-    const freqFactors = this.weights.ropeFreqs;
-    k.rope.encode(pass, { x: q, positions: s.positions, freqFactors }, { tokens: T, heads: c.nHead, headDim: D }, rope);
-    k.rope.encode(pass, { x: key, positions: s.positions, freqFactors }, { tokens: T, heads: c.nHeadKv, headDim: D }, rope);
-
-    // Keys and values into the cache at startPosition.., then causal attention: attOut [T, qDim].
-    const cache = { nKvHeads: c.nHeadKv, maxContext: this.maxContext, headDim: D };
-    k.kvWrite.encode(pass, { k: key, v: s.v, kCache: s.kCache[l], vCache: s.vCache[l] }, { ...cache, tokens: T, startPosition });
-    // The layer's sliding window and sink logits, where it has them.
-    const window = c.attentionWindow[l];
-    k.attention.encode(pass, { q, kCache: s.kCache[l], vCache: s.vCache[l], out: s.attOut, sinks: w.attnSinks }, { ...cache, nHeads: c.nHead, tokens: T, startPosition, scale: c.scales.attention, window });
-
-    // Output projection added to the residual: x += (wo · attOut) * residual scale (+ bias).
-    this.project(pass, w.attnOut, s.attOut, s.x, T, { accumulate: true, scale: c.scales.residual });
-    if (w.attnOutBias) k.add.encode(pass, { y: s.x, b: w.attnOutBias }, { length: T * c.hidden });
   }
 
   /**
@@ -325,12 +279,6 @@ export class MoeTransformer {
     this.kernels.router(target).encode(pass, binding);
   }
 
-  /** y (+)= scale * W x for T tokens: matvec for one token, matmul for more. */
-  private project(pass: GPUComputePassEncoder, m: GpuMatrix, x: BufferRef, y: BufferRef, T: number, opts: { accumulate?: boolean; xOffset?: number; scale?: number } = {}): void {
-    const shape = { rows: m.rows, cols: m.cols, xOffset: opts.xOffset ?? 0, accumulate: opts.accumulate ?? false, scale: opts.scale ?? 1 };
-    if (T === 1) this.kernels.matvec(m.type).encode(pass, { w: m.buffer, x, y }, shape);
-    else this.kernels.matmul(m.type).encode(pass, { w: m.buffer, x, y }, { ...shape, tokens: T });
-  }
 
   /** Router and expert FFN bindings for batches of T tokens (made on first use). */
   private bindingsFor(T: number): BatchBindings {
