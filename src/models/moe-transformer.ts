@@ -95,9 +95,6 @@ export class MoeTransformer {
     const routedBytes = layouts.reduce((sum, l) => sum + (l ? l.slotBytes * config.nExpert : 0), 0);
     const budget = options.expertBudgetBytes;
     const stream = budget !== undefined && budget < routedBytes && moeLayers.length > 0;
-    if (stream && layouts.some((l) => l?.biases)) {
-      throw new ModelConfigError('BAD_CONFIG', `${config.arch}: streaming experts that have biases is not supported; give an expert budget of at least ${routedBytes} bytes`);
-    }
     if (stream && new Set(moeLayers.map((l) => layoutKey(layouts[l]!))).size > 1) {
       throw new ModelConfigError('BAD_CONFIG', 'streaming experts needs every MoE layer to share one expert slot layout');
     }

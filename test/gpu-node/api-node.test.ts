@@ -133,6 +133,32 @@ describe('webmoe/node createEngine', () => {
     expect((await errorOf(blobEngine.tokenize('x'))).code).toBe('UNLOADED');
   });
 
+  it('gpt-oss streams its experts (with their biases) from the store under a small budget, with the tokens of the resident file', async () => {
+    const gptOss = makeTinyModel({ arch: 'gpt-oss', type: 'mxfp4', seed: 7, layers: 2, experts: 16 });
+    const request = { prompt: 'The mill', max_tokens: 8, temperature: 0 };
+    const resident = await createEngine({ model: new Blob([gptOss as Uint8Array<ArrayBuffer>]), modelId: 'tiny-gpt-oss', storeDir, contextLength: 64 });
+    let expected: string;
+    try {
+      expected = (await resident.completions.create(request)).choices[0].text;
+    } finally {
+      await resident.unload();
+    }
+    // About 4 of the 32 experts' slots (a tiny gpt-oss MXFP4 expert is a few KiB).
+    const streamed = await createEngine({ model: 'tiny-gpt-oss', storeDir, contextLength: 64, expertBudgetMB: 0.02 });
+    try {
+      const reply = await streamed.completions.create(request);
+      expect(reply.choices[0].text).toBe(expected);
+      expect(reply.usage.moe.expert_misses).toBeGreaterThan(0);
+      expect(reply.usage.moe.bytes_streamed).toBeGreaterThan(0);
+      const memory = (await streamed.stats()).memory!;
+      expect(memory.streaming).toBe(true);
+      expect(memory.expert_slots).toBeLessThan(memory.total_experts);
+      expect(await streamed.models.delete('tiny-gpt-oss')).toMatchObject({ deleted: true });
+    } finally {
+      await streamed.unload();
+    }
+  });
+
   it('typed errors: a truncated file is BAD_GGUF, an unknown architecture UNSUPPORTED_ARCH, an unknown id MODEL_NOT_FOUND', async () => {
     const bad = join(dir, 'bad.gguf');
     writeFileSync(bad, bytes.subarray(0, 200));

@@ -45,6 +45,37 @@ describe('expert sources', () => {
     }
     await expect(fromFile.readExpert(0, 4)).rejects.toThrow(/expert 4/);
   });
+
+  it('both give gpt-oss experts their own gate, up and down biases', async () => {
+    const bytes = makeTinyModel({ arch: 'gpt-oss', type: 'mxfp4', layers: 2, experts: 4, merges: 40 });
+    const file = await readGguf(sourceFromBytes(bytes));
+    const name = (l: number, part: string, kind: string) => `blk.${l}.ffn_${part}_exps.${kind}`;
+    const names = new Map([0, 1].map((l) => [l, {
+      gate: name(l, 'gate', 'weight'), up: name(l, 'up', 'weight'), down: name(l, 'down', 'weight'),
+      biases: { gate: name(l, 'gate', 'bias'), up: name(l, 'up', 'bias'), down: name(l, 'down', 'bias') },
+    }]));
+    const fromFile = ggufExpertSource(file, sourceFromBytes(bytes, 'tiny.gguf'), names, 4);
+    const dir = await mkdtemp(join(tmpdir(), 'webmoe-experts-'));
+    dirs.push(dir);
+    const store = await openFsWeightStore(dir);
+    const { manifest } = await store.importModel(sourceFromBytes(bytes, 'tiny.gguf'));
+    const fromStore = storedExpertSource(await store.openModel(manifest.modelId));
+    const whole = (tensor: string): Float32Array => {
+      const t = file.tensors.find((x) => x.name === tensor)!;
+      const start = file.dataOffset + t.offset;
+      return new Float32Array(bytes.slice(start, start + t.nBytes).buffer);
+    };
+    for (let l = 0; l < 2; l++) {
+      for (let e = 0; e < 4; e++) {
+        const [a, b] = [await fromFile.readExpert(l, e), await fromStore.readExpert(l, e)];
+        for (const [part, key, width] of [['gate', 'gateBias', 64], ['up', 'upBias', 64], ['down', 'downBias', 64]] as const) {
+          const expected = whole(name(l, part, 'bias')).slice(e * width, (e + 1) * width);
+          expect(Array.from(a[key]!), `file: layer ${l} expert ${e} ${part} bias`).toEqual(Array.from(expected));
+          expect(Array.from(b[key]!), `store: layer ${l} expert ${e} ${part} bias`).toEqual(Array.from(expected));
+        }
+      }
+    }
+  });
 });
 
 describe('load queue', () => {
