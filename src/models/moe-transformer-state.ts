@@ -35,7 +35,7 @@ export class RunState {
   readonly routerLogits: GPUBuffer; // [B, nExpert]
   readonly routing: GPUBuffer; // [B, 2 topK] words: expert ids, then f32 weights
   readonly sharedRouting: GPUBuffer; // [B, 2] words: id 0, weight = the shared expert's gate (the router writes it)
-  readonly unitRouting: GPUBuffer; // [B, 2] words: id 0, weight 1 (a dense FFN as one expert)
+  readonly unitRouting: GPUBuffer; // [B, 2] words: id 0, weight = the residual scale (an ungated shared expert or a dense FFN as one expert)
   readonly ffnHidden: GPUBuffer; // [B * topK, maxFfnWidth] expert activations
   readonly logits: GPUBuffer; // [B, vocab]
   readonly argmax: GPUBuffer; // u32 [1]
@@ -69,7 +69,7 @@ export class RunState {
     this.routerLogits = f32(B * Math.max(1, c.nExpert), 'router logits');
     this.routing = createEmptyStorageBuffer(device, routingBytes(B, topK), 'routing');
     this.sharedRouting = createEmptyStorageBuffer(device, routingBytes(B, 1), 'shared routing');
-    this.unitRouting = createStorageBuffer(device, unitRoutingWords(B), 'unit routing');
+    this.unitRouting = createStorageBuffer(device, unitRoutingWords(B, c.scales.residual), 'unit routing');
     this.ffnHidden = f32(B * topK * sizes.maxFfnWidth, 'ffn hidden');
     this.logits = f32(B * c.vocabSize, 'logits');
     this.argmax = f32(1, 'argmax');
@@ -96,10 +96,10 @@ function isBuffer(value: unknown): value is GPUBuffer {
   return typeof value === 'object' && value !== null && 'destroy' in value && 'mapAsync' in value;
 }
 
-/** [tokens, 2] routing words choosing expert 0 with weight 1 for every token. */
-function unitRoutingWords(tokens: number): Uint32Array {
+/** [tokens, 2] routing words choosing expert 0 with `weight` for every token. */
+function unitRoutingWords(tokens: number, weight: number): Uint32Array {
   const words = new Uint32Array(tokens * 2);
   const weights = new Float32Array(words.buffer);
-  for (let t = 0; t < tokens; t++) weights[2 * t + 1] = 1;
+  for (let t = 0; t < tokens; t++) weights[2 * t + 1] = weight;
   return words;
 }

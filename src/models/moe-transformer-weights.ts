@@ -106,14 +106,15 @@ export async function uploadWeights(
     cachedMatrices.set(name, m);
     return m;
   };
-  const vector = async (name: string, repeat = 1): Promise<GPUBuffer> => {
+  const vector = async (name: string, repeat = 1, scale = 1): Promise<GPUBuffer> => {
     const values = await readF32(source, file, info(name));
+    if (scale !== 1) for (let i = 0; i < values.length; i++) values[i] = Math.fround(values[i] * scale);
     const tiled = new Float32Array(values.length * repeat);
     for (let r = 0; r < repeat; r++) tiled.set(values, r * values.length);
     return keep(createStorageBuffer(device, tiled, name));
   };
-  const optVector = async (name: string | undefined, repeat = 1): Promise<GPUBuffer | undefined> =>
-    name === undefined ? undefined : vector(name, repeat);
+  const optVector = async (name: string | undefined, repeat = 1, scale = 1): Promise<GPUBuffer | undefined> =>
+    name === undefined ? undefined : vector(name, repeat, scale);
 
   const t = config.tensors;
   const batch = options.maxBatchTokens;
@@ -130,7 +131,8 @@ export async function uploadWeights(
       qNorm: await optVector(l.qNorm),
       kNorm: await optVector(l.kNorm),
       attnOut: await matrix(l.attnOut),
-      attnOutBias: await optVector(l.attnOutBias, batch),
+      // Granite scales the attention output, bias included, by the residual scale.
+      attnOutBias: await optVector(l.attnOutBias, batch, config.scales.residual),
       attnSinks: await optVector(l.attnSinks),
       ffnNorm: await vector(l.ffnNorm),
       router: l.ffn.kind === 'moe' ? await matrix(l.ffn.router) : undefined,

@@ -78,9 +78,10 @@ export class MoeTransformer {
   /** Reads the config and weights of a GGUF file, uploads them and builds every pipeline. */
   static async load(device: GPUDevice, file: GgufFile, source: ByteSource, options: MoeTransformerOptions = {}): Promise<MoeTransformer> {
     const config = modelConfigFromGguf(file);
-    // The residual scale is applied in the attention output projection and the routed experts' weights only.
-    if (config.scales.residual !== 1 && config.tensors.layers.some((l) => l.attnOutBias !== undefined || l.ffn.kind !== 'moe' || l.ffn.shared)) {
-      throw new ModelConfigError('BAD_CONFIG', `${config.arch}: a residual scale with attention output biases, dense FFNs or shared experts is not supported on the GPU`);
+    // The residual scale is folded into the attention output projection and bias, the routed experts' weights and the
+    // single experts' unit routing; a sigmoid-gated shared expert would need it in its gate (no architecture has both).
+    if (config.scales.residual !== 1 && config.routing.sharedExpertGate === 'sigmoid') {
+      throw new ModelConfigError('BAD_CONFIG', `${config.arch}: a residual scale with a sigmoid-gated shared expert is not supported on the GPU`);
     }
     // The logits of a whole batch must fit one binding.
     const maxBatchTokens = Math.min(options.maxBatchTokens ?? DEFAULT_MAX_BATCH_TOKENS, Math.floor(device.limits.maxStorageBufferBindingSize / (config.vocabSize * 4)));

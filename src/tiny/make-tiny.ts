@@ -89,7 +89,7 @@ export function resolveShape(opts: TinyModelOptions, vocab: number): TinyShape {
     experts: opts.experts ?? 8,
     topK: opts.topK ?? 2,
     expertFF,
-    sharedFF: opts.sharedFF ?? 2 * expertFF,
+    sharedFF: opts.sharedFF ?? archDefaults.sharedFF ?? 2 * expertFF,
     vocab,
     contextLength: opts.contextLength ?? 512,
     ropeTheta: opts.ropeTheta ?? 10000,

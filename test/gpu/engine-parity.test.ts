@@ -31,10 +31,10 @@ import { MoeTransformer } from '../../src/models/moe-transformer';
 import { firstNearTie, loadReferenceModel } from '../../src/ref/forward';
 import { compareLogits } from '../../src/ref/forward-compare';
 import { mulberry32 } from '../../src/quant/random';
-import { TINY_ARCHS } from '../../src/tiny/archs';
-import type { TinyArch } from '../../src/tiny/archs';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
-import { tinyWeightTypesFor, type TinyWeightType } from '../../src/tiny/make-tiny';
+import type { TinyWeightType } from '../../src/tiny/make-tiny';
+import { TINY_MODELS, tinyOptions, weightTypesOf } from '../support/tiny-models';
+import type { TinyModelKind } from '../support/tiny-models';
 import { acquireTestGpu } from './support/gpu';
 
 const TOKENS = 40;
@@ -42,7 +42,7 @@ const RELATIVE_DIFF_BOUND = 1e-5;
 const NEAR_TIE = 1e-4;
 const MIN_COMPARED = 24;
 /** Model seed 5, but 6 for granitemoe (with 5 its F32 and F16 models have a router near tie at position 10). */
-const SEED: Partial<Record<TinyArch, number>> = { granitemoe: 6 };
+const SEED: Partial<Record<string, number>> = { granitemoe: 6, 'granitemoe-shared': 6 };
 /** Batches of 16: 40 tokens are prefilled as 16 + 16 + 8. */
 const BATCH_TOKENS = 16;
 
@@ -67,17 +67,18 @@ describe('GPU forward pass against the CPU reference', () => {
   });
   afterAll(() => gpu?.device.destroy());
 
-  async function loadBoth(arch: TinyArch, type: TinyWeightType) {
-    const bytes = makeTinyModel({ arch, type, seed: SEED[arch] ?? 5, layers: 2 });
+  async function loadBoth(kind: TinyModelKind, type: TinyWeightType) {
+    const bytes = makeTinyModel({ ...tinyOptions(kind, type), seed: SEED[kind.name] ?? 5, layers: 2 });
     const file = await readGguf(sourceFromBytes(bytes));
     const model = await MoeTransformer.load(gpu.device, file, sourceFromBytes(bytes), { maxContext: 64, maxBatchTokens: BATCH_TOKENS });
     const reference = await loadReferenceModel(bytes);
     return { model, reference };
   }
 
-  describe.each(TINY_ARCHS)('%s', (arch) => {
-    it.each(FORMATS.filter((t) => tinyWeightTypesFor(arch).includes(t) && !(inBrowser && arch === 'gpt-oss' && t !== 'f32' && t !== 'mxfp4')))('%s: decode token by token and batched prefill match the reference', async (type) => {
-      const { model, reference } = await loadBoth(arch, type);
+  describe.each(TINY_MODELS.map((kind) => [kind.name, kind] as const))('%s', (_, kind) => {
+    const arch = kind.name;
+    it.each(FORMATS.filter((t) => weightTypesOf(kind).includes(t) && !(inBrowser && arch === 'gpt-oss' && t !== 'f32' && t !== 'mxfp4')))('%s: decode token by token and batched prefill match the reference', async (type) => {
+      const { model, reference } = await loadBoth(kind, type);
       try {
         const tokens = randomTokens(model.config.vocabSize, TOKENS, 11);
         const expected = reference.evaluate(tokens);

@@ -19,9 +19,9 @@ import type { GpuContext } from '../../src/gpu/device';
 import { MoeTransformer } from '../../src/models/moe-transformer';
 import type { MoeTransformerOptions } from '../../src/models/moe-transformer';
 import { mulberry32 } from '../../src/quant/random';
-import { TINY_ARCHS } from '../../src/tiny/archs';
 import type { TinyArch } from '../../src/tiny/archs';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
+import { TINY_MODELS, tinyOptions } from '../support/tiny-models';
 import { acquireTestGpu } from './support/gpu';
 
 const PREFILL = 16;
@@ -90,8 +90,8 @@ describe('expert cache: outputs do not depend on the budget, policy or prefetch'
 
   // gpt-oss's slots carry its expert biases; its experts are MXFP4 as released.
   const typeOf = (arch: TinyArch) => (arch === 'llama' ? 'q4_0' : arch === 'gpt-oss' ? 'mxfp4' : 'q8_0');
-  describe.each(TINY_ARCHS)('%s', (arch: TinyArch) => {
-    const bytes = makeTinyModel({ arch, type: typeOf(arch), seed: 9, ...SHAPE });
+  describe.each(TINY_MODELS.map((kind) => [kind.name, kind] as const))('%s', (arch, kind) => {
+    const bytes = makeTinyModel({ ...tinyOptions(kind, typeOf(kind.arch)), seed: 9, ...SHAPE });
 
     it('a 10% budget streams experts and gives the bits of the everything-resident model', async () => {
       const resident = await load(bytes);

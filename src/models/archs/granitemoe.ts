@@ -5,10 +5,12 @@
  * embedding times `embedding_scale`, each attention and FFN output times
  * `residual_scale` before its residual add, q · k times `attention.scale`
  * instead of 1/sqrt(headDim), and the logits divided by `logit_scale`.
+ * Granite MoE Shared models add an ungated shared expert (ffn_*_shexp) to
+ * the routed experts' sum, before the residual scale.
  */
 
 import { optBool } from '../../gguf/metadata';
-import { kvF32 } from '../../gguf/writer';
+import { kvF32, kvU32 } from '../../gguf/writer';
 import type { ScaleConfig } from '../config';
 import { defineDecoder } from '../decoder';
 import type { ArchMetadata, CommonHparams } from '../hparams';
@@ -44,24 +46,23 @@ export const granitemoe = defineDecoder({
     activation: 'silu',
   },
   expertWidth: (_, h) => h.denseFF,
-  sharedExpertWidth: (m) => {
-    if ((m.optNumber('expert_shared_feed_forward_length') ?? 0) > 0) {
-      throw m.error('shared experts (expert_shared_feed_forward_length) are not supported');
-    }
-    return 0;
-  },
+  // "Granite MoE Shared": an ungated shared expert beside the routed ones when its width is set.
+  sharedExpertWidth: (m) => m.uniform('expert_shared_feed_forward_length') ?? 0,
   ownHeadDim: true,
   allowsDense: false,
   outputOptional: true,
   scales: readGraniteScales,
   tiny: {
-    tensors: (s) => standardTinyTensors(s),
+    // No shared expert unless a width is asked for (--shared-ff).
+    defaults: () => ({ sharedFF: 0 }),
+    tensors: (s) => standardTinyTensors(s, { shared: s.sharedFF > 0 ? 'ungated' : undefined }),
     // Granite 3.0 1B-A400M's multipliers, but an attention scale that is not 1/sqrt(headDim) at tiny head sizes.
-    metadata: () => [
+    metadata: (s) => [
       kvF32('granitemoe.embedding_scale', 12),
       kvF32('granitemoe.residual_scale', 0.22),
       kvF32('granitemoe.attention.scale', 0.1875),
       kvF32('granitemoe.logit_scale', 6),
+      ...(s.sharedFF > 0 ? [kvU32('granitemoe.expert_shared_feed_forward_length', s.sharedFF)] : []),
     ],
   },
 });

@@ -179,6 +179,17 @@ describe('model config from GGUF', () => {
     expectConfigError(() => modelConfigFromGguf(file), 'BAD_SHAPE', 'blk.0.ffn_gate_exps.weight');
   });
 
+  it('granitemoe: expert_shared_feed_forward_length adds an ungated shared expert (Granite MoE Shared)', async () => {
+    const c = await configOf({ arch: 'granitemoe', sharedFF: 96 });
+    expect(c.sharedExpertFF).toBe(96);
+    expect(c.routing.sharedExpertGate).toBe('none');
+    const ffn = c.tensors.layers[1].ffn;
+    expect(ffn.kind === 'moe' && ffn.shared).toEqual({
+      gateInp: undefined, gate: 'blk.1.ffn_gate_shexp.weight', up: 'blk.1.ffn_up_shexp.weight', down: 'blk.1.ffn_down_shexp.weight',
+    });
+    expect((await configOf({ arch: 'granitemoe' })).sharedExpertFF).toBe(0);
+  });
+
   it('qwen2moe: without expert_feed_forward_length the expert width is feed_forward_length / experts used', async () => {
     const file = await editedFile(
       { arch: 'qwen2moe', expertFF: 64, topK: 2 },
