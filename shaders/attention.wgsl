@@ -10,6 +10,10 @@
 //   out[t][h] = sum_j exp(s_j - M) v_j / (sum_j exp(s_j - M) + exp(sink_h - M))
 //   s_j = scale * q[t][h] . k_j,  M = max(max_j s_j, sink_h)
 // with k_j, v_j taken from KV head h / GROUP, and the sink term only with HAS_SINKS.
+// Keys are HEAD_DIM wide, values V_DIM wide (<= V_ROW), V_ROW apart in the
+// value cache: a standard cache has V_DIM = V_ROW = HEAD_DIM; multi-head
+// latent attention binds the key cache as the value cache too, its values
+// being the first V_DIM (latent) dimensions of each key row (V_ROW = HEAD_DIM).
 //
 // Split-K (decode over long contexts): the key span [span_start, last
 // position] is cut into n_splits ranges of split_length keys; each workgroup
@@ -22,9 +26,9 @@
 //   1  q         storage, read        array<f32>  query head h of token t starts at
 //                                                 q_offset + t q_token_stride + h HEAD_DIM
 //   2  k_cache   storage, read        array<f32>  [n_kv_heads][max_context][HEAD_DIM]
-//   3  v_cache   storage, read        array<f32>  [n_kv_heads][max_context][HEAD_DIM]
-//   4  out       storage, read_write  array<f32>  n_splits = 1: [n_tokens][n_heads][HEAD_DIM];
-//                                                 n_splits > 1: partials, o as [n_splits][rows][HEAD_DIM]
+//   3  v_cache   storage, read        array<f32>  [n_kv_heads][max_context][V_ROW], values its first V_DIM
+//   4  out       storage, read_write  array<f32>  n_splits = 1: [n_tokens][n_heads][V_DIM];
+//                                                 n_splits > 1: partials, o as [n_splits][rows][V_DIM]
 //                                                 then (m, l) as [n_splits][rows][2], rows = n_tokens n_heads,
 //                                                 row = t n_heads + h
 //   5  sinks     storage, read        array<f32>  [n_heads]; only with HAS_SINKS
@@ -37,18 +41,20 @@
 // the last split return. Per chunk of WG keys: thread j scores key j for
 // every row; threads < ROWS update their row's running max and sum; then
 // thread t accumulates o in workgroup memory for the outputs t, t + WG, ...
-// (output i: row i / HEAD_DIM, dimension i % HEAD_DIM). (Accumulators in
+// (output i: row i / V_DIM, dimension i % V_DIM). (Accumulators in
 // private arrays would be registers on a GPU, but made lavapipe's compile
 // ten times slower; SwiftShader's compile time grows with the size of
 // workgroup arrays, hence ROWS is kept small.)
 //
 // Overrides: WG (threads and keys per chunk, default 64), ROWS (query rows
-// per workgroup), HEAD_DIM, GROUP (query heads per KV head).
+// per workgroup), HEAD_DIM, V_DIM, V_ROW, GROUP (query heads per KV head).
 // Defines:   HAS_SINKS (bool), whether binding 5 exists.
 
 override WG: u32 = 64u;
 override ROWS: u32 = 4u;
 override HEAD_DIM: u32 = 128u;
+override V_DIM: u32 = 128u;
+override V_ROW: u32 = 128u;
 override GROUP: u32 = 1u;
 
 // Stands for "no score" and the running max before any key: finite, since
@@ -70,6 +76,7 @@ struct Params {
   span_start: u32,
   scale: f32,
   head_dim: u32, // = HEAD_DIM; loops run to this runtime copy so compilers do not unroll them whole
+  v_dim: u32, // = V_DIM, likewise
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -83,8 +90,8 @@ struct Params {
 
 // Scores, then probabilities, of the current chunk: [ROWS][WG].
 var<workgroup> chunk_p: array<f32, ROWS * WG>;
-// Unnormalised outputs: [ROWS][HEAD_DIM].
-var<workgroup> acc: array<f32, ROWS * HEAD_DIM>;
+// Unnormalised outputs: [ROWS][V_DIM].
+var<workgroup> acc: array<f32, ROWS * V_DIM>;
 var<workgroup> row_max: array<f32, ROWS>;
 var<workgroup> row_sum: array<f32, ROWS>;
 var<workgroup> row_rescale: array<f32, ROWS>;
@@ -185,7 +192,7 @@ fn main(
     }
 #endif
   }
-  let n_outputs = block_rows * params.head_dim;
+  let n_outputs = block_rows * params.v_dim;
   for (var i = lid; i < n_outputs; i += WG) {
     acc[i] = 0.0;
   }
@@ -210,11 +217,11 @@ fn main(
     workgroupBarrier();
 
     for (var i = lid; i < n_outputs; i += WG) {
-      let r = i / HEAD_DIM;
+      let r = i / V_DIM;
       var o = acc[i] * row_rescale[r];
-      let v_base = (kv_head * params.max_context + chunk) * HEAD_DIM + i % HEAD_DIM;
+      let v_base = (kv_head * params.max_context + chunk) * V_ROW + i % V_DIM;
       for (var j = 0u; j < chunk_len; j++) {
-        o += chunk_p[r * WG + j] * v_cache[v_base + j * HEAD_DIM];
+        o += chunk_p[r * WG + j] * v_cache[v_base + j * V_ROW];
       }
       acc[i] = o;
     }
@@ -223,18 +230,18 @@ fn main(
 
   let n_rows = params.n_tokens * params.n_heads;
   for (var i = lid; i < n_outputs; i += WG) {
-    let r = i / HEAD_DIM;
+    let r = i / V_DIM;
     let row = row_info(row_block, kv_head, r);
     let global_row = row.token * params.n_heads + row.head;
     if (params.n_splits > 1u) {
-      out[(split * n_rows + global_row) * HEAD_DIM + i % HEAD_DIM] = acc[i];
-      if (i % HEAD_DIM == 0u) {
-        let stats = params.n_splits * n_rows * HEAD_DIM + (split * n_rows + global_row) * 2u;
+      out[(split * n_rows + global_row) * V_DIM + i % V_DIM] = acc[i];
+      if (i % V_DIM == 0u) {
+        let stats = params.n_splits * n_rows * V_DIM + (split * n_rows + global_row) * 2u;
         out[stats] = row_max[r];
         out[stats + 1u] = row_sum[r];
       }
     } else {
-      out[global_row * HEAD_DIM + i % HEAD_DIM] = acc[i] / row_sum[r];
+      out[global_row * V_DIM + i % V_DIM] = acc[i] / row_sum[r];
     }
   }
 }

@@ -12,12 +12,15 @@
 //                                                one buffer, e.g. a fused QKV projection)
 //   3  k_cache  storage, read_write  array<f32>  [n_kv_heads][max_context][head_dim]
 //   4  v_cache  storage, read_write  array<f32>  [n_kv_heads][max_context][head_dim]
+// With KEYS_ONLY (a latent cache, whose values are part of its key rows)
+// there are two bindings, 1 k and 2 k_cache: only keys are written.
 //
 // Geometry: one thread per (token, head, dimension), WG threads per
 // workgroup; the linear index is (wid.y * num_workgroups.x + wid.x) * WG + lid,
 // dimension fastest; threads past the last element return.
 //
 // Overrides: WG, threads per workgroup (default 64).
+// Defines:   KEYS_ONLY (bool).
 
 override WG: u32 = 64u;
 
@@ -34,9 +37,13 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
+#if KEYS_ONLY
+@group(0) @binding(2) var<storage, read_write> k_cache: array<f32>;
+#else
 @group(0) @binding(2) var<storage, read> v: array<f32>;
 @group(0) @binding(3) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v_cache: array<f32>;
+#endif
 
 @compute @workgroup_size(WG)
 fn main(
@@ -56,5 +63,7 @@ fn main(
   let src = token * params.src_token_stride + within;
   let dst = (head * params.max_context + params.start_position + token) * params.head_dim + d;
   k_cache[dst] = k[params.k_offset + src];
+#if !KEYS_ONLY
   v_cache[dst] = v[params.v_offset + src];
+#endif
 }

@@ -4,9 +4,12 @@
 //   y[r, i] = x[r, i] / sqrt(mean_i(x[r, i]^2) + eps) * w[i]
 //
 // Bindings (group 0):
-//   0  params  uniform              Params { rows: u32, cols: u32, eps: f32 }
-//   1  x       storage, read        array<f32>  [rows, cols], row-major
-//   2  y       storage, read_write  array<f32>  [rows, cols], row-major; must not alias x
+//   0  params  uniform              Params { rows, cols, eps: f32, x_stride, y_stride, y_offset }
+//   1  x       storage, read        array<f32>  row r at r x_stride, cols long
+//   2  y       storage, read_write  array<f32>  row r at y_offset + r y_stride; must not alias x
+// (x_stride = y_stride = cols and y_offset = 0 for a plain matrix; a latent
+// attention cache normalises the first columns of wider rows into the
+// cache's rows.)
 //   3  w       storage, read        array<f32>  [cols]; only when HAS_WEIGHT
 //
 // Geometry: one workgroup per row, WG threads each. The grid may be 2-D when
@@ -25,6 +28,9 @@ struct Params {
   rows: u32,
   cols: u32,
   eps: f32,
+  x_stride: u32,
+  y_stride: u32,
+  y_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -47,7 +53,8 @@ fn main(
   if (row >= params.rows) {
     return;
   }
-  let base = row * params.cols;
+  let base = row * params.x_stride;
+  let out = params.y_offset + row * params.y_stride;
 
   var sum_sq = 0.0;
   for (var i = lid; i < params.cols; i += WG) {
@@ -67,9 +74,9 @@ fn main(
   let scale = 1.0 / sqrt(partial_sums[0] / f32(params.cols) + params.eps);
   for (var i = lid; i < params.cols; i += WG) {
 #if HAS_WEIGHT
-    y[base + i] = x[base + i] * scale * w[i];
+    y[out + i] = x[base + i] * scale * w[i];
 #else
-    y[base + i] = x[base + i] * scale;
+    y[out + i] = x[base + i] * scale;
 #endif
   }
 }

@@ -9,6 +9,11 @@
  * workgroup per block of rows. Over long contexts a decode step also splits
  * the keys across workgroups (more parallelism than n_kv_heads workgroups)
  * and merges their partial results in a second dispatch.
+ *
+ * Values may be narrower than keys and live inside another cache's rows:
+ * multi-head latent attention (deepseek2) binds its one latent cache as both
+ * key and value cache, each value being the first `valueDim` dimensions of
+ * a key row.
  */
 
 import { checkBindingSize, createEmptyStorageBuffer, packUniformScalars } from '../gpu/buffers';
@@ -24,7 +29,12 @@ export interface AttentionVariant {
   nHeads: number;
   /** KV heads; nHeads must be a multiple. */
   nKvHeads: number;
+  /** Width of queries and keys. */
   headDim: number;
+  /** Width of values and outputs (default headDim). */
+  valueDim?: number;
+  /** Elements from one position's value to the next's in the value cache (default valueDim; >= valueDim). */
+  valueRow?: number;
   /** Whether a per-head sink logit joins the softmax denominator (gpt-oss). */
   hasSinks: boolean;
   /** Threads per workgroup, also keys per chunk: a power of two (default 64). */
@@ -52,8 +62,9 @@ export interface AttentionBuffers {
   q: BufferRef;
   /** f32 [nKvHeads][maxContext][headDim], positions up to the last token's filled. */
   kCache: BufferRef;
+  /** f32 [nKvHeads][maxContext][valueRow], values in the first valueDim of each row (may be kCache). */
   vCache: BufferRef;
-  /** f32 [tokens][nHeads][headDim], written. */
+  /** f32 [tokens][nHeads][valueDim], written. */
   out: BufferRef;
   /** f32 [nHeads]; required exactly when the variant has sinks. */
   sinks?: BufferRef;
@@ -78,9 +89,9 @@ export function splitCountFor(visibleKeys: number): number {
   return Math.max(1, Math.min(MAX_SPLITS, Math.floor(visibleKeys / MIN_SPLIT_KEYS)));
 }
 
-/** Bytes of split-K partials for `rows` query rows (tokens * nHeads) and `splits` splits. */
-export function attentionScratchBytes(rows: number, headDim: number, splits: number): number {
-  return splits * rows * (headDim + 2) * 4;
+/** Bytes of split-K partials for `rows` query rows (tokens * nHeads) of `valueDim` outputs and `splits` splits. */
+export function attentionScratchBytes(rows: number, valueDim: number, splits: number): number {
+  return splits * rows * (valueDim + 2) * 4;
 }
 
 /** The first position a query at `position` sees. */
@@ -102,35 +113,39 @@ export class AttentionKernel {
 
   /** Builds (or takes from the device's cache) the attention and combine pipelines of `variant`. */
   static async create(device: GPUDevice, variant: AttentionVariant): Promise<AttentionKernel> {
-    const full = { workgroupSize: DEFAULT_WORKGROUP_SIZE, ...variant };
-    const { nHeads, nKvHeads, headDim, hasSinks, workgroupSize } = full;
+    const full = { workgroupSize: DEFAULT_WORKGROUP_SIZE, valueDim: variant.headDim, ...variant };
+    const withRow = { valueRow: full.valueDim, ...full };
+    const { nHeads, nKvHeads, headDim, valueDim, valueRow, hasSinks, workgroupSize } = withRow;
     checkInteger(nKvHeads, 'attention nKvHeads', 1);
     checkInteger(headDim, 'attention headDim', 1);
+    checkInteger(valueDim, 'attention valueDim', 1);
+    checkInteger(valueRow, 'attention valueRow', valueDim);
     if (!Number.isInteger(nHeads) || nHeads < 1 || nHeads % nKvHeads !== 0) {
       throw new RangeError(`attention nHeads (${nHeads}) must be a positive multiple of nKvHeads (${nKvHeads})`);
     }
     checkPowerOfTwoWorkgroup(workgroupSize, device.limits.maxComputeInvocationsPerWorkgroup, 'attention');
     const group = nHeads / nKvHeads;
-    const rows = fittingRows(MAX_ROWS, workgroupSize, headDim, device.limits.maxComputeWorkgroupStorageSize);
+    const rows = fittingRows(MAX_ROWS, workgroupSize, valueDim, device.limits.maxComputeWorkgroupStorageSize);
     const cache = pipelineCacheFor(device);
-    const attention = cache.getOrCreate({ op: 'attention', dtype: 'f32', wg: workgroupSize, rows, hd: headDim, group, sinks: hasSinks }, (label) =>
+    const attention = cache.getOrCreate({ op: 'attention', dtype: 'f32', wg: workgroupSize, rows, hd: headDim, vd: valueDim, vr: valueRow, group, sinks: hasSinks }, (label) =>
       createComputePipeline(device, {
         label,
         code: loadShader('attention.wgsl', { HAS_SINKS: hasSinks }),
         bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', ...(hasSinks ? ['read-only-storage' as const] : [])],
-        constants: { WG: workgroupSize, ROWS: rows, HEAD_DIM: headDim, GROUP: group },
+        constants: { WG: workgroupSize, ROWS: rows, HEAD_DIM: headDim, V_DIM: valueDim, V_ROW: valueRow, GROUP: group },
       }),
     );
-    const combine = cache.getOrCreate({ op: 'attention_combine', dtype: 'f32', wg: workgroupSize, hd: headDim }, (label) =>
+    // The partials the combine step merges are value-wide.
+    const combine = cache.getOrCreate({ op: 'attention_combine', dtype: 'f32', wg: workgroupSize, hd: valueDim }, (label) =>
       createComputePipeline(device, {
         label,
         code: loadShader('attention_combine.wgsl'),
         bindings: ['uniform', 'read-only-storage', 'storage'],
-        constants: { WG: workgroupSize, HEAD_DIM: headDim },
+        constants: { WG: workgroupSize, HEAD_DIM: valueDim },
       }),
     );
     const [attentionPipeline, combinePipeline] = await Promise.all([attention, combine]);
-    return new AttentionKernel(device, attentionPipeline, combinePipeline, full, rows);
+    return new AttentionKernel(device, attentionPipeline, combinePipeline, withRow, rows);
   }
 
   get label(): string {
@@ -165,6 +180,7 @@ export class AttentionKernel {
       ['u32', spanStart],
       ['f32', full.scale],
       ['u32', headDim],
+      ['u32', this.variant.valueDim],
     ]);
     const sinks = buffers.sinks ? [buffers.sinks] : [];
     const workgroups = nKvHeads * rowBlocks * splits;
@@ -173,7 +189,7 @@ export class AttentionKernel {
       return;
     }
     const queryRows = tokens * nHeads;
-    const scratchBytes = attentionScratchBytes(queryRows, headDim, splits);
+    const scratchBytes = attentionScratchBytes(queryRows, this.variant.valueDim, splits);
     const scratch = buffers.scratch ?? this.scratchOfAtLeast(scratchBytes);
     checkBindingSize(scratch, scratchBytes, 'attention scratch');
     checkU32Index(scratchBytes / 4, 'attention scratch');
@@ -221,23 +237,24 @@ export class AttentionKernel {
       throw new Error(`${this.label}: a sinks buffer must be given exactly when the variant has sinks`);
     }
     const qElements = full.tokens === 0 ? 0 : full.qOffset + (full.tokens - 1) * full.qTokenStride + nHeads * headDim;
-    checkU32Index(Math.max(qElements, kvCacheBytes(full) / 4), 'attention');
+    const vCacheBytes = kvCacheBytes({ ...full, headDim: this.variant.valueRow });
+    checkU32Index(Math.max(qElements, kvCacheBytes(full) / 4, vCacheBytes / 4), 'attention');
     checkBindingSize(buffers.q, qElements * 4, 'attention q');
     checkBindingSize(buffers.kCache, kvCacheBytes(full), 'attention kCache');
-    checkBindingSize(buffers.vCache, kvCacheBytes(full), 'attention vCache');
-    checkBindingSize(buffers.out, full.tokens * nHeads * headDim * 4, 'attention out');
+    checkBindingSize(buffers.vCache, vCacheBytes, 'attention vCache');
+    checkBindingSize(buffers.out, full.tokens * nHeads * this.variant.valueDim * 4, 'attention out');
     if (buffers.sinks) checkBindingSize(buffers.sinks, nHeads * 4, 'attention sinks');
     return full;
   }
 }
 
-/** The largest row count up to `rows` whose workgroup arrays fit in `storageBytes`. */
-function fittingRows(rows: number, workgroupSize: number, headDim: number, storageBytes: number): number {
-  const bytes = (r: number) => r * (workgroupSize + headDim + 3) * 4;
+/** The largest row count up to `rows` whose workgroup arrays (scores and value-wide outputs) fit in `storageBytes`. */
+function fittingRows(rows: number, workgroupSize: number, valueDim: number, storageBytes: number): number {
+  const bytes = (r: number) => r * (workgroupSize + valueDim + 3) * 4;
   let fitting = rows;
   while (fitting > 1 && bytes(fitting) > storageBytes) fitting = Math.floor(fitting / 2);
   if (bytes(fitting) > storageBytes) {
-    throw new RangeError(`attention: head dim ${headDim} with workgroup ${workgroupSize} needs more workgroup memory than ${storageBytes} bytes`);
+    throw new RangeError(`attention: value dim ${valueDim} with workgroup ${workgroupSize} needs more workgroup memory than ${storageBytes} bytes`);
   }
   return fitting;
 }

@@ -6,7 +6,9 @@
  * head's history as a single run of memory. kv_write stores the keys and
  * values of new tokens (as the K and V projections produce them,
  * [tokens][nKvHeads][headDim], possibly rows of a fused QKV output) at
- * positions startPosition..startPosition + tokens - 1.
+ * positions startPosition..startPosition + tokens - 1. A keys-only variant
+ * fills a latent cache (deepseek2's MLA), whose values are part of its key
+ * rows.
  */
 
 import { checkBindingSize, packUniformScalars } from '../gpu/buffers';
@@ -43,17 +45,19 @@ export interface KvWriteShape extends KvCacheShape {
 export interface KvWriteBuffers {
   /** f32 new keys (may be the same buffer as v). */
   k: BufferRef;
-  /** f32 new values. */
-  v: BufferRef;
+  /** f32 new values (not with keysOnly). */
+  v?: BufferRef;
   /** f32 [nKvHeads][maxContext][headDim], written. */
   kCache: BufferRef;
-  /** f32 [nKvHeads][maxContext][headDim], written. */
-  vCache: BufferRef;
+  /** f32 [nKvHeads][maxContext][headDim], written (not with keysOnly). */
+  vCache?: BufferRef;
 }
 
 export interface KvWriteVariant {
   /** Threads per workgroup (default 64), one per element. */
   workgroupSize?: number;
+  /** Only keys are written (a latent cache): no v, no vCache. */
+  keysOnly?: boolean;
 }
 
 const DEFAULT_WORKGROUP_SIZE = 64;
@@ -63,21 +67,23 @@ export class KvWriteKernel {
     private readonly device: GPUDevice,
     private readonly pipeline: GPUComputePipeline,
     private readonly workgroupSize: number,
+    private readonly keysOnly: boolean,
   ) {}
 
   static async create(device: GPUDevice, variant: KvWriteVariant = {}): Promise<KvWriteKernel> {
     const workgroupSize = variant.workgroupSize ?? DEFAULT_WORKGROUP_SIZE;
+    const keysOnly = variant.keysOnly ?? false;
     checkWorkgroupSize(workgroupSize, device.limits.maxComputeInvocationsPerWorkgroup, 'kv_write');
-    const key = { op: 'kv_write', dtype: 'f32', wg: workgroupSize };
+    const key = { op: 'kv_write', dtype: 'f32', wg: workgroupSize, keysOnly };
     const pipeline = await pipelineCacheFor(device).getOrCreate(key, (label) =>
       createComputePipeline(device, {
         label,
-        code: loadShader('kv_write.wgsl'),
-        bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'storage', 'storage'],
+        code: loadShader('kv_write.wgsl', { KEYS_ONLY: keysOnly }),
+        bindings: keysOnly ? ['uniform', 'read-only-storage', 'storage'] : ['uniform', 'read-only-storage', 'read-only-storage', 'storage', 'storage'],
         constants: { WG: workgroupSize },
       }),
     );
-    return new KvWriteKernel(device, pipeline, workgroupSize);
+    return new KvWriteKernel(device, pipeline, workgroupSize, keysOnly);
   }
 
   get label(): string {
@@ -103,10 +109,17 @@ export class KvWriteKernel {
     }
     const srcElements = (offset: number) => (tokens === 0 ? 0 : offset + (tokens - 1) * srcTokenStride + nKvHeads * headDim);
     checkU32Index(Math.max(srcElements(kOffset), srcElements(vOffset), nKvHeads * maxContext * headDim), 'kv_write');
+    const givesValues = buffers.v !== undefined && buffers.vCache !== undefined;
+    const givesNone = buffers.v === undefined && buffers.vCache === undefined;
+    if (this.keysOnly ? !givesNone : !givesValues) {
+      throw new Error(`${this.label}: v and vCache must be given exactly when the variant writes values`);
+    }
     checkBindingSize(buffers.k, srcElements(kOffset) * 4, 'kv_write k');
-    checkBindingSize(buffers.v, srcElements(vOffset) * 4, 'kv_write v');
     checkBindingSize(buffers.kCache, kvCacheBytes(shape), 'kv_write kCache');
-    checkBindingSize(buffers.vCache, kvCacheBytes(shape), 'kv_write vCache');
+    if (buffers.v && buffers.vCache) {
+      checkBindingSize(buffers.v, srcElements(vOffset) * 4, 'kv_write v');
+      checkBindingSize(buffers.vCache, kvCacheBytes(shape), 'kv_write vCache');
+    }
     if (tokens === 0) return;
 
     const uniforms = packUniformScalars([
@@ -119,7 +132,7 @@ export class KvWriteKernel {
       ['u32', kOffset],
       ['u32', vOffset],
     ]);
-    const bound = [buffers.k, buffers.v, buffers.kCache, buffers.vCache];
+    const bound = buffers.v && buffers.vCache ? [buffers.k, buffers.v, buffers.kCache, buffers.vCache] : [buffers.k, buffers.kCache];
     encodeDispatch(this.device, pass, this.pipeline, uniforms, bound, ceilDiv(tokens * nKvHeads * headDim, this.workgroupSize));
   }
 }

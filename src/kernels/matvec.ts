@@ -12,6 +12,7 @@ import { ceilDiv, workgroupGrid } from '../gpu/dispatch';
 import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
 import { loadShader } from '../gpu/shader-files';
 import type { GgmlType } from '../quant/formats';
+import { checkInteger } from './kernel-support';
 import { checkWeightPlacement, decoderDefines, quantDecoder } from './quant-decoders';
 import type { QuantDecoder } from './quant-decoders';
 
@@ -36,6 +37,22 @@ export interface MatvecShape {
   accumulate?: boolean;
   /** Multiplies W x before it is written or added (granite's residual and logit scales). Default 1. */
   scale?: number;
+  /**
+   * The same product per token and head (latent attention's per-head
+   * absorption): W_h at wOffsetBytes + h wHeadStrideBytes, x and y moved by
+   * their head and token strides (x's multiples of 4). Default one of each.
+   */
+  batch?: MatvecBatch;
+}
+
+export interface MatvecBatch {
+  heads: number;
+  tokens: number;
+  wHeadStrideBytes: number;
+  xHeadStride: number;
+  xTokenStride: number;
+  yHeadStride: number;
+  yTokenStride: number;
 }
 
 export interface MatvecBuffers {
@@ -90,13 +107,23 @@ export class MatvecKernel {
   /** Records y (+)= scale * W x into `pass`. */
   encode(pass: GPUComputePassEncoder, buffers: MatvecBuffers, shape: MatvecShape): void {
     const { rows, cols, wOffsetBytes = 0, xOffset = 0, yOffset = 0, accumulate = false, scale = 1 } = shape;
-    checkWeightPlacement(this.decoder, bindingSizeBytes(buffers.w), { rows, cols, offsetBytes: wOffsetBytes }, this.label);
+    const b = shape.batch ?? { heads: 1, tokens: 1, wHeadStrideBytes: 0, xHeadStride: 0, xTokenStride: 0, yHeadStride: 0, yTokenStride: 0 };
+    checkInteger(b.heads, `${this.label} batch heads`, 1);
+    checkInteger(b.tokens, `${this.label} batch tokens`);
+    for (const [name, value] of [['xHeadStride', b.xHeadStride], ['xTokenStride', b.xTokenStride]] as const) checkVectorOffset(value, 4, `${this.label} ${name}`);
+    for (const [name, value] of [['yHeadStride', b.yHeadStride], ['yTokenStride', b.yTokenStride], ['wHeadStrideBytes', b.wHeadStrideBytes]] as const) {
+      checkVectorOffset(value, 1, `${this.label} ${name}`);
+    }
+    const lastHead = b.heads - 1;
+    const lastToken = Math.max(0, b.tokens - 1);
+    checkWeightPlacement(this.decoder, bindingSizeBytes(buffers.w), { rows, cols, offsetBytes: wOffsetBytes + lastHead * b.wHeadStrideBytes }, this.label);
     checkVectorOffset(xOffset, 4, `${this.label} xOffset`);
     checkVectorOffset(yOffset, 1, `${this.label} yOffset`);
-    checkBindingSize(buffers.x, (xOffset + cols) * 4, `${this.label} x`);
-    checkBindingSize(buffers.y, (yOffset + rows) * 4, `${this.label} y`);
+    checkBindingSize(buffers.x, (xOffset + lastToken * b.xTokenStride + lastHead * b.xHeadStride + cols) * 4, `${this.label} x`);
+    checkBindingSize(buffers.y, (yOffset + lastToken * b.yTokenStride + lastHead * b.yHeadStride + rows) * 4, `${this.label} y`);
     if (!Number.isFinite(scale)) throw new RangeError(`${this.label}: scale must be finite, got ${scale}`);
-    if (rows === 0) return;
+    if (rows === 0 || b.tokens === 0) return;
+    const rowBlocks = ceilDiv(rows, this.rowsPerWorkgroup);
 
     const params = packUniformScalars([
       ['u32', rows],
@@ -106,6 +133,14 @@ export class MatvecKernel {
       ['u32', yOffset],
       ['u32', accumulate ? 1 : 0],
       ['f32', scale],
+      ['u32', rowBlocks],
+      ['u32', b.heads],
+      ['u32', b.tokens],
+      ['u32', b.wHeadStrideBytes],
+      ['u32', b.xHeadStride],
+      ['u32', b.xTokenStride],
+      ['u32', b.yHeadStride],
+      ['u32', b.yTokenStride],
     ]);
     const bindGroup = this.device.createBindGroup({
       label: this.label,
@@ -117,7 +152,7 @@ export class MatvecKernel {
         { binding: 3, resource: asBufferBinding(buffers.y) },
       ],
     });
-    const workgroups = ceilDiv(rows, this.rowsPerWorkgroup);
+    const workgroups = rowBlocks * b.heads * b.tokens;
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(...workgroupGrid(workgroups, this.device.limits.maxComputeWorkgroupsPerDimension));

@@ -22,12 +22,18 @@ export interface RmsNormShape {
   cols: number;
   /** Added to the mean square before the square root. */
   eps: number;
+  /** Elements from one row of x to the next (default cols). */
+  xStride?: number;
+  /** Elements from one row of y to the next (default cols). */
+  yStride?: number;
+  /** Element index of row 0 in y (default 0). */
+  yOffset?: number;
 }
 
 export interface RmsNormBuffers {
-  /** f32 [rows, cols]. */
+  /** f32 rows of cols, xStride apart. */
   x: BufferRef;
-  /** f32 [rows, cols], written; must not be x. */
+  /** f32 rows of cols from yOffset, yStride apart, written; must not be x. */
   y: BufferRef;
   /** f32 [cols]; required exactly when the variant has a weight. */
   weight?: BufferRef;
@@ -64,12 +70,15 @@ export class RmsNormKernel {
 
   /** Records the normalisation of every row into `pass`. */
   encode(pass: GPUComputePassEncoder, buffers: RmsNormBuffers, shape: RmsNormShape): void {
-    this.check(buffers, shape);
+    const { xStride, yStride, yOffset } = this.check(buffers, shape);
     if (shape.rows === 0) return;
     const params = packUniformScalars([
       ['u32', shape.rows],
       ['u32', shape.cols],
       ['f32', shape.eps],
+      ['u32', xStride],
+      ['u32', yStride],
+      ['u32', yOffset],
     ]);
     const entries: GPUBindGroupEntry[] = [
       { binding: 0, resource: { buffer: createUniformBuffer(this.device, params, `${this.label} params`) } },
@@ -87,18 +96,25 @@ export class RmsNormKernel {
     pass.dispatchWorkgroups(...workgroupGrid(shape.rows, this.device.limits.maxComputeWorkgroupsPerDimension));
   }
 
-  private check(buffers: RmsNormBuffers, shape: RmsNormShape): void {
+  private check(buffers: RmsNormBuffers, shape: RmsNormShape): { xStride: number; yStride: number; yOffset: number } {
     const { rows, cols, eps } = shape;
     if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(cols) || cols < 1) {
       throw new RangeError(`rmsnorm needs integer rows >= 0 and cols >= 1, got ${rows}x${cols}`);
     }
+    const { xStride = cols, yStride = cols, yOffset = 0 } = shape;
+    for (const [name, value] of [['xStride', xStride], ['yStride', yStride]] as const) {
+      if (!Number.isInteger(value) || value < cols) throw new RangeError(`rmsnorm ${name} must be an integer >= cols (${cols}), got ${value}`);
+    }
+    if (!Number.isInteger(yOffset) || yOffset < 0) throw new RangeError(`rmsnorm yOffset must be an integer >= 0, got ${yOffset}`);
     if (!(eps >= 0)) throw new RangeError(`rmsnorm eps must be >= 0, got ${eps}`);
     if (this.hasWeight !== (buffers.weight !== undefined)) {
       throw new Error(`${this.label}: a weight buffer must be given exactly when the variant has a weight`);
     }
-    checkBindingSize(buffers.x, rows * cols * 4, 'rmsnorm x');
-    checkBindingSize(buffers.y, rows * cols * 4, 'rmsnorm y');
+    const span = (stride: number) => (rows === 0 ? 0 : (rows - 1) * stride + cols);
+    checkBindingSize(buffers.x, span(xStride) * 4, 'rmsnorm x');
+    checkBindingSize(buffers.y, (yOffset + span(yStride)) * 4, 'rmsnorm y');
     if (buffers.weight) checkBindingSize(buffers.weight, cols * 4, 'rmsnorm weight');
+    return { xStride, yStride, yOffset };
   }
 }
 

@@ -2,7 +2,9 @@
  * The attention kernel matches the f64 CPU reference for decode steps and
  * prefill blocks: head_dim 64 and 128, grouped-query heads (4 over 1 and 2),
  * contexts 1, 7, 33 and 100, sliding windows, sinks, split-K, prefill of
- * 1, 5 and 17 tokens after earlier ones, and queries inside fused QKV rows.
+ * 1, 5 and 17 tokens after earlier ones, queries inside fused QKV rows, and
+ * latent attention (deepseek2's MLA: values are the first dimensions of the
+ * key rows, one cache bound twice).
  * Cache positions a query must not see hold NaN, so reading one shows.
  */
 
@@ -61,6 +63,8 @@ interface Case {
   shape: AttentionShape;
   sinks?: boolean;
   splits?: number;
+  /** Latent attention: values are the first `latent` dimensions of each key row (the key cache bound as value cache too). */
+  latent?: number;
 }
 
 function decodeCase(headDim: number, nHeads: number, nKvHeads: number, context: number, extra: Partial<AttentionShape> = {}): AttentionShape {
@@ -94,6 +98,9 @@ CASES.push(
   { name: 'prefill of 17 tokens with a window of 6', shape: { tokens: 17, startPosition: 9, nHeads: 4, nKvHeads: 2, headDim: 64, maxContext: 30, window: 6 } },
   { name: 'prefill of 17 tokens with sinks', shape: { tokens: 17, startPosition: 2, nHeads: 4, nKvHeads: 2, headDim: 64, maxContext: 20 }, sinks: true },
   { name: 'prefill of 17 tokens after 200, split over 4 workgroups', shape: { tokens: 17, startPosition: 200, nHeads: 4, nKvHeads: 2, headDim: 64, maxContext: 220 }, splits: 4 },
+  { name: 'latent decode, 4 heads over 1 latent row of 64 + 32, context 33', shape: decodeCase(96, 4, 1, 33, { scale: 0.15 }), latent: 64 },
+  { name: 'latent decode split over a long context', shape: decodeCase(96, 4, 1, 600, { scale: 0.15 }), latent: 64 },
+  { name: 'latent prefill of 17 tokens after 5', shape: { tokens: 17, startPosition: 5, nHeads: 4, nKvHeads: 1, headDim: 96, maxContext: 24, scale: 0.15 }, latent: 64 },
   {
     name: 'prefill reading Q from fused QKV rows',
     shape: { tokens: 5, startPosition: 3, nHeads: 4, nKvHeads: 2, headDim: 64, maxContext: 8, qTokenStride: 8 * 64, qOffset: 64 },
@@ -128,12 +135,14 @@ describe('attention kernel', () => {
   async function attentionOnGpu(c: Case, q: Float32Array, kCache: Float32Array, vCache: Float32Array, sinks?: Float32Array): Promise<Float32Array> {
     const { device } = gpu;
     const { nHeads, nKvHeads, headDim, tokens } = c.shape;
-    const kernel = await AttentionKernel.create(device, { nHeads, nKvHeads, headDim, hasSinks: sinks !== undefined });
-    const outElements = tokens * nHeads * headDim;
+    const value = c.latent === undefined ? {} : { valueDim: c.latent, valueRow: headDim };
+    const kernel = await AttentionKernel.create(device, { nHeads, nKvHeads, headDim, ...value, hasSinks: sinks !== undefined });
+    const outElements = tokens * nHeads * (c.latent ?? headDim);
+    const kBuffer = createStorageBuffer(device, kCache, 'k cache');
     const buffers = {
       q: createStorageBuffer(device, q, 'q'),
-      kCache: createStorageBuffer(device, kCache, 'k cache'),
-      vCache: createStorageBuffer(device, vCache, 'v cache'),
+      kCache: kBuffer,
+      vCache: c.latent === undefined ? createStorageBuffer(device, vCache, 'v cache') : kBuffer,
       out: createEmptyStorageBuffer(device, outElements * 4, 'out'),
       sinks: sinks && createStorageBuffer(device, sinks, 'sinks'),
     };
@@ -151,11 +160,14 @@ describe('attention kernel', () => {
       // Queries of twice unit size make the softmax peaked rather than flat.
       const q = randomArray(qElements, rng, 2);
       const kCache = randomCache(c.shape, rng);
-      const vCache = randomCache(c.shape, rng);
+      // Latent attention reads its values from the key rows.
+      const vCache = c.latent === undefined ? randomCache(c.shape, rng) : kCache;
       const sinks = c.sinks ? randomArray(nHeads, rng, 2) : undefined;
 
       const actual = await attentionOnGpu(c, q, kCache, vCache, sinks);
-      const expected = attention(q, kCache, vCache, c.shape, sinks);
+      const value = c.latent === undefined ? undefined : { dim: c.latent, row: c.shape.headDim };
+      const expected = attention(q, kCache, vCache, c.shape, sinks, value);
+      expect(actual.length).toBe(expected.length);
 
       const vMaxAbs = vCache.reduce((m, v) => (Number.isNaN(v) ? m : Math.max(m, Math.abs(v))), 0);
       const bound = tolerance(q, kCache, vMaxAbs, c.shape);

@@ -75,6 +75,22 @@ describe('kv_write kernel', () => {
     expect(actualK[(1 * 6 + 2) * headDim]).toBe(qkv[5 * headDim]); // token 0, KV head 1 -> head 1, position 2
   });
 
+  it('keys only (a latent cache): writes the key rows and binds no values', async () => {
+    const { device } = gpu;
+    const kernel = await KvWriteKernel.create(device, { keysOnly: true });
+    // Latent rows of 24 (16 latent + 8 rope) for 3 tokens at positions 4..6 of 8; position 3 keeps its old row.
+    const shape: KvWriteShape = { tokens: 3, startPosition: 4, nKvHeads: 1, maxContext: 8, headDim: 24 };
+    const rows = randomArray(3 * 24, 11);
+    const old = randomArray(8 * 24, 12);
+    const kCache = createStorageBuffer(device, old, 'latent cache');
+    await withGpuErrorScope(device, kernel.label, () =>
+      submitComputePass(device, kernel.label, (pass) => kernel.encode(pass, { k: createStorageBuffer(device, rows, 'rows'), kCache }, shape)),
+    );
+    const actual = await readFloat32(device, kCache, 8 * 24);
+    expect(firstMismatch(actual, kvWrite(Float32Array.from(old), rows, shape))).toBeUndefined();
+    expect(() => submitComputePass(device, 'values', (pass) => kernel.encode(pass, { k: kCache, v: kCache, kCache, vCache: kCache }, shape))).toThrow(/exactly when the variant writes values/);
+  });
+
   it('refuses positions past the end of the cache', async () => {
     const kernel = await KvWriteKernel.create(gpu.device);
     const buffer = createStorageBuffer(gpu.device, new Float32Array(64));

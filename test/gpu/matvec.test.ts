@@ -153,6 +153,48 @@ describe('matvec kernel', () => {
     expectClose(await matvecOnGpu(problem, { accumulateInto: y0, scale: 0.22 }), problem, y0, 0.22);
   });
 
+  for (const type of [GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_K]) {
+    it(`${ggmlTypeName(type)}: batched over heads and tokens, each head its own matrix, x and y moved by their strides (latent attention)`, async () => {
+      const { device } = gpu;
+      // 3 heads of [rows, cols] back to back; x rows [token][head] of `cols` within wider token rows; y likewise.
+      const rows = 5;
+      const cols = colsFor(type)[0];
+      const [heads, tokens] = [3, 2];
+      const rng = mulberry32(type * 31 + 7);
+      const perHead = randomBlocks(type, rows * cols, rng).length;
+      const weights = Array.from({ length: heads }, () => randomBlocks(type, rows * cols, rng));
+      const wBytes = new Uint8Array(heads * perHead);
+      weights.forEach((w, h) => wBytes.set(w, h * perHead));
+      const xHeadStride = cols + 8;
+      const xTokenStride = heads * xHeadStride + 4;
+      const yHeadStride = rows + 2;
+      const yTokenStride = heads * yHeadStride + 1;
+      const x = randomVector(4 + tokens * xTokenStride, rng);
+      const yLength = 3 + tokens * yTokenStride;
+      const kernel = await MatvecKernel.create(device, type);
+      const yBuffer = createStorageBuffer(device, new Float32Array(yLength).fill(NaN), 'y');
+      const batch = { heads, tokens, wHeadStrideBytes: perHead, xHeadStride, xTokenStride, yHeadStride, yTokenStride };
+      await withGpuErrorScope(device, kernel.label, () =>
+        submitComputePass(device, kernel.label, (pass) =>
+          kernel.encode(pass, { w: createStorageBuffer(device, wBytes, 'W'), x: createStorageBuffer(device, x, 'x'), y: yBuffer }, { rows, cols, xOffset: 4, yOffset: 3, batch }),
+        ),
+      );
+      const y = await readFloat32(device, yBuffer, yLength);
+      let written = 0;
+      for (let t = 0; t < tokens; t++) {
+        for (let h = 0; h < heads; h++) {
+          const xs = x.slice(4 + t * xTokenStride + h * xHeadStride, 4 + t * xTokenStride + h * xHeadStride + cols);
+          const at = 3 + t * yTokenStride + h * yHeadStride;
+          const problem = { type, rows, cols, weights: weights[h], x: xs };
+          const actual = y.slice(at, at + rows);
+          expectClose(actual, problem);
+          written += rows;
+        }
+      }
+      expect(y.filter((v) => !Number.isNaN(v)).length, 'nothing else is written').toBe(written);
+    });
+  }
+
   it('gives the same results with other workgroup geometries', async () => {
     const problem = randomProblem(GgmlType.Q8_0, 13, 192, 21);
     const geometries: MatvecOptions[] = [

@@ -98,6 +98,32 @@ describe('rmsnorm kernel', () => {
     }
   });
 
+  it('normalises the leading columns of wider rows into rows of another width at an offset, leaving the rest', async () => {
+    const { device } = gpu;
+    // x: 3 rows of 40 (normalise the first 24); y: rows of 30 from element 5, pre-filled with 7s.
+    const [rows, cols, xStride, yStride, yOffset] = [3, 24, 40, 30, 5];
+    const rng = mulberry32(21);
+    const x = randomArray(rows * xStride, rng, (n) => 2 * n + 0.25);
+    const weight = randomArray(cols, rng, (n) => 1 + 0.5 * n);
+    const kernel = await RmsNormKernel.create(device, { hasWeight: true });
+    const yLength = yOffset + rows * yStride;
+    const yBuffer = createStorageBuffer(device, new Float32Array(yLength).fill(7), 'y');
+    await withGpuErrorScope(device, kernel.label, () =>
+      submitComputePass(device, kernel.label, (pass) =>
+        kernel.encode(pass, { x: createStorageBuffer(device, x, 'x'), y: yBuffer, weight: createStorageBuffer(device, weight, 'w') }, { rows, cols, eps: EPS, xStride, yStride, yOffset }),
+      ),
+    );
+    const actual = await readFloat32(device, yBuffer, yLength);
+    const leading = Float32Array.from({ length: rows * cols }, (_, i) => x[Math.floor(i / cols) * xStride + (i % cols)]);
+    const expected = rmsNorm(leading, rows, cols, EPS, weight);
+    const got = Float32Array.from({ length: rows * cols }, (_, i) => actual[yOffset + Math.floor(i / cols) * yStride + (i % cols)]);
+    const worst = worstRelativeError(got, expected);
+    expect(worst.relativeError, JSON.stringify(worst)).toBeLessThanOrEqual(RELATIVE_TOLERANCE);
+    const untouched = actual.filter((_, i) => i < yOffset || (i - yOffset) % yStride >= cols);
+    expect(untouched.length).toBe(yLength - rows * cols);
+    expect(untouched.every((v) => v === 7)).toBe(true);
+  });
+
   it('maps a row of zeros to zeros (eps keeps the scale finite)', async () => {
     const actual = await runRmsNorm({ hasWeight: false }, 2, 5, new Float32Array(10));
     expect([...actual]).toEqual(new Array(10).fill(0));
