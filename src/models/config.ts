@@ -107,6 +107,8 @@ export interface MoeFfnTensors {
   router: string;
   /** [experts]: added to the router logits (gpt-oss). */
   routerBias?: string;
+  /** [experts]: added to the scores for choosing experts only, not to their weights (DeepSeek's exp_probs_b). */
+  selectionBias?: string;
   /** [hidden, expertFF, experts] each for gate and up; [expertFF, hidden, experts] for down. */
   gateExps: string;
   upExps: string;
@@ -121,9 +123,9 @@ export interface DenseFfnTensors extends FfnTensors {
   kind: 'dense';
 }
 
-/** Names (as in the GGUF file) of one layer's tensors; optional ones only when present. */
-export interface LayerTensors {
-  attnNorm: string;
+/** Attention with Q, K, V and output projections (optional biases, QK-norm weights and sinks). */
+export interface StandardAttentionTensors {
+  kind: 'standard';
   q: string;
   k: string;
   v: string;
@@ -136,6 +138,36 @@ export interface LayerTensors {
   attnOutBias?: string;
   /** [nHead]: one logit per head that joins each softmax denominator (gpt-oss). */
   attnSinks?: string;
+}
+
+/**
+ * Multi-head latent attention (deepseek2), dims in ggml order with
+ * L = kvLoraRank, r = ropeDim, n = nopeDim, dv = valueDim, dk = n + r.
+ */
+export interface LatentAttentionTensors {
+  kind: 'latent';
+  /** [hidden, heads dk], without a query LoRA. */
+  q?: string;
+  /** With one: [hidden, qLoraRank] down, its [qLoraRank] RMS norm, [qLoraRank, heads dk] up. */
+  qA?: string;
+  qANorm?: string;
+  qB?: string;
+  /** [hidden, L + r]: the compressed KV and the shared RoPE key. */
+  kvAMqa: string;
+  /** [L]: RMS norm of the compressed KV. */
+  kvANorm: string;
+  /** [n, L, heads]: per head, the query's non-rotated part absorbed into the latent space. */
+  kB: string;
+  /** [L, dv, heads]: per head, the latent output back to values. */
+  vB: string;
+  /** [heads dv, hidden]. */
+  attnOut: string;
+}
+
+/** Names (as in the GGUF file) of one layer's tensors; optional ones only when present. */
+export interface LayerTensors {
+  attnNorm: string;
+  attention: StandardAttentionTensors | LatentAttentionTensors;
   /** Norm before the FFN: `ffn_norm`, or gpt-oss's `post_attention_norm`. */
   ffnNorm: string;
   ffn: MoeFfnTensors | DenseFfnTensors;
@@ -151,6 +183,20 @@ export interface TensorTable {
   layers: LayerTensors[];
 }
 
+/** The sizes of multi-head latent attention (deepseek2). */
+export interface LatentAttentionConfig {
+  /** L: width of the compressed KV, the latent space (`attention.kv_lora_rank`). */
+  kvLoraRank: number;
+  /** Width of the query's low-rank bottleneck, 0 for none (`attention.q_lora_rank`). */
+  qLoraRank: number;
+  /** r: rotated dimensions of each query head and of the one shared key (`rope.dimension_count`). */
+  ropeDim: number;
+  /** n: the query head's non-rotated dimensions. */
+  nopeDim: number;
+  /** dv: each head's value width after decompression (`attention.value_length_mla`). */
+  valueDim: number;
+}
+
 export interface ModelConfig {
   /** `general.architecture`. */
   arch: string;
@@ -158,9 +204,14 @@ export interface ModelConfig {
   nLayer: number;
   hidden: number;
   nHead: number;
+  /** KV heads; 1 for latent attention, whose one cache row all heads share. */
   nHeadKv: number;
+  /** Width of a key (a cache row: L + r for latent attention). */
   headDimK: number;
+  /** Width of a value (L for latent attention: the first L of a cache row). */
   headDimV: number;
+  /** Latent attention's sizes, present exactly when the layers' attention is latent. */
+  latent?: LatentAttentionConfig;
   rope: RopeConfig;
   rmsEps: number;
   contextLength: number;

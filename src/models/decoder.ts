@@ -63,7 +63,7 @@ function readDecoderConfig(file: GgufFile, spec: DecoderSpec): ModelConfig {
     const b = `blk.${i}.`;
     layers.push({
       attnNorm: t.need(b + 'attn_norm.weight', [h.hidden]),
-      ...standardAttention(t, b, shape, { qkNorm: spec.graph.qkNorm, sinks: spec.attentionSinks }),
+      attention: standardAttention(t, b, shape, { qkNorm: spec.graph.qkNorm, sinks: spec.attentionSinks }),
       ffnNorm: t.need(b + (spec.ffnNormTensor ?? 'ffn_norm') + '.weight', [h.hidden]),
       ffn: i < leadingDenseLayers ? denseFfn(t, b, shape) : moeFfn(t, b, shape, { sharedGate: spec.graph.routing.sharedExpertGate === 'sigmoid' }),
     });

@@ -7,11 +7,9 @@
 
 import { AddKernel } from '../kernels/add';
 import { ArgmaxKernel } from '../kernels/argmax';
-import { AttentionKernel } from '../kernels/attention';
 import { EmbeddingKernel } from '../kernels/embedding';
 import { ExpertFfnKernel } from '../kernels/expert-ffn';
 import type { FfnActivation } from '../kernels/expert-ffn';
-import { KvWriteKernel } from '../kernels/kv-write';
 import { MatmulKernel } from '../kernels/matmul';
 import { MatvecKernel } from '../kernels/matvec';
 import { RmsNormKernel } from '../kernels/rmsnorm';
@@ -19,10 +17,10 @@ import { RopeKernel } from '../kernels/rope';
 import type { RopeParams } from '../kernels/rope';
 import { RouterKernel } from '../kernels/router';
 import { SampleTopKKernel } from '../kernels/sample-topk';
-import type { GgmlType } from '../quant/formats';
+import { GgmlType } from '../quant/formats';
 import { ModelConfigError } from './config';
 import type { ModelConfig, RopeConfig } from './config';
-import type { GpuMatrix, GpuModelWeights } from './moe-transformer-weights';
+import type { GpuLayerWeights, GpuMatrix, GpuModelWeights } from './moe-transformer-weights';
 import type { BufferRef } from '../gpu/buffers';
 import type { ExpertSlotLayout } from '../kernels/expert-slots';
 
@@ -31,8 +29,6 @@ export interface ForwardKernels {
   rmsNorm: RmsNormKernel;
   add: AddKernel;
   rope: RopeKernel;
-  kvWrite: KvWriteKernel;
-  attention: AttentionKernel;
   argmax: ArgmaxKernel;
   sampleTopK: SampleTopKKernel;
   matvec(type: GgmlType): MatvecKernel;
@@ -57,8 +53,9 @@ export async function createForwardKernels(
   sampleTopK: SampleTopKKernel,
 ): Promise<ForwardKernels> {
   const layers = weights.layers;
-  const matrices = [weights.output, ...layers.flatMap((l) => [l.q, l.k, l.v, l.attnOut])];
-  const types = [...new Set(matrices.map((m) => m.type))];
+  const matrices = [weights.output, ...layers.flatMap((l) => attentionMatrices(l.attention))];
+  // Latent attention copies q_pe through an f32 identity.
+  const types = [...new Set([...matrices.map((m) => m.type), ...(config.latent ? [GgmlType.F32] : [])])];
   const matvecs = new Map(await Promise.all(types.map(async (t) => [t, await MatvecKernel.create(device, t)] as const)));
   const matmuls = new Map(await Promise.all(types.map(async (t) => [t, await MatmulKernel.create(device, t)] as const)));
 
@@ -72,6 +69,7 @@ export async function createForwardKernels(
         scoring: config.routing.scoring,
         normalize: config.routing.normalize,
         hasLogitBias: w.routerBias !== undefined,
+        hasSelectionBias: w.selectionBias !== undefined,
         hasSharedGate: w.sharedGate !== undefined,
       }));
     }
@@ -93,8 +91,6 @@ export async function createForwardKernels(
     rmsNorm: await RmsNormKernel.create(device, { hasWeight: true }),
     add: await AddKernel.create(device, { inPlace: true }),
     rope: await RopeKernel.create(device, { ordering: config.rope.kind, hasFreqFactors: weights.ropeFreqs !== undefined }),
-    kvWrite: await KvWriteKernel.create(device),
-    attention: await AttentionKernel.create(device, { nHeads: config.nHead, nKvHeads: config.nHeadKv, headDim: config.headDimK, hasSinks: layers.some((l) => l.attnSinks !== undefined) }),
     argmax: await ArgmaxKernel.create(device),
     sampleTopK,
     matvec: (t) => pick(matvecs, t, 'matvec'),
@@ -103,6 +99,12 @@ export async function createForwardKernels(
     routedFfn: (l) => pick(routedFfns, l, 'routed expert FFN'),
     singleFfn: (l) => pick(singleFfns, l, 'single expert FFN'),
   };
+}
+
+/** The matrices an attention block projects with. */
+function attentionMatrices(a: GpuLayerWeights['attention']): GpuMatrix[] {
+  if (a.kind === 'standard') return [a.q, a.k, a.v, a.attnOut];
+  return [a.q, a.qA, a.qB, a.kvA, a.kB, a.vB, a.attnOut].filter((m): m is GpuMatrix => m !== undefined);
 }
 
 /** y (+)= scale * W x for T tokens: matvec for one token, matmul for more. */

@@ -1,11 +1,11 @@
 /**
- * What the GPU forward pass writes: activation buffers sized for the largest
- * batch of tokens, the routing buffers, and the KV cache of one sequence.
+ * What the GPU forward pass writes besides attention (whose block keeps its
+ * own scratch and KV cache): activation buffers sized for the largest batch
+ * of tokens and the routing buffers.
  * Shapes are noted per buffer ([tokens, width] row-major f32 unless said).
  */
 
 import { createEmptyStorageBuffer, createStorageBuffer } from '../gpu/buffers';
-import { kvCacheBytes } from '../kernels/kv-write';
 import { routingBytes } from '../kernels/router';
 import { topKResultBytes } from '../kernels/sample-topk';
 import type { ModelConfig } from './config';
@@ -26,12 +26,6 @@ export class RunState {
   readonly positions: GPUBuffer; // u32 [B] their positions
   readonly x: GPUBuffer; // [B, hidden] residual stream
   readonly xb: GPUBuffer; // [B, hidden] normalised input of the current sub-block
-  readonly q: GPUBuffer; // [B, nHead * headDim]
-  readonly k: GPUBuffer; // [B, nHeadKv * headDim]
-  readonly v: GPUBuffer; // [B, nHeadKv * headDim]
-  readonly qNormed: GPUBuffer; // [B, nHead * headDim] q after QK-norm (when the model has it)
-  readonly kNormed: GPUBuffer; // [B, nHeadKv * headDim]
-  readonly attOut: GPUBuffer; // [B, nHead * headDim] attention output, heads concatenated
   readonly routerLogits: GPUBuffer; // [B, nExpert]
   readonly routing: GPUBuffer; // [B, 2 topK] words: expert ids, then f32 weights
   readonly sharedRouting: GPUBuffer; // [B, 2] words: id 0, weight = the shared expert's gate (the router writes it)
@@ -40,9 +34,6 @@ export class RunState {
   readonly logits: GPUBuffer; // [B, vocab]
   readonly argmax: GPUBuffer; // u32 [1]
   readonly topK: GPUBuffer; // u32 [2 + 2 maxTopK] sampling candidates
-  /** Per layer: K and V caches, f32 [nHeadKv][maxContext][headDim] each. */
-  readonly kCache: GPUBuffer[];
-  readonly vCache: GPUBuffer[];
 
   constructor(
     device: GPUDevice,
@@ -51,21 +42,12 @@ export class RunState {
   ) {
     const B = sizes.maxBatchTokens;
     const c = config;
-    const qDim = c.nHead * c.headDimK;
-    const kvDim = c.nHeadKv * c.headDimK;
     const topK = Math.max(1, c.nExpertUsed);
     const f32 = (elements: number, label: string): GPUBuffer => createEmptyStorageBuffer(device, elements * 4, label);
     this.ids = f32(B, 'ids');
     this.positions = f32(B, 'positions');
     this.x = f32(B * c.hidden, 'x');
     this.xb = f32(B * c.hidden, 'xb');
-    this.q = f32(B * qDim, 'q');
-    this.k = f32(B * kvDim, 'k');
-    this.v = f32(B * kvDim, 'v');
-    const qkNorm = c.qkNorm !== 'none';
-    this.qNormed = f32(qkNorm ? B * qDim : 1, 'q normed');
-    this.kNormed = f32(qkNorm ? B * kvDim : 1, 'k normed');
-    this.attOut = f32(B * qDim, 'attention out');
     this.routerLogits = f32(B * Math.max(1, c.nExpert), 'router logits');
     this.routing = createEmptyStorageBuffer(device, routingBytes(B, topK), 'routing');
     this.sharedRouting = createEmptyStorageBuffer(device, routingBytes(B, 1), 'shared routing');
@@ -74,14 +56,6 @@ export class RunState {
     this.logits = f32(B * c.vocabSize, 'logits');
     this.argmax = f32(1, 'argmax');
     this.topK = createEmptyStorageBuffer(device, topKResultBytes(sizes.maxTopK), 'top-k');
-    const cacheBytes = kvCacheBytes({ nKvHeads: c.nHeadKv, maxContext: sizes.maxContext, headDim: c.headDimK });
-    this.kCache = Array.from({ length: c.nLayer }, (_, l) => createEmptyStorageBuffer(device, cacheBytes, `k cache ${l}`));
-    this.vCache = Array.from({ length: c.nLayer }, (_, l) => createEmptyStorageBuffer(device, cacheBytes, `v cache ${l}`));
-  }
-
-  /** Bytes of the KV cache (all layers, K and V). */
-  get kvCacheBytes(): number {
-    return this.kCache.reduce((sum, b) => sum + b.size, 0) * 2;
   }
 
   destroy(): void {

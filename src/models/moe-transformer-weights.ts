@@ -27,6 +27,10 @@ import { dequantize } from '../quant/dequant';
 import { GgmlType, ggmlTypeName } from '../quant/formats';
 import type { ModelConfig } from './config';
 import { ModelConfigError } from './config';
+import { uploadStandardAttention } from './moe-transformer-attention';
+import type { GpuStandardAttention } from './moe-transformer-attention';
+import { uploadLatentAttention } from './moe-transformer-latent';
+import type { GpuLatentAttention } from './moe-transformer-latent';
 
 /** A matrix [rows][cols] as GGUF stores it, in its block format. */
 export interface GpuMatrix {
@@ -45,22 +49,15 @@ export interface SingleExpert {
 
 export interface GpuLayerWeights {
   attnNorm: GPUBuffer; // f32 (hidden)
-  q: GpuMatrix; // (nHead * headDim, hidden)
-  k: GpuMatrix; // (nHeadKv * headDim, hidden)
-  v: GpuMatrix; // (nHeadKv * headDim, hidden)
-  qBias?: GPUBuffer; // f32 (maxBatch, nHead * headDim): the bias once per token
-  kBias?: GPUBuffer; // f32 (maxBatch, nHeadKv * headDim)
-  vBias?: GPUBuffer; // f32 (maxBatch, nHeadKv * headDim)
-  qNorm?: GPUBuffer; // f32 (headDim) per head, or (nHead * headDim) whole
-  kNorm?: GPUBuffer; // f32 (headDim) per head, or (nHeadKv * headDim) whole
-  attnOut: GpuMatrix; // (hidden, nHead * headDim)
-  attnOutBias?: GPUBuffer; // f32 (maxBatch, hidden)
-  attnSinks?: GPUBuffer; // f32 (nHead)
+  /** The attention variant's own weights (moe-transformer-attention.ts, moe-transformer-latent.ts). */
+  attention: GpuStandardAttention | GpuLatentAttention;
   ffnNorm: GPUBuffer; // f32 (hidden)
   /** Router (MoE layers only): (nExpert, hidden). */
   router?: GpuMatrix;
   /** Router logit bias (nExpert), f32 (gpt-oss). */
   routerBias?: GPUBuffer;
+  /** Bias (nExpert) on the scores that choose experts, not on their weights (DeepSeek's exp_probs_b), f32. */
+  selectionBias?: GPUBuffer;
   /** Shared-expert gate vector (hidden), f32. */
   sharedGate?: GPUBuffer;
   /** The shared expert (beside routed ones) or the dense FFN of a dense layer, as one expert. */
@@ -75,6 +72,20 @@ export interface GpuModelWeights {
   layers: GpuLayerWeights[];
   /** Every buffer made here, to destroy. */
   buffers: GPUBuffer[];
+}
+
+/** How the attention variants read their tensors: matrices in their block format, vectors as f32. */
+export interface WeightReader {
+  /** Tokens of the largest batch (biases are repeated this often). */
+  maxBatchTokens: number;
+  matrix(name: string): Promise<GpuMatrix>;
+  /** A 1-D tensor as f32, repeated `repeat` times, times `scale`. */
+  vector(name: string, repeat?: number, scale?: number): Promise<GPUBuffer>;
+  optVector(name: string | undefined, repeat?: number, scale?: number): Promise<GPUBuffer | undefined>;
+  /** A tensor's data as stored (for splitting per head). */
+  bytes(name: string): Promise<{ bytes: Uint8Array; type: GgmlType; dims: readonly number[] }>;
+  /** Uploads bytes as a matrix of `type` [rows, cols]. */
+  upload(bytes: Uint8Array, type: GgmlType, rows: number, cols: number, label: string): GpuMatrix;
 }
 
 export interface WeightUploadOptions {
@@ -116,27 +127,28 @@ export async function uploadWeights(
   const optVector = async (name: string | undefined, repeat = 1, scale = 1): Promise<GPUBuffer | undefined> =>
     name === undefined ? undefined : vector(name, repeat, scale);
 
+  const reader: WeightReader = {
+    maxBatchTokens: options.maxBatchTokens,
+    matrix,
+    vector,
+    optVector,
+    bytes: async (name) => {
+      const t = info(name);
+      return { bytes: await readTensorData(source, file, t), type: t.type as GgmlType, dims: t.dims };
+    },
+    upload: (bytes, type, rows, cols, label) => ({ buffer: keep(createStorageBuffer(device, bytes, label)), type, rows, cols }),
+  };
   const t = config.tensors;
-  const batch = options.maxBatchTokens;
   const layers: GpuLayerWeights[] = [];
   for (const l of t.layers) {
+    const a = l.attention;
     layers.push({
       attnNorm: await vector(l.attnNorm),
-      q: await matrix(l.q),
-      k: await matrix(l.k),
-      v: await matrix(l.v),
-      qBias: await optVector(l.qBias, batch),
-      kBias: await optVector(l.kBias, batch),
-      vBias: await optVector(l.vBias, batch),
-      qNorm: await optVector(l.qNorm),
-      kNorm: await optVector(l.kNorm),
-      attnOut: await matrix(l.attnOut),
-      // Granite scales the attention output, bias included, by the residual scale.
-      attnOutBias: await optVector(l.attnOutBias, batch, config.scales.residual),
-      attnSinks: await optVector(l.attnSinks),
+      attention: a.kind === 'latent' ? await uploadLatentAttention(reader, a, config) : await uploadStandardAttention(reader, a, config),
       ffnNorm: await vector(l.ffnNorm),
       router: l.ffn.kind === 'moe' ? await matrix(l.ffn.router) : undefined,
       routerBias: l.ffn.kind === 'moe' ? await optVector(l.ffn.routerBias) : undefined,
+      selectionBias: l.ffn.kind === 'moe' ? await optVector(l.ffn.selectionBias) : undefined,
       sharedGate: l.ffn.kind === 'moe' ? await optVector(l.ffn.shared?.gateInp) : undefined,
     });
   }

@@ -30,8 +30,9 @@ import { StreamingExperts } from '../experts/streaming-scheduler';
 import type { RoutingTrace } from '../experts/trace';
 import { ModelConfigError } from './config';
 import type { ModelConfig } from './config';
-import { encodeAttention } from './moe-transformer-attention';
-import type { PassContext } from './moe-transformer-attention';
+import { StandardAttention } from './moe-transformer-attention';
+import type { AttentionBlock } from './moe-transformer-attention';
+import { LatentAttention } from './moe-transformer-latent';
 import { createForwardKernels, project } from './moe-transformer-kernels';
 import type { ForwardKernels } from './moe-transformer-kernels';
 import { RunState } from './moe-transformer-state';
@@ -58,8 +59,6 @@ export class MoeTransformer {
   /** Pre-gate router bindings by target layer and output buffer. */
   private readonly pregateBindings = new Map<string, RouterBinding>();
   private readonly pregateScratch: GPUBuffer;
-  /** What the attention sub-block reads. */
-  private readonly pass: PassContext;
 
   private constructor(
     private readonly device: GPUDevice,
@@ -70,9 +69,10 @@ export class MoeTransformer {
     private readonly experts: ExpertScheduler,
     /** [layers, 1] slot refs of each layer's shared expert or dense FFN. */
     private readonly singleTable: GPUBuffer,
+    /** The attention sub-block (standard, or latent), with its KV cache. */
+    private readonly attention: AttentionBlock,
   ) {
     this.pregateScratch = createStorageBuffer(device, new Uint32Array(2), 'pre-gate shared routing');
-    this.pass = { config, weights, kernels, state };
   }
 
   /** Reads the config and weights of a GGUF file, uploads them and builds every pipeline. */
@@ -123,7 +123,9 @@ export class MoeTransformer {
     const routed = layouts.map((layout, l) => layout && { layout, slabCount: experts.slabsOf(l).length });
     const kernels = await createForwardKernels(device, config, weights, routed, sampleTopK);
     const singleTable = createStorageBuffer(device, packSlotRefs(weights.layers.map((l) => l.single?.ref)), 'single expert slot table');
-    self = new MoeTransformer(device, config, weights, kernels, state, experts, singleTable);
+    const context = { config, weights, kernels, state };
+    const attention = config.latent ? await LatentAttention.create(device, context) : await StandardAttention.create(device, context);
+    self = new MoeTransformer(device, config, weights, kernels, state, experts, singleTable, attention);
     return self;
   }
 
@@ -182,7 +184,7 @@ export class MoeTransformer {
     this.kernels.embedding.encode(rec.pass, { table: embd.buffer, ids: s.ids, out: s.x }, { tokens: T, vocab: embd.rows, hidden: embd.cols, scale: c.scales.embedding });
 
     for (let l = 0; l < c.nLayer; l++) {
-      encodeAttention(this.pass, rec.pass, l, T, startPosition);
+      this.attention.encode(rec.pass, l, T, startPosition);
       await this.encodeFfn(rec, l, T);
     }
 
@@ -267,6 +269,7 @@ export class MoeTransformer {
           logits: s.routerLogits,
           routing: out,
           logitBias: w.routerBias,
+          selectionBias: w.selectionBias,
           sharedGateWeight: w.sharedGate,
           sharedGate: w.sharedGate ? this.pregateScratch : undefined,
         },
@@ -298,6 +301,7 @@ export class MoeTransformer {
               logits: s.routerLogits,
               routing: s.routing,
               logitBias: w.routerBias,
+              selectionBias: w.selectionBias,
               sharedGateWeight: w.sharedGate,
               sharedGate: w.sharedGate ? s.sharedRouting : undefined,
             },
@@ -357,7 +361,7 @@ export class MoeTransformer {
     return {
       sharedWeightBytes: this.weights.buffers.reduce((sum, b) => sum + b.size, 0),
       ...experts,
-      kvCacheBytes: this.state.kvCacheBytes,
+      kvCacheBytes: this.attention.kvCacheBytes,
       streaming: this.experts.streaming,
     };
   }
@@ -384,6 +388,7 @@ export class MoeTransformer {
     this.experts.destroy();
     this.singleTable.destroy();
     this.pregateScratch.destroy();
+    this.attention.destroy();
   }
 }
 

@@ -10,7 +10,7 @@
 import type { GgufFile, GgufTensorInfo } from '../gguf/types';
 import { optNumber, optString, optStringArray } from '../gguf/metadata';
 import { ModelConfigError } from './config';
-import type { DenseFfnTensors, LayerTensors, ModelConfig, MoeFfnTensors, QkNormKind, TensorTable } from './config';
+import type { DenseFfnTensors, LayerTensors, ModelConfig, MoeFfnTensors, QkNormKind, StandardAttentionTensors, TensorTable } from './config';
 
 export class TensorFinder {
   private readonly byName: Map<string, GgufTensorInfo>;
@@ -77,12 +77,13 @@ export function standardAttention(
   b: string,
   c: TableShape,
   opts: { qkNorm: QkNormKind; sinks?: boolean },
-): Omit<LayerTensors, 'attnNorm' | 'ffnNorm' | 'ffn'> {
+): StandardAttentionTensors {
   const H = c.hidden;
   const q = c.nHead * c.headDimK;
   const kv = c.nHeadKv * c.headDimK;
   const normDims = opts.qkNorm === 'per-head' ? [[c.headDimK], [c.headDimK]] : [[q], [kv]];
   return {
+    kind: 'standard',
     q: t.need(b + 'attn_q.weight', [H, q]),
     k: t.need(b + 'attn_k.weight', [H, kv]),
     v: t.need(b + 'attn_v.weight', [H, kv]),
@@ -119,6 +120,7 @@ export function moeFfn(t: TensorFinder, b: string, c: TableShape, opts: { shared
     kind: 'moe',
     router: t.need(b + 'ffn_gate_inp.weight', [H, E]),
     routerBias: t.maybe(b + 'ffn_gate_inp.bias', [E]),
+    selectionBias: t.maybe(b + 'exp_probs_b.bias', [E]),
     gateExps: t.need(b + 'ffn_gate_exps.weight', [H, F, E]),
     upExps: t.need(b + 'ffn_up_exps.weight', [H, F, E]),
     downExps: t.need(b + 'ffn_down_exps.weight', [F, H, E]),
@@ -172,7 +174,7 @@ export function tableFacts(
   return {
     name: optString(file, 'general.name'),
     vocabSize,
-    qkvBias: tensors.layers.some((l) => l.qBias !== undefined || l.kBias !== undefined || l.vBias !== undefined),
+    qkvBias: tensors.layers.some((l) => l.attention.kind === 'standard' && (l.attention.qBias ?? l.attention.kBias ?? l.attention.vBias) !== undefined),
     tiedOutput: tensors.output === tensors.tokenEmbd,
     bosTokenId: optNumber(file, 'tokenizer.ggml.bos_token_id'),
     eosTokenId: optNumber(file, 'tokenizer.ggml.eos_token_id'),

@@ -33,24 +33,37 @@ const MIN_WEIGHT_SUM = 6.103515625e-5;
  * logit (ties to the lower index), weighted by their softmax over all experts
  * ('softmax'), by the softmax over the k selected logits alone
  * ('softmax-selected') or by their sigmoids ('sigmoid'), optionally
- * renormalised to sum to one; then scaled.
+ * renormalised to sum to one; then scaled. A selection bias, when given,
+ * changes which experts are chosen (by probability + bias), not their weights.
  */
-export function route(logits: Float32Array, policy: RoutingPolicy): RouteStep {
+export function route(logits: Float32Array, policy: RoutingPolicy, selectionBias?: Float32Array): RouteStep {
   const n = logits.length;
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
+  // With a selection bias (DeepSeek's exp_probs_b) experts are chosen by probability + bias; the weights stay unbiased.
+  const probabilities = policy.scoring === 'sigmoid' ? Array.from(logits, (l) => Math.fround(1 / (1 + Math.exp(-l)))) : undefined;
+  const select = selectionBias
+    ? Float32Array.from(selectionScores(logits, policy), (p, e) => Math.fround(p + selectionBias[e]))
+    : logits;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => select[b] - select[a] || a - b);
   const experts = order.slice(0, policy.topK);
 
-  let weights = policy.scoring === 'sigmoid' ? experts.map((e) => Math.fround(1 / (1 + Math.exp(-logits[e])))) : softmaxAt(logits, experts, policy.scoring);
+  let weights = probabilities ? experts.map((e) => probabilities[e]) : softmaxAt(logits, experts, policy.scoring as 'softmax' | 'softmax-selected');
   if (policy.normalize) {
     const selected = Math.max(MIN_WEIGHT_SUM, weights.reduce((a, b) => a + b, 0));
     weights = weights.map((w) => Math.fround(w / selected));
   }
   if (policy.weightsScale !== 1) weights = weights.map((w) => Math.fround(w * policy.weightsScale));
 
-  const margin = policy.topK < n ? logits[order[policy.topK - 1]] - logits[order[policy.topK]] : Infinity;
+  const margin = policy.topK < n ? select[order[policy.topK - 1]] - select[order[policy.topK]] : Infinity;
   let scale = 0;
-  for (let i = 0; i < n; i++) scale = Math.max(scale, Math.abs(logits[i]));
+  for (let i = 0; i < n; i++) scale = Math.max(scale, Math.abs(select[i]));
   return { experts, weights, margin, relativeMargin: scale > 0 ? margin / scale : margin === 0 ? 0 : Infinity };
+}
+
+/** The probabilities a selection bias is added to: sigmoids, or the softmax over all experts. */
+function selectionScores(logits: Float32Array, policy: RoutingPolicy): number[] {
+  if (policy.scoring === 'sigmoid') return Array.from(logits, (l) => Math.fround(1 / (1 + Math.exp(-l))));
+  const all = Array.from({ length: logits.length }, (_, i) => i);
+  return softmaxAt(logits, all, 'softmax');
 }
 
 /** The softmax over all experts ('softmax') or over the selected ones ('softmax-selected'), read at the selected experts. */

@@ -8,7 +8,7 @@
  */
 
 import type { GgufFile } from '../gguf/types';
-import type { ModelConfig } from '../models/config';
+import type { LayerTensors, ModelConfig } from '../models/config';
 import { dequantize } from '../quant/dequant';
 import { ModelConfigError } from '../models/config';
 import type { GgmlType } from '../quant/formats';
@@ -23,6 +23,7 @@ export interface MoeWeights {
   kind: 'moe';
   router: Matrix; // (nExpert, hidden)
   routerBias?: Float32Array; // (nExpert)
+  selectionBias?: Float32Array; // (nExpert): added to the scores for choosing experts only
   gateExps: Matrix; // (nExpert, expertFF, hidden)
   upExps: Matrix; // (nExpert, expertFF, hidden)
   downExps: Matrix; // (nExpert, hidden, expertFF)
@@ -46,8 +47,8 @@ export interface DenseWeights {
   down: Matrix; // (hidden, denseFF)
 }
 
-export interface LayerWeights {
-  attnNorm: Float32Array; // (hidden)
+export interface StandardAttentionWeights {
+  kind: 'standard';
   wq: Matrix; // (nHead * headDim, hidden)
   wk: Matrix; // (nHeadKv * headDim, hidden)
   wv: Matrix; // (nHeadKv * headDim, hidden)
@@ -59,6 +60,25 @@ export interface LayerWeights {
   wo: Matrix; // (hidden, nHead * headDim)
   bo?: Float32Array; // (hidden)
   sinks?: Float32Array; // (nHead)
+}
+
+/** Multi-head latent attention (L = kvLoraRank, r = ropeDim, dk = nope + r, dv = valueDim). */
+export interface LatentAttentionWeights {
+  kind: 'latent';
+  wq?: Matrix; // (nHead * dk, hidden), without a query LoRA
+  wqA?: Matrix; // (qLoraRank, hidden)
+  qANorm?: Float32Array; // (qLoraRank)
+  wqB?: Matrix; // (nHead * dk, qLoraRank)
+  wkvA: Matrix; // (L + r, hidden)
+  kvANorm: Float32Array; // (L)
+  wkB: Matrix; // (nHead, L, nope): head h's rows map q_nope into the latent space
+  wvB: Matrix; // (nHead, dv, L): head h's rows map the latent output to values
+  wo: Matrix; // (hidden, nHead * dv)
+}
+
+export interface LayerWeights {
+  attnNorm: Float32Array; // (hidden)
+  attention: StandardAttentionWeights | LatentAttentionWeights;
   ffnNorm: Float32Array; // (hidden)
   ffn: MoeWeights | DenseWeights;
 }
@@ -93,17 +113,7 @@ export function loadWeights(file: GgufFile, bytes: Uint8Array, config: ModelConf
     ropeFreqs: opt(t.ropeFreqs),
     layers: t.layers.map((l) => ({
       attnNorm: get(l.attnNorm),
-      wq: matrix(l.q),
-      wk: matrix(l.k),
-      wv: matrix(l.v),
-      bq: opt(l.qBias),
-      bk: opt(l.kBias),
-      bv: opt(l.vBias),
-      qNorm: opt(l.qNorm),
-      kNorm: opt(l.kNorm),
-      wo: matrix(l.attnOut),
-      bo: opt(l.attnOutBias),
-      sinks: opt(l.attnSinks),
+      attention: attentionWeights(l.attention, matrix, get, opt),
       ffnNorm: get(l.ffnNorm),
       ffn:
         l.ffn.kind === 'dense'
@@ -112,6 +122,7 @@ export function loadWeights(file: GgufFile, bytes: Uint8Array, config: ModelConf
               kind: 'moe',
               router: matrix(l.ffn.router),
               routerBias: opt(l.ffn.routerBias),
+              selectionBias: opt(l.ffn.selectionBias),
               gateExps: matrix(l.ffn.gateExps),
               upExps: matrix(l.ffn.upExps),
               downExps: matrix(l.ffn.downExps),
@@ -128,6 +139,43 @@ export function loadWeights(file: GgufFile, bytes: Uint8Array, config: ModelConf
               },
             },
     })),
+  };
+}
+
+function attentionWeights(
+  a: LayerTensors['attention'],
+  matrix: (name: string) => Matrix,
+  get: (name: string) => Float32Array,
+  opt: (name: string | undefined) => Float32Array | undefined,
+): LayerWeights['attention'] {
+  const optMatrix = (name: string | undefined): Matrix | undefined => (name === undefined ? undefined : matrix(name));
+  if (a.kind === 'latent') {
+    return {
+      kind: 'latent',
+      wq: optMatrix(a.q),
+      wqA: optMatrix(a.qA),
+      qANorm: opt(a.qANorm),
+      wqB: optMatrix(a.qB),
+      wkvA: matrix(a.kvAMqa),
+      kvANorm: get(a.kvANorm),
+      wkB: matrix(a.kB),
+      wvB: matrix(a.vB),
+      wo: matrix(a.attnOut),
+    };
+  }
+  return {
+    kind: 'standard',
+    wq: matrix(a.q),
+    wk: matrix(a.k),
+    wv: matrix(a.v),
+    bq: opt(a.qBias),
+    bk: opt(a.kBias),
+    bv: opt(a.vBias),
+    qNorm: opt(a.qNorm),
+    kNorm: opt(a.kNorm),
+    wo: matrix(a.attnOut),
+    bo: opt(a.attnOutBias),
+    sinks: opt(a.attnSinks),
   };
 }
 

@@ -20,66 +20,14 @@ import { applyRope, ropeCache, ropeParams, type RopeParams } from './forward-rop
 import { type RouteStep, type RouteTrace, route } from './forward-routing';
 import { inputRoundingFor, roundInput } from './forward-rounding';
 import { activate } from './expert-ffn';
-import { type DenseWeights, type Matrix, type ModelWeights, type MoeWeights, loadWeights } from './forward-weights';
+import { type DenseWeights, type Matrix, type ModelWeights, type MoeWeights, type StandardAttentionWeights, loadWeights } from './forward-weights';
+import { latentAttention } from './forward-latent';
+import { type ActivationMode, type ForwardModel, type RunState, createRunState, project } from './forward-model';
 
 export type { RouteStep, RouteTrace } from './forward-routing';
+export type { ActivationMode, ForwardModel, RunState } from './forward-model';
+export { createRunState } from './forward-model';
 export { firstNearTie } from './forward-routing';
-
-/**
- * How matrix products treat their input. 'f32': as it is (the exact
- * reference). 'llama.cpp': rounded first as llama.cpp's CPU backend rounds the
- * input of a product with non-F32 weights (to f16, Q8_0 or Q8_K; see
- * forward-rounding.ts), to compare with llama.cpp on quantized models.
- */
-export type ActivationMode = 'f32' | 'llama.cpp';
-
-/** Everything the forward pass reads and never writes. */
-export interface ForwardModel {
-  config: ModelConfig;
-  weights: ModelWeights;
-  rope: RopeParams;
-  activations: ActivationMode;
-}
-
-/** Activation scratch and the KV cache: everything the forward pass writes. */
-export interface RunState {
-  x: Float32Array; // (hidden) the residual stream
-  xb: Float32Array; // (hidden) normalised input of the current sub-block
-  q: Float32Array; // (nHead * headDim)
-  k: Float32Array; // (nHeadKv * headDim)
-  v: Float32Array; // (nHeadKv * headDim)
-  attOut: Float32Array; // (nHead * headDim) attention output, heads concatenated
-  proj: Float32Array; // (hidden) a sub-block's output before the residual add
-  expertOut: Float32Array; // (hidden) one expert's output
-  gate: Float32Array; // (max FFN width)
-  up: Float32Array; // (max FFN width)
-  routerLogits: Float32Array; // (nExpert)
-  logits: Float32Array; // (vocab)
-  keyCache: Float32Array[][]; // [layer][pos] (nHeadKv * headDim), after RoPE
-  valueCache: Float32Array[][]; // [layer][pos] (nHeadKv * headDim)
-}
-
-export function createRunState(c: ModelConfig): RunState {
-  const qDim = c.nHead * c.headDimK;
-  const kvDim = c.nHeadKv * c.headDimK;
-  const ffMax = Math.max(c.expertFF, c.sharedExpertFF, c.denseFF);
-  return {
-    x: new Float32Array(c.hidden),
-    xb: new Float32Array(c.hidden),
-    q: new Float32Array(qDim),
-    k: new Float32Array(kvDim),
-    v: new Float32Array(kvDim),
-    attOut: new Float32Array(qDim),
-    proj: new Float32Array(c.hidden),
-    expertOut: new Float32Array(c.hidden),
-    gate: new Float32Array(ffMax),
-    up: new Float32Array(ffMax),
-    routerLogits: new Float32Array(c.nExpert),
-    logits: new Float32Array(c.vocabSize),
-    keyCache: Array.from({ length: c.nLayer }, () => []),
-    valueCache: Array.from({ length: c.nLayer }, () => []),
-  };
-}
 
 /**
  * Runs one token at position `pos` (positions 0..pos-1 must already be in the
@@ -89,9 +37,7 @@ export function createRunState(c: ModelConfig): RunState {
 export function forward(m: ForwardModel, s: RunState, token: number, pos: number): { logits: Float32Array; routes: (RouteStep | undefined)[] } {
   const c = m.config;
   const w = m.weights;
-  const { hidden: H, nHead, nHeadKv, headDimK: D } = c;
-  const qDim = nHead * D;
-  const kvDim = nHeadKv * D;
+  const H = c.hidden;
   const routes: (RouteStep | undefined)[] = [];
 
   // Token embedding: x = tokenEmbd[token] * embedding scale (hidden).
@@ -106,34 +52,9 @@ export function forward(m: ForwardModel, s: RunState, token: number, pos: number
     s.xb.set(s.x);
     rmsNormInPlace(s.xb, lw.attnNorm, H, 1, c.rmsEps);
 
-    // Q, K, V projections (+ biases): q (nHead * D), k and v (nHeadKv * D).
-    project(m, s.q, lw.wq, s.xb, qDim, H);
-    project(m, s.k, lw.wk, s.xb, kvDim, H);
-    project(m, s.v, lw.wv, s.xb, kvDim, H);
-    if (lw.bq) addInPlace(s.q, lw.bq);
-    if (lw.bk) addInPlace(s.k, lw.bk);
-    if (lw.bv) addInPlace(s.v, lw.bv);
-
-    // QK-norm, before RoPE: each head on its own (qwen3moe) or the whole projection (olmoe).
-    if (lw.qNorm && lw.kNorm) {
-      const perHead = c.qkNorm === 'per-head';
-      rmsNormInPlace(s.q, lw.qNorm, perHead ? D : qDim, perHead ? nHead : 1, c.rmsEps);
-      rmsNormInPlace(s.k, lw.kNorm, perHead ? D : kvDim, perHead ? nHeadKv : 1, c.rmsEps);
-    }
-
-    // RoPE on every head of q and k, then k and v into the cache at pos.
-    applyRope(s.q, nHead, D, rope, m.rope.kind);
-    applyRope(s.k, nHeadKv, D, rope, m.rope.kind);
-    s.keyCache[l][pos] = s.k.slice();
-    s.valueCache[l][pos] = s.v.slice();
-
-    // Causal attention with grouped KV heads: query head h reads KV head h / (nHead / nHeadKv);
-    // a sliding window and sink logits where the layer has them.
-    attention(s, l, pos, c, lw.sinks);
-
-    // Output projection (+ bias) and residual: x += (wo · attOut) * residual scale.
-    project(m, s.proj, lw.wo, s.attOut, H, qDim);
-    if (lw.bo) addInPlace(s.proj, lw.bo);
+    // Attention into proj (hidden), then the residual: x += proj * residual scale.
+    if (lw.attention.kind === 'latent') latentAttention(m, s, l, lw.attention, pos, rope);
+    else standardAttention(m, s, l, lw.attention, pos, rope);
     scaleInPlace(s.proj, c.scales.residual);
     addInPlace(s.x, s.proj);
 
@@ -157,6 +78,43 @@ export function forward(m: ForwardModel, s: RunState, token: number, pos: number
   project(m, s.logits, w.output, s.xb, c.vocabSize, H);
   scaleInPlace(s.logits, Math.fround(1 / c.scales.logit));
   return { logits: s.logits, routes };
+}
+
+/** Standard attention: proj = wo · attention(rope(norm(q, k)), cache) (+ bias), the token's k and v cached at pos. */
+function standardAttention(m: ForwardModel, s: RunState, l: number, a: StandardAttentionWeights, pos: number, rope: Float32Array): void {
+  const c = m.config;
+  const { hidden: H, nHead, nHeadKv, headDimK: D } = c;
+  const qDim = nHead * D;
+  const kvDim = nHeadKv * D;
+
+  // Q, K, V projections (+ biases): q (nHead * D), k and v (nHeadKv * D).
+  project(m, s.q, a.wq, s.xb, qDim, H);
+  project(m, s.k, a.wk, s.xb, kvDim, H);
+  project(m, s.v, a.wv, s.xb, kvDim, H);
+  if (a.bq) addInPlace(s.q, a.bq);
+  if (a.bk) addInPlace(s.k, a.bk);
+  if (a.bv) addInPlace(s.v, a.bv);
+
+  // QK-norm, before RoPE: each head on its own (qwen3moe) or the whole projection (olmoe).
+  if (a.qNorm && a.kNorm) {
+    const perHead = c.qkNorm === 'per-head';
+    rmsNormInPlace(s.q, a.qNorm, perHead ? D : qDim, perHead ? nHead : 1, c.rmsEps);
+    rmsNormInPlace(s.k, a.kNorm, perHead ? D : kvDim, perHead ? nHeadKv : 1, c.rmsEps);
+  }
+
+  // RoPE on every head of q and k, then k and v into the cache at pos.
+  applyRope(s.q, nHead, D, rope, m.rope.kind);
+  applyRope(s.k, nHeadKv, D, rope, m.rope.kind);
+  s.keyCache[l][pos] = s.k.slice();
+  s.valueCache[l][pos] = s.v.slice();
+
+  // Causal attention with grouped KV heads: query head h reads KV head h / (nHead / nHeadKv);
+  // a sliding window and sink logits where the layer has them.
+  attention(s, l, pos, c, a.sinks);
+
+  // Output projection (+ bias).
+  project(m, s.proj, a.wo, s.attOut, H, qDim);
+  if (a.bo) addInPlace(s.proj, a.bo);
 }
 
 /** attOut[h] = softmax_t(q_h · k_t * scale) · v_t over cached positions t = 0..pos; scale is 1/sqrt(D) but for granite. */
@@ -200,7 +158,7 @@ function moeFfn(m: ForwardModel, s: RunState, f: MoeWeights): RouteStep {
   // Router: logits over experts (+ bias), then the architecture's routing policy.
   project(m, s.routerLogits, f.router, s.xb, c.nExpert, H);
   if (f.routerBias) addInPlace(s.routerLogits, f.routerBias);
-  const step = route(s.routerLogits, c.routing);
+  const step = route(s.routerLogits, c.routing, f.selectionBias);
 
   // Each chosen expert's gated FFN (+ biases), weighted into proj.
   const activation = c.activation;
@@ -252,11 +210,6 @@ function swiGlu(m: ForwardModel, s: RunState, f: { gate: Matrix; up: Matrix; dow
   project(m, s.expertOut, f.down, gate, H, ff);
 }
 
-/** out = w · x for the (rows, cols) matrix at element `offset` of w, the input rounded as the activation mode says. */
-function project(m: ForwardModel, out: Float32Array, w: Matrix, x: Float32Array, rows: number, cols: number, offset = 0): void {
-  const input = m.activations === 'llama.cpp' ? roundInput(x, inputRoundingFor(w.type)) : x;
-  matVec(out, w.data, input, rows, cols, offset);
-}
 
 export interface EvaluateOptions {
   /** Default 'f32' (exact activations). */

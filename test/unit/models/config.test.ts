@@ -123,7 +123,7 @@ describe('model config from GGUF', () => {
   it('gpt-oss: sinks, post-attention norm, router and expert biases by their llama.cpp names', async () => {
     const layer = (await configOf({ arch: 'gpt-oss' })).tensors.layers[1];
     expect(layer).toMatchObject({
-      qBias: 'blk.1.attn_q.bias', attnOutBias: 'blk.1.attn_output.bias', attnSinks: 'blk.1.attn_sinks.weight',
+      attention: { qBias: 'blk.1.attn_q.bias', attnOutBias: 'blk.1.attn_output.bias', attnSinks: 'blk.1.attn_sinks.weight' },
       ffnNorm: 'blk.1.post_attention_norm.weight',
       ffn: {
         routerBias: 'blk.1.ffn_gate_inp.bias',
@@ -135,12 +135,15 @@ describe('model config from GGUF', () => {
   it('names every tensor of a layer as the file does, optional ones only when present', async () => {
     const qwen2 = (await configOf({ arch: 'qwen2moe' })).tensors;
     expect(qwen2.layers[1]).toEqual({
-      attnNorm: 'blk.1.attn_norm.weight', q: 'blk.1.attn_q.weight', k: 'blk.1.attn_k.weight', v: 'blk.1.attn_v.weight',
-      qBias: 'blk.1.attn_q.bias', kBias: 'blk.1.attn_k.bias', vBias: 'blk.1.attn_v.bias',
-      qNorm: undefined, kNorm: undefined, attnOut: 'blk.1.attn_output.weight', attnOutBias: undefined,
+      attnNorm: 'blk.1.attn_norm.weight',
+      attention: {
+        kind: 'standard', q: 'blk.1.attn_q.weight', k: 'blk.1.attn_k.weight', v: 'blk.1.attn_v.weight',
+        qBias: 'blk.1.attn_q.bias', kBias: 'blk.1.attn_k.bias', vBias: 'blk.1.attn_v.bias',
+        qNorm: undefined, kNorm: undefined, attnOut: 'blk.1.attn_output.weight', attnOutBias: undefined, attnSinks: undefined,
+      },
       ffnNorm: 'blk.1.ffn_norm.weight',
       ffn: {
-        kind: 'moe', router: 'blk.1.ffn_gate_inp.weight',
+        kind: 'moe', router: 'blk.1.ffn_gate_inp.weight', selectionBias: undefined,
         gateExps: 'blk.1.ffn_gate_exps.weight', upExps: 'blk.1.ffn_up_exps.weight', downExps: 'blk.1.ffn_down_exps.weight',
         shared: {
           gateInp: 'blk.1.ffn_gate_inp_shexp.weight', gate: 'blk.1.ffn_gate_shexp.weight',
@@ -149,8 +152,8 @@ describe('model config from GGUF', () => {
       },
     });
     expect(qwen2).toMatchObject({ tokenEmbd: 'token_embd.weight', outputNorm: 'output_norm.weight', output: 'output.weight' });
-    const qwen3 = (await configOf({ arch: 'qwen3moe' })).tensors.layers[0];
-    expect([qwen3.qNorm, qwen3.kNorm, qwen3.qBias]).toEqual(['blk.0.attn_q_norm.weight', 'blk.0.attn_k_norm.weight', undefined]);
+    const qwen3 = (await configOf({ arch: 'qwen3moe' })).tensors.layers[0].attention;
+    expect(qwen3.kind === 'standard' && [qwen3.qNorm, qwen3.kNorm, qwen3.qBias]).toEqual(['blk.0.attn_q_norm.weight', 'blk.0.attn_k_norm.weight', undefined]);
   });
 
   for (const arch of ['llama', 'qwen3moe'] as const) {
