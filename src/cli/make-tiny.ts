@@ -12,6 +12,7 @@ const HELP = `usage: webmoe make-tiny --arch <arch> --out <file.gguf> [options]
   --seed       PRNG seed (default 1): same options and seed, same bytes
   --layers --experts --top-k --hidden --heads --kv-heads --head-dim
   --expert-ff --shared-ff --context --merges --rope-theta --rms-eps
+  --q-lora-rank N  deepseek2: a query bottleneck of N (default 0: attn_q)
 routing locality of trained MoEs (default off; any of them turns it on, see src/tiny/locality.ts):
   --temporal T   0..1 (< 1): share of router logits read from a context that drifts over --window tokens: experts repeat across neighbouring tokens
   --window N     tokens the context averages over (default 8)
@@ -35,6 +36,7 @@ export async function makeTinyCommand(argv: string[]): Promise<void> {
       'head-dim': { type: 'string' },
       'expert-ff': { type: 'string' },
       'shared-ff': { type: 'string' },
+      'q-lora-rank': { type: 'string' },
       context: { type: 'string' },
       merges: { type: 'string' },
       'rope-theta': { type: 'string' },
@@ -70,6 +72,7 @@ export async function makeTinyCommand(argv: string[]): Promise<void> {
     headDim: intOption(v['head-dim'], 'head-dim'),
     expertFF: intOption(v['expert-ff'], 'expert-ff'),
     sharedFF: intOption(v['shared-ff'], 'shared-ff'),
+    qLoraRank: intOption(v['q-lora-rank'], 'q-lora-rank'),
     contextLength: intOption(v.context, 'context'),
     merges: intOption(v.merges, 'merges'),
     ropeTheta: floatOption(v['rope-theta'], 'rope-theta'),

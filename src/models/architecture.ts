@@ -45,6 +45,17 @@ export interface TinyShape {
   contextLength: number;
   ropeTheta: number;
   rmsEps: number;
+  /** Latent attention (deepseek2): the query's low-rank bottleneck (0: none). */
+  qLoraRank?: number;
+  /** Routing knobs some architectures take from their metadata (deepseek2's expert_gating_func, exp_probs_b, ...). */
+  gating?: 'softmax' | 'sigmoid';
+  selectionBias?: boolean;
+  normalizeWeights?: boolean;
+  weightsScale?: number;
+  /** Leading layers with a dense FFN (of width 2 expertFF). */
+  leadingDense?: number;
+  /** Latent attention: attn_k_b and attn_v_b in the file's weight type (default F32; see deepseek2.ts). */
+  quantizedAbsorption?: boolean;
 }
 
 /** How a tensor is stored: norms, biases, routers and attention sinks stay F32, as llama.cpp keeps them. */
@@ -55,6 +66,14 @@ export interface TensorSpec {
   /** ggml order: dims[0] is the row length. */
   dims: number[];
   role: TensorRole;
+  /**
+   * When the row length is not a multiple of the weight type's block, use
+   * the type llama-quantize falls back to (deepseek2's attn_k_b has rows of
+   * its non-rotated head width) instead of refusing the shape.
+   */
+  fallback?: boolean;
+  /** Stored in F32 whatever the file's weight type (as llama.cpp keeps some tensors). */
+  f32?: boolean;
 }
 
 /** What the generator needs to write a model of an architecture, as llama.cpp loads it. */
@@ -66,6 +85,6 @@ export interface TinyRecipe {
   /** A constraint of llama.cpp's loader that the shape breaks, or undefined. */
   problem?(s: TinyShape): string | undefined;
   tensors(s: TinyShape): TensorSpec[];
-  /** Keys beyond the ones every generated model has (sizes, heads, experts, RoPE base, norm eps). */
+  /** Keys beyond the ones every generated model has (sizes, heads, experts, RoPE base, norm eps); a key given here replaces the common one. */
   metadata(s: TinyShape): GgufKv[];
 }

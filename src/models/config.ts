@@ -61,7 +61,15 @@ export interface RopeConfig {
    * (llama.cpp's defaults otherwise). extFactor undefined: 1 for yarn
    * scaling, else 0, as llama.cpp decides.
    */
-  yarn: { extFactor?: number; attnFactor: number; betaFast: number; betaSlow: number; logMultiplier: number };
+  yarn: {
+    extFactor?: number;
+    attnFactor: number;
+    betaFast: number;
+    betaSlow: number;
+    logMultiplier: number;
+    /** The mscale of YaRN's magnitude numerator (1; deepseek2 uses its log multiplier, as llama.cpp special-cases it). */
+    mscale?: number;
+  };
 }
 
 /** How a token's router logits become expert choices and weights. */

@@ -137,7 +137,7 @@ export function ropeParamsOf(rope: RopeConfig): RopeParams {
   if (extFactor !== 0) {
     const mscale = (scale: number, m: number): number => (scale <= 1 ? 1 : 0.1 * m * Math.log(scale) + 1);
     const factor = 1 / freqScale;
-    attnFactor = rope.yarn.logMultiplier !== 0 ? mscale(factor, 1) / mscale(factor, rope.yarn.logMultiplier) : mscale(factor, 1);
+    attnFactor = rope.yarn.logMultiplier !== 0 ? mscale(factor, rope.yarn.mscale ?? 1) / mscale(factor, rope.yarn.logMultiplier) : mscale(factor, 1);
     attnFactor /= 1 + 0.1 * Math.log(factor);
   }
   return {

@@ -7,6 +7,7 @@
 import { ARCHITECTURE_KEY, getString } from '../gguf/metadata';
 import type { GgufFile } from '../gguf/types';
 import type { Architecture } from './architecture';
+import { deepseek2 } from './archs/deepseek2';
 import { gptOss } from './archs/gpt-oss';
 import { granitemoe } from './archs/granitemoe';
 import { llama } from './archs/llama';
@@ -16,10 +17,10 @@ import { qwen3moe } from './archs/qwen3moe';
 import { ModelConfigError } from './config';
 import type { ModelConfig } from './config';
 
-export type ArchName = 'llama' | 'qwen2moe' | 'qwen3moe' | 'olmoe' | 'granitemoe' | 'gpt-oss';
+export type ArchName = 'llama' | 'qwen2moe' | 'qwen3moe' | 'olmoe' | 'granitemoe' | 'gpt-oss' | 'deepseek2';
 
 export const ARCHITECTURES: Readonly<Record<ArchName, Architecture>> = {
-  llama, qwen2moe, qwen3moe, olmoe, granitemoe, 'gpt-oss': gptOss,
+  llama, qwen2moe, qwen3moe, olmoe, granitemoe, 'gpt-oss': gptOss, deepseek2,
 };
 
 export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES) as readonly ArchName[];

@@ -37,7 +37,7 @@ export function ropeParams(rope: RopeConfig): RopeParams {
   if (extFactor !== 0) {
     const mscale = (scale: number, m: number): number => (scale <= 1 ? 1 : 0.1 * m * Math.log(scale) + 1);
     const factor = 1 / freqScale;
-    attnFactor = rope.yarn.logMultiplier !== 0 ? mscale(factor, 1) / mscale(factor, rope.yarn.logMultiplier) : mscale(factor, 1);
+    attnFactor = rope.yarn.logMultiplier !== 0 ? mscale(factor, rope.yarn.mscale ?? 1) / mscale(factor, rope.yarn.logMultiplier) : mscale(factor, 1);
     // ggml multiplies by this again inside the operator when extFactor != 0; llama.cpp cancels it here.
     attnFactor /= 1 + 0.1 * Math.log(factor);
   }

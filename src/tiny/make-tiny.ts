@@ -94,6 +94,13 @@ export function resolveShape(opts: TinyModelOptions, vocab: number): TinyShape {
     contextLength: opts.contextLength ?? 512,
     ropeTheta: opts.ropeTheta ?? 10000,
     rmsEps: opts.rmsEps ?? 1e-6,
+    qLoraRank: opts.qLoraRank ?? archDefaults.qLoraRank,
+    gating: opts.gating ?? archDefaults.gating,
+    selectionBias: opts.selectionBias ?? archDefaults.selectionBias,
+    normalizeWeights: opts.normalizeWeights ?? archDefaults.normalizeWeights,
+    weightsScale: opts.weightsScale ?? archDefaults.weightsScale,
+    leadingDense: opts.leadingDense ?? archDefaults.leadingDense,
+    quantizedAbsorption: opts.quantizedAbsorption ?? archDefaults.quantizedAbsorption,
   };
 }
 
@@ -114,10 +121,15 @@ export function makeTinyModel(opts: TinyModelOptions): Uint8Array {
   const shape = resolveShape(opts, tokens.length);
   const problem = shapeProblem(opts.arch, shape) ?? (opts.locality && localityProblem(opts.locality, shape));
   if (problem) throw new TinyModelError(problem);
+  const specs = tensorSpecs(opts.arch, shape);
+  if (opts.locality && !specs.some((t) => t.name === 'blk.0.attn_k.weight')) {
+    throw new TinyModelError(`routing locality is built in standard attention, which ${opts.arch} does not have`);
+  }
 
   const rng = mulberry32(opts.seed ?? 1);
-  const tensors = tensorSpecs(opts.arch, shape).map((spec) => {
-    const ggmlType = tensorType(spec.role, type);
+  const tensors = specs.map((spec) => {
+    let ggmlType = spec.f32 ? GgmlType.F32 : tensorType(spec.role, type);
+    if (spec.fallback && spec.dims[0] % (blockFormat(ggmlType)?.blockSize ?? 1) !== 0) ggmlType = quantizeFallback(ggmlType);
     const rowBlock = blockFormat(ggmlType)?.blockSize ?? 1;
     if (spec.dims[0] % rowBlock !== 0) {
       throw new TinyModelError(
@@ -150,7 +162,11 @@ export function makeTinyModel(opts: TinyModelOptions): Uint8Array {
     kvU32(`${a}.expert_count`, shape.experts),
     kvU32(`${a}.expert_used_count`, shape.topK),
   ];
-  metadata.push(...ARCHITECTURES[a].tiny.metadata(shape));
+  for (const kv of ARCHITECTURES[a].tiny.metadata(shape)) {
+    const at = metadata.findIndex((m) => m.key === kv.key);
+    if (at >= 0) metadata[at] = kv;
+    else metadata.push(kv);
+  }
   metadata.push(
     kvString('tokenizer.ggml.model', 'gpt2'),
     kvString('tokenizer.ggml.pre', 'qwen2'),
@@ -165,6 +181,23 @@ export function makeTinyModel(opts: TinyModelOptions): Uint8Array {
     kvString('tokenizer.chat_template', CHATML_TEMPLATE),
   );
   return writeGguf({ version: 3, metadata, tensors });
+}
+
+/** The type llama-quantize writes a tensor in when its rows do not fit the requested type's blocks (llama-quant.cpp). */
+function quantizeFallback(type: GgmlType): GgmlType {
+  switch (type) {
+    case GgmlType.Q2_K:
+    case GgmlType.Q3_K:
+      return GgmlType.Q4_0;
+    case GgmlType.Q4_K:
+      return GgmlType.Q5_0;
+    case GgmlType.Q5_K:
+      return GgmlType.Q5_1;
+    case GgmlType.Q6_K:
+      return GgmlType.Q8_0;
+    default:
+      return GgmlType.F16;
+  }
 }
 
 /** Random weights whose scale keeps a random forward pass finite and non-degenerate. */

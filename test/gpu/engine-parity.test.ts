@@ -77,7 +77,7 @@ describe('GPU forward pass against the CPU reference', () => {
 
   describe.each(TINY_MODELS.map((kind) => [kind.name, kind] as const))('%s', (_, kind) => {
     const arch = kind.name;
-    it.each(FORMATS.filter((t) => weightTypesOf(kind).includes(t) && !(inBrowser && arch === 'gpt-oss' && t !== 'f32' && t !== 'mxfp4')))('%s: decode token by token and batched prefill match the reference', async (type) => {
+    it.each(FORMATS.filter((t) => weightTypesOf(kind, inBrowser).includes(t) && !(inBrowser && arch === 'gpt-oss' && t !== 'f32' && t !== 'mxfp4')))('%s: decode token by token and batched prefill match the reference', async (type) => {
       const { model, reference } = await loadBoth(kind, type);
       try {
         const tokens = randomTokens(model.config.vocabSize, TOKENS, 11);

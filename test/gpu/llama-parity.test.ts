@@ -68,7 +68,7 @@ import { MoeTransformer } from '../../src/models/moe-transformer';
 import { firstNearTie, loadReferenceModel } from '../../src/ref/forward';
 import type { ReferenceModel } from '../../src/ref/forward';
 import { argmax, compareLogits, comparePosition } from '../../src/ref/forward-compare';
-import { TINY_MODELS, tinyOptions, weightTypesOf } from '../support/tiny-models';
+import { LLAMA_CPP_TINY_MODELS, tinyOptions, weightTypesOf } from '../support/tiny-models';
 import { makeTinyModel, TINY_WEIGHT_TYPES } from '../../src/tiny/make-tiny';
 import type { TinyModelOptions, TinyWeightType } from '../../src/tiny/make-tiny';
 import { acquireTestGpu } from './support/gpu';
@@ -136,10 +136,10 @@ describe('GPU forward pass against llama.cpp', () => {
   });
   afterAll(() => gpu?.device.destroy());
 
-  describe.each(TINY_MODELS.map((kind) => [kind.name, kind] as const))('%s', (_, kind) => {
+  describe.each(LLAMA_CPP_TINY_MODELS.map((kind) => [kind.name, kind] as const))('%s', (_, kind) => {
     const arch = kind.name;
     // The browser runs gpt-oss in F32 and MXFP4 only (F16 and Q8_0 take ~15 s there and run in gpu-node).
-    it.each(weightTypesOf(kind).filter((t) => !(inBrowser && arch === 'gpt-oss' && t !== 'f32' && t !== 'mxfp4')))('%s', async (type: TinyWeightType) => {
+    it.each(weightTypesOf(kind, inBrowser).filter((t) => !(inBrowser && arch === 'gpt-oss' && t !== 'f32' && t !== 'mxfp4')))('%s', async (type: TinyWeightType) => {
       const options: TinyModelOptions = { ...tinyOptions(kind, type), seed: SEED, layers: 2 };
       const llama = await llamaCppReference({
         model: options,

@@ -1,8 +1,11 @@
 /**
  * The generated models the parity and streaming tests cover: one per
  * supported architecture, plus variants whose graph differs in a way the
- * architecture allows (a Granite MoE Shared model: granitemoe with an
- * ungated shared expert beside the routed ones).
+ * architecture allows: a Granite MoE Shared model (granitemoe with an
+ * ungated shared expert beside the routed ones), and deepseek2 with a query
+ * LoRA (DeepSeek-V2's attn_q_a/attn_q_b) and with DeepSeek-V3-style routing
+ * (sigmoid scores, a selection bias, renormalised and scaled weights, as
+ * Moonlight's files have).
  */
 
 import { TINY_ARCHS } from '../../src/tiny/archs';
@@ -16,6 +19,8 @@ export interface TinyModelKind {
   arch: TinyArch;
   /** Shape options beyond the architecture's defaults, per weight type. */
   shape?: (type: TinyWeightType) => Partial<TinyModelOptions>;
+  /** False for files the llama.cpp build the tests use cannot evaluate (they are held to the CPU reference only). */
+  llamaCpp?: boolean;
 }
 
 const superBlock = (type: TinyWeightType): boolean => type === 'q4_k' || type === 'q6_k';
@@ -23,10 +28,28 @@ const superBlock = (type: TinyWeightType): boolean => type === 'q4_k' || type ==
 export const TINY_MODELS: readonly TinyModelKind[] = [
   ...TINY_ARCHS.map((arch) => ({ name: arch, arch })),
   { name: 'granitemoe-shared', arch: 'granitemoe', shape: (type) => ({ sharedFF: superBlock(type) ? 256 : 128 }) },
+  { name: 'deepseek2-qlora', arch: 'deepseek2', shape: (type) => ({ qLoraRank: superBlock(type) ? 256 : 64 }) },
+  { name: 'deepseek2-v3', arch: 'deepseek2', shape: () => ({ gating: 'sigmoid', selectionBias: true, normalizeWeights: true, weightsScale: 2.5 }) },
+  // attn_k_b and attn_v_b in the file's type, as llama-quantize writes them; llama.cpp's CPU backend here fails on them (deepseek2.ts).
+  { name: 'deepseek2-quantized-absorption', arch: 'deepseek2', shape: () => ({ quantizedAbsorption: true }), llamaCpp: false },
 ];
 
-export function weightTypesOf(kind: TinyModelKind): readonly TinyWeightType[] {
-  return tinyWeightTypesFor(kind.arch);
+/** The kinds llama.cpp can evaluate, for the comparisons with it. */
+export const LLAMA_CPP_TINY_MODELS: readonly TinyModelKind[] = TINY_MODELS.filter((kind) => kind.llamaCpp !== false);
+
+/** A variant of an architecture rather than its plain generated model. */
+export function isVariant(kind: TinyModelKind): boolean {
+  return kind.name !== kind.arch;
+}
+
+/**
+ * The weight types a kind is tested in: all of its architecture's, but
+ * variants only in F32 and Q8_0 where `few` (SwiftShader, whose slowness the
+ * plain architectures' full matrix already fills).
+ */
+export function weightTypesOf(kind: TinyModelKind, few = false): readonly TinyWeightType[] {
+  const all = tinyWeightTypesFor(kind.arch);
+  return few && isVariant(kind) ? all.filter((t) => t === 'f32' || t === 'q8_0') : all;
 }
 
 /** The options of `kind` in `type` (callers add seed, layers...). */

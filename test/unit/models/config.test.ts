@@ -68,15 +68,19 @@ describe('model config from GGUF', () => {
       const tokens = getStringArray(file, 'tokenizer.ggml.tokens');
       const s = resolveShape({ arch }, tokens.length);
       expect(c.arch).toBe(arch);
-      expect(c).toMatchObject({
-        nLayer: s.layers, hidden: s.hidden, nHead: s.heads, nHeadKv: s.kvHeads, headDimK: s.headDim, headDimV: s.headDim,
-        nExpert: s.experts, nExpertUsed: s.topK, expertFF: s.expertFF, contextLength: s.contextLength,
-        leadingDenseLayers: 0, tiedOutput: false,
-      });
-      expect(c.sharedExpertFF).toBe(arch === 'qwen2moe' ? s.sharedFF : 0);
+      const common = { nLayer: s.layers, hidden: s.hidden, nHead: s.heads, nExpert: s.experts, nExpertUsed: s.topK, expertFF: s.expertFF, contextLength: s.contextLength, tiedOutput: false };
+      if (arch === 'deepseek2') {
+        // Latent attention: one cache row of latent 64 + rope 16 for all heads; heads of 32 + 16, values of hidden / heads.
+        expect(c).toMatchObject({ ...common, nHeadKv: 1, headDimK: 80, headDimV: 64, leadingDenseLayers: 1, sharedExpertFF: s.expertFF, denseFF: 2 * s.expertFF });
+        expect(c.latent).toEqual({ kvLoraRank: 64, qLoraRank: 0, ropeDim: 16, nopeDim: 32, valueDim: 16 });
+      } else {
+        expect(c).toMatchObject({ ...common, nHeadKv: s.kvHeads, headDimK: s.headDim, headDimV: s.headDim, leadingDenseLayers: 0 });
+        expect(c.sharedExpertFF).toBe(arch === 'qwen2moe' ? s.sharedFF : 0);
+      }
       expect(c.rmsEps).toBeCloseTo(s.rmsEps, 12);
-      const scaling = arch === 'gpt-oss' ? { scalingType: 'yarn', scalingFactor: 4, originalContextLength: s.contextLength / 4 } : { scalingType: 'linear', scalingFactor: 1 };
-      expect(c.rope).toMatchObject({ dims: s.headDim, freqBase: s.ropeTheta, ...scaling });
+      const yarn = arch === 'gpt-oss' || arch === 'deepseek2';
+      const scaling = yarn ? { scalingType: 'yarn', scalingFactor: 4, originalContextLength: s.contextLength / 4 } : { scalingType: 'linear', scalingFactor: 1 };
+      expect(c.rope).toMatchObject({ dims: arch === 'deepseek2' ? 16 : s.headDim, freqBase: s.ropeTheta, ...scaling });
       expect(c.routing.topK).toBe(s.topK);
       expect(c.vocabSize).toBe(tokens.length);
       expect(c.bosTokenId).toBe(tokens.indexOf('<|endoftext|>'));
@@ -98,6 +102,7 @@ describe('model config from GGUF', () => {
     granitemoe: { qkNorm: 'none', qkvBias: false, scales: { embedding: 12, residual: Math.fround(0.22), attention: 0.1875, logit: 6 } },
     // Layer 0 slides over GPT_OSS_SLIDING_WINDOW positions, layer 1 attends to all (set_swa_pattern(2)).
     'gpt-oss': { qkNorm: 'none', qkvBias: true, attentionWindow: [16, 0] },
+    deepseek2: { qkNorm: 'none', qkvBias: false },
   };
   const routing: Record<TinyArch, [normalize: boolean, sharedExpertGate: string]> = {
     llama: [true, 'none'],
@@ -106,9 +111,10 @@ describe('model config from GGUF', () => {
     olmoe: [false, 'none'],
     granitemoe: [true, 'none'],
     'gpt-oss': [false, 'none'],
+    deepseek2: [false, 'none'],
   };
   for (const arch of TINY_ARCHS) {
-    const norm = arch === 'llama' || arch === 'granitemoe';
+    const norm = arch === 'llama' || arch === 'granitemoe' || arch === 'deepseek2';
     it(`${arch}: RoPE ${norm ? 'NORM' : 'NEOX'}, routing, QK-norm and scales as llama.cpp's graph has them`, async () => {
       const c = await configOf({ arch });
       expect(c.rope.kind).toBe(norm ? 'normal' : 'neox');
@@ -180,6 +186,30 @@ describe('model config from GGUF', () => {
   it('refuses tensors whose dims disagree with the metadata, naming the first', async () => {
     const file = await editedFile({ arch: 'qwen3moe' }, { metadata: replacing(kvU32('qwen3moe.expert_feed_forward_length', 32)) });
     expectConfigError(() => modelConfigFromGguf(file), 'BAD_SHAPE', 'blk.0.ffn_gate_exps.weight');
+  });
+
+  it('deepseek2: latent attention tensors, V3-style routing knobs and the YaRN scale of q . k as llama.cpp derives them', async () => {
+    const c = await configOf({ arch: 'deepseek2', qLoraRank: 64, gating: 'sigmoid', selectionBias: true, normalizeWeights: true, weightsScale: 2.5 });
+    expect(c.tensors.layers[1].attention).toEqual({
+      kind: 'latent', q: undefined, qA: 'blk.1.attn_q_a.weight', qANorm: 'blk.1.attn_q_a_norm.weight', qB: 'blk.1.attn_q_b.weight',
+      kvAMqa: 'blk.1.attn_kv_a_mqa.weight', kvANorm: 'blk.1.attn_kv_a_norm.weight', kB: 'blk.1.attn_k_b.weight', vB: 'blk.1.attn_v_b.weight',
+      attnOut: 'blk.1.attn_output.weight',
+    });
+    expect(c.tensors.layers[0].ffn.kind).toBe('dense');
+    const moe = c.tensors.layers[1].ffn;
+    expect(moe.kind === 'moe' && [moe.selectionBias, moe.shared?.gate, moe.shared?.gateInp]).toEqual(['blk.1.exp_probs_b.bias', 'blk.1.ffn_gate_shexp.weight', undefined]);
+    expect(c.routing).toEqual({ scoring: 'sigmoid', topK: 2, normalize: true, weightsScale: 2.5, sharedExpertGate: 'none' });
+    // yarn_log_multiplier 0.0707 / 0.1 = 0.707 = mscale_all_dim: the context's attention factor is 1 / (1 + 0.1 ln 4), and
+    // kq_scale = (1 + 0.1 * 0.707 ln 4)^2 / sqrt(48).
+    expect(c.rope.yarn.logMultiplier).toBeCloseTo(0.707, 6);
+    expect(c.scales.attention).toBeCloseTo((1 + 0.1 * 0.707 * Math.log(4)) ** 2 / Math.sqrt(48), 6);
+  });
+
+  it('deepseek2: refuses the joint attn_kv_b layout and group-limited routing, by name', async () => {
+    const joint = await editedFile({ arch: 'deepseek2' }, { metadata: without('deepseek2.attention.key_length_mla') });
+    expectConfigError(() => modelConfigFromGguf(joint), 'BAD_CONFIG', 'attn_kv_b');
+    const grouped = await editedFile({ arch: 'deepseek2' }, { metadata: replacing(kvU32('deepseek2.expert_group_count', 4)) });
+    expectConfigError(() => modelConfigFromGguf(grouped), 'BAD_CONFIG', 'expert_group_count');
   });
 
   it('granitemoe: expert_shared_feed_forward_length adds an ungated shared expert (Granite MoE Shared)', async () => {

@@ -34,7 +34,7 @@ import { GgmlType } from '../../../src/quant/formats';
 import { mulberry32, randomBlocks } from '../../../src/quant/random';
 import { firstNearTie, loadReferenceModel } from '../../../src/ref/forward';
 import { compareLogits } from '../../../src/ref/forward-compare';
-import { TINY_MODELS, tinyOptions } from '../../support/tiny-models';
+import { LLAMA_CPP_TINY_MODELS, tinyOptions } from '../../support/tiny-models';
 import { makeTinyModel } from '../../../src/tiny/make-tiny';
 import { loadReference } from '../../../tools/reference/llama-cpp';
 
@@ -77,7 +77,7 @@ async function checkParity(name: string, bytes: Uint8Array): Promise<void> {
 }
 
 describe('CPU reference forward pass against llama.cpp, F32 weights', () => {
-  for (const kind of TINY_MODELS) {
+  for (const kind of LLAMA_CPP_TINY_MODELS) {
     it(`${kind.name}: logits agree to ${RELATIVE_DIFF_BOUND} of their spread, same top-1 everywhere`, { timeout: TIMEOUT_MS }, async () => {
       await checkParity(`${kind.name}-f32`, makeTinyModel({ ...tinyOptions(kind, 'f32'), seed: 3 }));
     });

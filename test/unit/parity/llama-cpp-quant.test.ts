@@ -46,7 +46,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { firstNearTie, loadReferenceModel } from '../../../src/ref/forward';
 import { compareLogits } from '../../../src/ref/forward-compare';
-import { TINY_MODELS, tinyOptions, weightTypesOf } from '../../support/tiny-models';
+import { LLAMA_CPP_TINY_MODELS, tinyOptions, weightTypesOf } from '../../support/tiny-models';
 import { makeTinyModel, type TinyWeightType } from '../../../src/tiny/make-tiny';
 import { loadReference } from '../../../tools/reference/llama-cpp';
 
@@ -70,7 +70,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const percent = (x: number): string => `${(x * 100).toFixed(0)}%`;
 
 describe('CPU reference forward pass against llama.cpp, quantized weights', () => {
-  for (const kind of TINY_MODELS) {
+  for (const kind of LLAMA_CPP_TINY_MODELS) {
     const arch = kind.name;
     for (const type of TYPES.filter((t) => weightTypesOf(kind).includes(t))) {
       it(`${arch} ${type}: same top-1 tokens; near-f32 agreement with llama.cpp's activation rounding`, { timeout: TIMEOUT_MS }, async () => {

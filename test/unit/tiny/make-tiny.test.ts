@@ -51,9 +51,12 @@ describe('makeTinyModel', () => {
       const byName = new Map(file.tensors.map((t) => [t.name, t]));
       const H = getNumber(file, `${arch}.embedding_length`);
       const gate = byName.get('blk.2.ffn_gate_exps.weight')!;
-      expect(gate.dims).toEqual([H, getNumber(file, `${arch}.feed_forward_length`), 6]);
+      // deepseek2 reads the expert width from its own key; its feed_forward_length is the dense first layer's.
+      const widthKey = arch === 'deepseek2' ? 'expert_feed_forward_length' : 'feed_forward_length';
+      expect(gate.dims).toEqual([H, getNumber(file, `${arch}.${widthKey}`), 6]);
       expect(ggmlTypeName(gate.type)).toBe('Q8_0');
-      expect(byName.get('blk.0.ffn_gate_inp.weight')!.type).toBe(GgmlType.F32);
+      expect(byName.get('blk.2.ffn_gate_inp.weight')!.type).toBe(GgmlType.F32);
+      expect(byName.has('blk.0.ffn_gate.weight')).toBe(arch === 'deepseek2');
       expect(byName.get('token_embd.weight')!.dims).toEqual([H, tokens.length]);
       expect(byName.has('blk.0.ffn_gate_inp_shexp.weight')).toBe(arch === 'qwen2moe');
       expect(byName.has('blk.0.attn_q.bias')).toBe(arch === 'qwen2moe' || gptOss);
@@ -62,6 +65,7 @@ describe('makeTinyModel', () => {
       }
       expect(byName.has('blk.0.ffn_norm.weight')).toBe(!gptOss);
       expect(byName.has('blk.0.attn_q_norm.weight')).toBe(arch === 'qwen3moe' || arch === 'olmoe');
+      expect(byName.has('blk.0.attn_kv_a_mqa.weight')).toBe(arch === 'deepseek2');
     });
   }
 
