@@ -3,6 +3,7 @@
 # (bookworm), as root:
 #   chromium, chromium-driver   headless Chromium with SwiftShader: WebGPU for gpu-browser
 #   libvulkan1                  the Vulkan loader Dawn (npm `webgpu`) opens in gpu-node
+#   g++                         compiles the llama.cpp tools (scripts/prepare-reference.sh)
 #   mesa-vulkan-drivers >= 25   lavapipe; bookworm's own Mesa (22.3) is rejected by Dawn,
 #                               so it comes from bookworm-backports
 # Idempotent: when everything is already there it changes nothing and runs no
@@ -11,7 +12,7 @@ set -euo pipefail
 
 readonly MIN_MESA_VERSION=25
 readonly DEBIAN_SOURCES=/etc/apt/sources.list.d/debian.sources
-readonly PLAIN_PACKAGES=(chromium chromium-driver libvulkan1)
+readonly PLAIN_PACKAGES=(chromium chromium-driver libvulkan1 g++)
 export DEBIAN_FRONTEND=noninteractive
 
 is_installed() {

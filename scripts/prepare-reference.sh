@@ -8,8 +8,20 @@
 #                                  vocabulary-only GGUF files with expected
 #                                  tokenizations, and real chat templates, read
 #                                  by tests as data
+#   tools/reference/bin            llama-quantize, llama-imatrix and llama-gguf-split,
+#                                  built (g++) from that same source: tests make
+#                                  their quantized and split files with them, as
+#                                  users get theirs. Built once; skipped when the
+#                                  binaries of this source are present.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../tools/reference"
+
+# True when every named file exists in directory $1.
+all_present() {
+  local dir=$1
+  shift
+  for name in "$@"; do [[ -x "$dir/$name" ]] || return 1; done
+}
 
 if [[ ! -f node_modules/node-llama-cpp/package.json || ! -d node_modules/@node-llama-cpp/linux-x64 ]]; then
   # `npm install --no-save` rather than `npm ci`: it installs the locked
@@ -26,4 +38,26 @@ if [[ ! -f llama.cpp/models/ggml-vocab-qwen2.gguf ]]; then
   rm -rf llama.cpp
   mv llama.cpp.partial llama.cpp
 fi
-echo "llama.cpp reference ready: $(node -p "require('./node_modules/node-llama-cpp/package.json').version") (node-llama-cpp), $(ls llama.cpp/models/*.gguf | wc -l) vocabulary files"
+# The tools: each one's own source files compiled against the libraries of
+# node-llama-cpp's prebuilt CPU build (the same llama.cpp release as the
+# source), so no library is rebuilt: seconds, not minutes, on 2 cores.
+readonly TOOLS=(quantize imatrix gguf-split)
+readonly LIBS=node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
+source_id="$(git -C llama.cpp rev-parse HEAD) $(node -p "require('./node_modules/node-llama-cpp/package.json').version")"
+if [[ ! -f bin/source-id || "$(cat bin/source-id)" != "$source_id" ]] || ! all_present bin "${TOOLS[@]/#/llama-}"; then
+  build_start=$(date +%s)
+  git -C llama.cpp sparse-checkout add /include/ /ggml/include/ /common/ /vendor/ "${TOOLS[@]/#//tools/}" >/dev/null
+  rm -rf bin.partial && mkdir bin.partial
+  libs_dir=$(cd "$LIBS" && pwd)
+  for tool in "${TOOLS[@]}"; do
+    g++ -std=c++17 -O1 -w -Illama.cpp/include -Illama.cpp/ggml/include -Illama.cpp/common -Illama.cpp/vendor \
+      -Illama.cpp/tools/"$tool" llama.cpp/tools/"$tool"/*.cpp -o bin.partial/llama-"$tool" \
+      "$libs_dir"/libllama-common.so "$libs_dir"/libllama.v*.so "$libs_dir"/libggml.v*.so "$libs_dir"/libggml-base.so \
+      -Wl,-rpath,"$libs_dir" -lpthread
+  done
+  echo "$source_id" >bin.partial/source-id
+  rm -rf bin && mv bin.partial bin
+  echo "built ${TOOLS[*]/#/llama-} in $(($(date +%s) - build_start)) s"
+fi
+
+echo "llama.cpp reference ready: $(node -p "require('./node_modules/node-llama-cpp/package.json').version") (node-llama-cpp), $(ls llama.cpp/models/*.gguf | wc -l) vocabulary files, tools in bin/: ${TOOLS[*]/#/llama-}"

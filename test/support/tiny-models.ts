@@ -43,13 +43,18 @@ export function isVariant(kind: TinyModelKind): boolean {
 }
 
 /**
- * The weight types a kind is tested in: all of its architecture's, but
- * variants only in F32 and Q8_0 where `few` (SwiftShader, whose slowness the
- * plain architectures' full matrix already fills).
+ * The weight types a kind is tested in: all of its architecture's, or, where
+ * `quantizedCount` is given (SwiftShader, the slow adapter), F32 plus that
+ * many of the quantized ones, rotated over the kinds so that together they
+ * still cover every type.
  */
-export function weightTypesOf(kind: TinyModelKind, few = false): readonly TinyWeightType[] {
+export function weightTypesOf(kind: TinyModelKind, quantizedCount?: number): readonly TinyWeightType[] {
   const all = tinyWeightTypesFor(kind.arch);
-  return few && isVariant(kind) ? all.filter((t) => t === 'f32' || t === 'q8_0') : all;
+  if (quantizedCount === undefined) return all;
+  const quantized = all.filter((t) => t !== 'f32');
+  const start = TINY_MODELS.findIndex((k) => k.name === kind.name) * quantizedCount;
+  const picked = new Set(Array.from({ length: Math.min(quantizedCount, quantized.length) }, (_, i) => quantized[(start + i) % quantized.length]!));
+  return all.filter((t) => t === 'f32' || picked.has(t));
 }
 
 /** The options of `kind` in `type` (callers add seed, layers...). */
