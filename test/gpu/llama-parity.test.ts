@@ -53,10 +53,10 @@
  * qwen3moe f32 45, llama f16 39, qwen2moe q8_0 58); greedy steps from that
  * position on are undecidable.
  *
- * Duration on two shared CPU cores: gpu-node 56 to 91 s, gpu-browser 254 s
- * (q4_k and q6_k take 12 to 24 s each there). gpt-oss comes in F32, F16,
- * Q8_0 and MXFP4 (the formats of its released files; the browser runs F32
- * and MXFP4): 12 s in gpu-node, 42 s for all four in gpu-browser; F32 max
+ * gpu-browser runs every kind in F32 and one quantized type, rotated over
+ * the kinds (SwiftShader decodes several times slower than lavapipe; the
+ * two whole-model suites there took 465 s with every type). gpt-oss comes
+ * in F32, F16, Q8_0 and MXFP4 (the formats of its released files); F32 max
  * relative diff 5.7e-7, top-1 100%, greedy 32/32.
  */
 
