@@ -44,6 +44,17 @@ const DECODER_GEOMETRY: ReadonlyArray<readonly [GgmlType, number, number]> = [
   [GgmlType.Q5_K, 256, 176],
   [GgmlType.Q6_K, 256, 210],
   [GgmlType.Q8_K, 256, 292],
+  [GgmlType.IQ4_NL, 32, 18],
+  [GgmlType.IQ4_XS, 256, 136],
+  [GgmlType.IQ2_XXS, 256, 66],
+  [GgmlType.IQ2_XS, 256, 74],
+  [GgmlType.IQ2_S, 256, 82],
+  [GgmlType.IQ3_XXS, 256, 98],
+  [GgmlType.IQ3_S, 256, 110],
+  [GgmlType.IQ1_S, 256, 50],
+  [GgmlType.IQ1_M, 256, 56],
+  [GgmlType.TQ1_0, 256, 54],
+  [GgmlType.TQ2_0, 256, 66],
 ];
 
 const DECODERS: ReadonlyMap<GgmlType, QuantDecoder> = new Map(

@@ -16,6 +16,19 @@ import {
   dequantQ5_1,
   dequantQ8_0,
 } from './dequant-basic';
+import {
+  dequantIQ1M,
+  dequantIQ1S,
+  dequantIQ2S,
+  dequantIQ2XS,
+  dequantIQ2XXS,
+  dequantIQ3S,
+  dequantIQ3XXS,
+  dequantIQ4NL,
+  dequantIQ4XS,
+  dequantTQ1_0,
+  dequantTQ2_0,
+} from './dequant-iq';
 import { dequantQ2K, dequantQ3K, dequantQ4K, dequantQ5K, dequantQ6K, dequantQ8K } from './dequant-k';
 import { GgmlType, ggmlTypeName } from './formats';
 
@@ -31,6 +44,19 @@ export {
   dequantQ8_0,
 } from './dequant-basic';
 export { dequantQ2K, dequantQ3K, dequantQ4K, dequantQ5K, dequantQ6K, dequantQ8K } from './dequant-k';
+export {
+  dequantIQ1M,
+  dequantIQ1S,
+  dequantIQ2S,
+  dequantIQ2XS,
+  dequantIQ2XXS,
+  dequantIQ3S,
+  dequantIQ3XXS,
+  dequantIQ4NL,
+  dequantIQ4XS,
+  dequantTQ1_0,
+  dequantTQ2_0,
+} from './dequant-iq';
 
 /** Writes the elements encoded in `bytes` into `out` (all of it). */
 export type Dequantizer = (bytes: Uint8Array, out: Float32Array) => void;
@@ -51,6 +77,17 @@ const DEQUANTIZERS: ReadonlyMap<GgmlType, Dequantizer> = new Map<GgmlType, Dequa
   [GgmlType.Q6_K, dequantQ6K],
   [GgmlType.Q8_K, dequantQ8K],
   [GgmlType.MXFP4, dequantMXFP4],
+  [GgmlType.IQ4_NL, dequantIQ4NL],
+  [GgmlType.IQ4_XS, dequantIQ4XS],
+  [GgmlType.IQ2_XXS, dequantIQ2XXS],
+  [GgmlType.IQ2_XS, dequantIQ2XS],
+  [GgmlType.IQ2_S, dequantIQ2S],
+  [GgmlType.IQ3_XXS, dequantIQ3XXS],
+  [GgmlType.IQ3_S, dequantIQ3S],
+  [GgmlType.IQ1_S, dequantIQ1S],
+  [GgmlType.IQ1_M, dequantIQ1M],
+  [GgmlType.TQ1_0, dequantTQ1_0],
+  [GgmlType.TQ2_0, dequantTQ2_0],
 ]);
 
 /** The types `dequantize` accepts. */

@@ -20,11 +20,19 @@
  * - Q8_K: as Q8_0 with an f32 d, and bsums filled in consistently.
  * - MXFP4: codes uniform; the exponent is one of the two powers of two around
  *   the ideal scale, drawn so that the expected variance is exactly std^2.
+ * - The i-quants (IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M,
+ *   IQ4_NL, IQ4_XS): every grid index, sign and sub-block scale field uniform
+ *   (random bytes); the block's f16 d is then set so that the block's root
+ *   mean square is std * jitter (decoding it with d = 1 first). Signs are
+ *   symmetric and the IQ1 grid has mean ~0, so blocks are centred; IQ4_NL's
+ *   levels are not symmetric, so its d gets a random sign.
+ * - TQ1_0, TQ2_0: trits uniform, packed as llama.cpp's quantizer packs them;
+ *   d set from the block's root mean square as for the i-quants.
  * With a small std, a K-quant's f16 d may be subnormal; it is still finite.
  */
 
 import { GgmlType, blockFormat, ggmlTypeName, tensorBytes } from './formats';
-import { UnsupportedTypeError, isDequantSupported } from './dequant';
+import { UnsupportedTypeError, dequantize, isDequantSupported } from './dequant';
 import { f32ToBf16Bits, f32ToF16Bits } from './half';
 
 /** A uniform random source on [0, 1). */
@@ -130,6 +138,25 @@ function writeBlock(type: GgmlType, block: Uint8Array, rng: Rng, std: number): v
       return writeQ8K(block, rng, std);
     case GgmlType.MXFP4:
       return writeMXFP4(block, rng, std);
+    case GgmlType.IQ2_XXS:
+    case GgmlType.IQ2_XS:
+    case GgmlType.IQ2_S:
+    case GgmlType.IQ3_XXS:
+    case GgmlType.IQ3_S:
+    case GgmlType.IQ1_S:
+    case GgmlType.IQ1_M:
+    case GgmlType.IQ4_XS:
+      fillRandomBytes(block, rng);
+      return scaleToStd(type, block, rng, std, false);
+    case GgmlType.IQ4_NL:
+      fillRandomBytes(block, rng);
+      return scaleToStd(type, block, rng, std, true);
+    case GgmlType.TQ1_0:
+      writeTQ1_0Trits(block, rng);
+      return scaleToStd(type, block, rng, std, false);
+    case GgmlType.TQ2_0:
+      writeTQ2_0Trits(block, rng);
+      return scaleToStd(type, block, rng, std, false);
     default:
       throw new UnsupportedTypeError(type);
   }
@@ -244,4 +271,50 @@ function writeMXFP4(block: Uint8Array, rng: Rng, std: number): void {
   const pAbove = (4 ** (ideal - below) - 1) / 3;
   block[0] = Math.min(254, Math.max(1, below + (rng() < pAbove ? 1 : 0)));
   fillRandomBytes(block.subarray(1), rng);
+}
+
+/** Byte offset of the f16 d in a block of the i-quant and ternary types (IQ1_M has none: see writeIqScale). */
+const IQ_SCALE_OFFSET: ReadonlyMap<GgmlType, number> = new Map([
+  [GgmlType.TQ1_0, 52],
+  [GgmlType.TQ2_0, 64],
+]);
+
+/** Writes the block's f16 d; IQ1_M keeps its 16 bits in the top nibbles of its four u16 scale words. */
+function writeIqScale(type: GgmlType, block: Uint8Array, value: number): void {
+  if (type !== GgmlType.IQ1_M) return writeF16(block, IQ_SCALE_OFFSET.get(type) ?? 0, value);
+  const bits = f32ToF16Bits(value);
+  for (let k = 0; k < 4; k++) block[49 + 2 * k] = (block[49 + 2 * k] & 0x0f) | (((bits >> (4 * k)) & 0x0f) << 4);
+}
+
+/** Sets d so that the block's root mean square is std * jitter (with a random sign when `signed`). */
+function scaleToStd(type: GgmlType, block: Uint8Array, rng: Rng, std: number, signed: boolean): void {
+  writeIqScale(type, block, 1);
+  const values = dequantize(type, block, blockFormat(type)!.blockSize);
+  let squares = 0;
+  for (const v of values) squares += v * v;
+  const rms = Math.sqrt(squares / values.length);
+  if (rms === 0) return; // every quant decodes to zero: any d gives zeros
+  const sign = signed && rng() < 0.5 ? -1 : 1;
+  writeIqScale(type, block, (sign * std * jitter(rng)) / rms);
+}
+
+/** Base-3 digits (first most significant) as llama.cpp's TQ1_0 quantizer packs them: ceil(value * 256 / 243). */
+function packTrits(trits: readonly number[]): number {
+  const value = trits.reduce((q, t) => 3 * q + t, 0) * 3 ** (5 - trits.length);
+  return Math.floor((value * 256 + 242) / 243);
+}
+
+/** TQ1_0: uniform trits; 48 bytes of 5, 4 bytes of 4 (their fifth digit is zero). */
+function writeTQ1_0Trits(block: Uint8Array, rng: Rng): void {
+  for (let i = 0; i < 48; i++) block[i] = packTrits(Array.from({ length: 5 }, () => randomInt(rng, 0, 2)));
+  for (let i = 48; i < 52; i++) block[i] = packTrits(Array.from({ length: 4 }, () => randomInt(rng, 0, 2)));
+}
+
+/** TQ2_0: uniform trits 0..2 (the code 3, never written by the quantizer, is left out). */
+function writeTQ2_0Trits(block: Uint8Array, rng: Rng): void {
+  for (let i = 0; i < 64; i++) {
+    let byte = 0;
+    for (let k = 0; k < 4; k++) byte |= randomInt(rng, 0, 2) << (2 * k);
+    block[i] = byte;
+  }
 }

@@ -2,8 +2,8 @@
  * Optional emulation of what llama.cpp's CPU backend does to a matrix
  * multiplication's input: before multiplying by weights of a quantized (or
  * half-precision) type it converts the activations to that type's partner
- * format ("vec_dot_type"): F16 → f16, BF16 → bf16, Q8_0/Q4_0/Q5_0/MXFP4 →
- * Q8_0 (blocks of 32, f16 scale), Q4_1/Q5_1 → Q8_1 (same values), K-quants →
+ * format ("vec_dot_type"): F16 → f16, BF16 → bf16, Q8_0/Q4_0/Q5_0/MXFP4/IQ4_NL →
+ * Q8_0 (blocks of 32, f16 scale), Q4_1/Q5_1 → Q8_1 (same values), K-quants, the other i-quants and TQ1_0/TQ2_0 →
  * Q8_K (blocks of 256, f32 scale). Applying the same rounding here makes the
  * reference agree with llama.cpp on quantized models to near f32 precision,
  * which checks the dequantizers and the graph far more tightly than top-1
@@ -32,6 +32,7 @@ export function inputRoundingFor(type: GgmlType): InputRounding {
     case GgmlType.Q5_1:
     case GgmlType.Q8_0:
     case GgmlType.MXFP4:
+    case GgmlType.IQ4_NL:
       return 'q8_0';
     default:
       return 'q8_k';

@@ -7,11 +7,14 @@
  * bits; products of a scale and a small integer are exact; where a sum or a
  * larger product is rounded, both sides round it once, correctly).
  *
- * Two kinds of data: blocks of entirely random bytes (every quant value, every
- * packed-scale bit, f16 scales of every exponent including subnormal ones),
- * keeping only blocks whose values are finite normal f32 or zero, since GPUs
- * may flush f32 subnormals and need not honour Inf and NaN; and realistic
- * blocks from randomBlocks.
+ * Three kinds of data: blocks of entirely random bytes (every quant value, every
+ * packed-scale bit, grid index and sign bit, f16 scales of every exponent
+ * including subnormal ones), keeping only blocks whose values are finite
+ * normal f32 or zero, since GPUs may flush f32 subnormals and need not honour
+ * Inf and NaN; realistic blocks from randomBlocks; and, for the i-quants and
+ * ternary types, the unit tests' llama.cpp fixture (blocks made by llama.cpp's
+ * quantizers and random blocks, with the f32 bits llama.cpp's
+ * dequantize_row_* gave them).
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +30,7 @@ import { GgmlType, ggmlTypeName } from '../../src/quant/formats';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/quant/half';
 import { mulberry32, randomBlocks } from '../../src/quant/random';
 import type { Rng } from '../../src/quant/random';
+import iqFixtures from '../unit/quant/fixtures/dequant-iq.json';
 import { firstMismatch } from './support/compare';
 import { acquireTestGpu } from './support/gpu';
 
@@ -47,6 +51,10 @@ function randomByteBlocks(type: GgmlType, nBlocks: number, rng: Rng): Uint8Array
     } while (!dequantize(type, block, blockElements).every(isFiniteNormalOrZero));
   }
   return bytes;
+}
+
+function base64Bytes(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }
 
 /** The f16 rounding of each value (nearest even), as a number. */
@@ -122,6 +130,16 @@ describe('dequant kernel', () => {
     });
   }
 
+  for (const [name, fixture] of Object.entries(iqFixtures)) {
+    it(`${name}: llama.cpp's fixture blocks (quantizer-made and random) decode to llama.cpp's values`, async () => {
+      const type = GgmlType[name as keyof typeof GgmlType];
+      const bytes = base64Bytes(fixture.blocks);
+      const expected = new Float32Array(base64Bytes(fixture.expected).buffer);
+      const actual = await dequantOnGpu(type, bytes, expected.length, { srcOffsetBytes: 1 });
+      expect(firstMismatch(actual, expected), fixture.picked).toBeUndefined();
+    });
+  }
+
   it('decodes extreme Q8_0 scales exactly (subnormal, largest, negative, zero) and every quant byte', async () => {
     const scales = [2 ** -24, 65504, -1.5, 2 ** -14, 1 / 3, -1023 * 2 ** -24, 1, 0];
     const bytes = new Uint8Array(scales.length * 34);
@@ -147,7 +165,7 @@ describe('dequant kernel', () => {
   });
 
   it('rejects a type without a decoder, naming it and the supported ones', async () => {
-    await expect(DequantKernel.create(gpu.device, GgmlType.IQ2_XXS)).rejects.toThrow(/IQ2_XXS.*supported: F32, F16/);
+    await expect(DequantKernel.create(gpu.device, GgmlType.Q8_1)).rejects.toThrow(/Q8_1.*supported: F32, F16/);
   });
 
   it('rejects a count that is not a whole number of blocks, and a too-small destination', async () => {

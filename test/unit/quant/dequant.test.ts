@@ -13,16 +13,18 @@ import { mulberry32, randomBlocks } from '../../../src/quant/random';
 const SUPPORTED_NAMES = [
   'F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1',
   'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'Q8_K', 'MXFP4',
+  'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ3_XXS', 'IQ3_S', 'IQ1_S', 'IQ1_M', 'IQ4_NL', 'IQ4_XS',
+  'TQ1_0', 'TQ2_0',
 ];
 
 describe('supported types', () => {
-  it('are exactly the float types, the 32-element formats, the K-quants and MXFP4', () => {
+  it('are exactly the float types, the 32-element formats, the K-quants, MXFP4, the i-quants and the ternary types', () => {
     expect(SUPPORTED_DEQUANT_TYPES.map(ggmlTypeName).sort()).toEqual([...SUPPORTED_NAMES].sort());
   });
 
   it('isDequantSupported agrees with the list', () => {
     expect(isDequantSupported(GgmlType.Q4_K)).toBe(true);
-    expect(isDequantSupported(GgmlType.IQ4_XS)).toBe(false);
+    expect(isDequantSupported(GgmlType.IQ4_XS)).toBe(true);
     expect(isDequantSupported(GgmlType.Q8_1)).toBe(false);
     expect(isDequantSupported(999)).toBe(false);
   });
@@ -30,13 +32,13 @@ describe('supported types', () => {
 
 describe('dequantize errors', () => {
   it('throws UnsupportedTypeError naming the type', () => {
-    const call = () => dequantize(GgmlType.IQ2_XXS, new Uint8Array(66), 256);
+    const call = () => dequantize(GgmlType.Q8_1, new Uint8Array(36), 32);
     expect(call).toThrow(UnsupportedTypeError);
-    expect(call).toThrow(/IQ2_XXS/);
+    expect(call).toThrow(/Q8_1/);
     try {
       call();
     } catch (error) {
-      expect((error as UnsupportedTypeError).type).toBe(GgmlType.IQ2_XXS);
+      expect((error as UnsupportedTypeError).type).toBe(GgmlType.Q8_1);
       expect((error as UnsupportedTypeError).name).toBe('UnsupportedTypeError');
     }
   });

@@ -92,7 +92,7 @@ describe('randomBlocks', () => {
 
   it('rejects unsupported types, partial blocks and bad stds', () => {
     const rng = mulberry32(0);
-    expect(() => randomBlocks(GgmlType.IQ1_S, 256, rng)).toThrow(UnsupportedTypeError);
+    expect(() => randomBlocks(GgmlType.Q8_1, 256, rng)).toThrow(UnsupportedTypeError);
     expect(() => randomBlocks(GgmlType.Q4_0, 31, rng)).toThrow(RangeError);
     expect(() => randomBlocks(GgmlType.F32, 4, rng, 0)).toThrow(RangeError);
     expect(() => randomBlocks(GgmlType.F32, 4, rng, NaN)).toThrow(RangeError);
