@@ -6,6 +6,9 @@
  *                test/gpu-node/** (GPU tests that need Node: processes, files).
  *   gpu-browser  the same test/gpu/** files in headless Chromium (Debian's
  *                /usr/bin/chromium, SwiftShader without a GPU) via Playwright.
+ *   real-files   Node with Dawn, like gpu-node: files made by llama.cpp's
+ *                llama-quantize against llama.cpp (test/real-files/**; a
+ *                covering subset, or the whole matrix with WEBMOE_REAL_FILES=all).
  *   e2e          Node driving Chromium through Playwright against built pages
  *                (the demo app) served from 127.0.0.1: test/e2e/**.
  *   store-browser the weight store on real IndexedDB in the same headless
@@ -55,6 +58,18 @@ export default defineConfig({
           pool: 'forks',
           globalSetup: ['test/setup/gpu-node-report.ts'],
           setupFiles: ['test/setup/gpu-node-globals.ts', 'test/setup/gpu-node-llama.ts'],
+          testTimeout: GPU_TEST_TIMEOUT_MS,
+          hookTimeout: GPU_TEST_TIMEOUT_MS,
+        },
+      },
+      {
+        test: {
+          name: 'real-files',
+          environment: 'node',
+          include: ['test/real-files/**/*.test.ts'],
+          pool: 'forks',
+          globalSetup: ['test/setup/gpu-node-report.ts'],
+          setupFiles: ['test/setup/gpu-node-globals.ts'],
           testTimeout: GPU_TEST_TIMEOUT_MS,
           hookTimeout: GPU_TEST_TIMEOUT_MS,
         },

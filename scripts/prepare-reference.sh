@@ -55,6 +55,8 @@ if [[ ! -f bin/source-id || "$(cat bin/source-id)" != "$source_id" ]] || ! all_p
       "$libs_dir"/libllama-common.so "$libs_dir"/libllama.v*.so "$libs_dir"/libggml.v*.so "$libs_dir"/libggml-base.so \
       -Wl,-rpath,"$libs_dir" -lpthread
   done
+  # llama-imatrix runs the model: its CPU backend is found beside the executable.
+  ln -s "$libs_dir"/libggml-cpu-*.so bin.partial/
   echo "$source_id" >bin.partial/source-id
   rm -rf bin && mv bin.partial bin
   echo "built ${TOOLS[*]/#/llama-} in $(($(date +%s) - build_start)) s"

@@ -240,7 +240,7 @@ export function statsOf(s: ServiceStats): EngineStats {
     context_length: s.contextLength,
     memory: m && {
       shared_weight_bytes: m.sharedWeightBytes, expert_bytes: m.expertBytes, kv_cache_bytes: m.kvCacheBytes,
-      expert_slots: m.expertSlots, total_experts: m.totalExperts, streaming: m.streaming,
+      expert_slots: m.expertSlots, total_experts: m.totalExperts, resident_experts_per_layer: m.residentPerLayer, streaming: m.streaming,
     },
     requests: s.requests,
     device_losses: s.deviceLosses,

@@ -203,7 +203,17 @@ export interface EngineStats {
   architecture: string | null;
   adapter: { vendor: string; architecture: string; description: string; is_fallback_adapter: boolean } | null;
   context_length: number;
-  memory: { shared_weight_bytes: number; expert_bytes: number; kv_cache_bytes: number; expert_slots: number; total_experts: number; streaming: boolean } | null;
+  memory: {
+    shared_weight_bytes: number;
+    expert_bytes: number;
+    kv_cache_bytes: number;
+    /** Routed experts resident at once / in the model. */
+    expert_slots: number;
+    total_experts: number;
+    /** Routed experts resident now, per layer (0 for a dense layer). */
+    resident_experts_per_layer: number[];
+    streaming: boolean;
+  } | null;
   /** Requests completed since load. */
   requests: number;
   /** Device losses recovered from (or pending recovery). */

@@ -31,7 +31,7 @@ import { expertKey, keyExpert, keyLayer } from './policy';
 import type { ExpertCachePolicy, ExpertKey } from './policy';
 
 export interface ExpertCacheOptions {
-  /** Slot layout shared by every routed expert. */
+  /** Slot layout of every expert this cache holds (the layers of one layout; a model with several has a cache per layout). */
   layout: ExpertSlotLayout;
   nLayers: number;
   nExperts: number;
@@ -45,6 +45,12 @@ export interface ExpertCacheOptions {
   maxSlabBindings: number;
   /** Expert reads in flight at once (default 4). */
   loadConcurrency?: number;
+  /**
+   * A slot table shared with caches of other layouts (each writes only its
+   * own layers' entries; the owner fills it with NO_SLAB and destroys it).
+   * Default: the cache makes its own.
+   */
+  table?: GPUBuffer;
 }
 
 export class ExpertBudgetError extends Error {
@@ -97,10 +103,7 @@ export class ExpertCache {
     }
     this.pool = new SlabPool(device, layout, capacity, options.slabLimitBytes, 'expert cache slab');
     for (let slot = capacity - 1; slot >= 0; slot--) this.freeSlots.push(slot);
-    const empty = new Uint32Array(2 * nLayers * nExperts);
-    for (let i = 0; i < empty.length; i += 2) empty[i] = NO_SLAB;
-    this.table = device.createBuffer({ label: 'expert slot table', size: empty.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-    device.queue.writeBuffer(this.table, 0, empty);
+    this.table = options.table ?? createSlotTable(device, nLayers, nExperts);
     this.queue = new LoadQueue(options.loadConcurrency ?? 4);
     this.layerStats = Array.from({ length: nLayers }, emptyLayerStats);
   }
@@ -134,6 +137,13 @@ export class ExpertCache {
 
   isResident(layer: number, expert: number): boolean {
     return this.loaded.has(this.key(layer, expert));
+  }
+
+  /** Experts resident now, per layer. */
+  residentPerLayer(): number[] {
+    const counts = new Array<number>(this.options.nLayers).fill(0);
+    for (const key of this.loaded) counts[keyLayer(key, this.options.nExperts)]++;
+    return counts;
   }
 
   /** Loads and pins `experts` ({layer, expert}) for good; they are never evicted. */
@@ -261,7 +271,7 @@ export class ExpertCache {
 
   destroy(): void {
     this.pool.destroy();
-    this.table.destroy();
+    if (!this.options.table) this.table.destroy();
   }
 
   private key(layer: number, expert: number): ExpertKey {
@@ -334,6 +344,15 @@ export class ExpertCache {
     this.device.queue.writeBuffer(this.table, victim * 8, new Uint32Array([NO_SLAB, 0]));
     return slot;
   }
+}
+
+/** A [nLayers * nExperts] slot table with every entry NO_SLAB. */
+export function createSlotTable(device: GPUDevice, nLayers: number, nExperts: number): GPUBuffer {
+  const empty = new Uint32Array(2 * nLayers * nExperts);
+  for (let i = 0; i < empty.length; i += 2) empty[i] = NO_SLAB;
+  const table = device.createBuffer({ label: 'expert slot table', size: empty.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(table, 0, empty);
+  return table;
 }
 
 function tensorBytes(t: ExpertTensors): number {

@@ -142,7 +142,8 @@ export class ResidentExperts implements ExpertScheduler {
 
   memory(): ExpertMemory {
     const totalExperts = this.model.moeLayers.length * this.model.nExpert;
-    return { expertBytes: this.pools.reduce((sum, p) => sum + p.bytes, 0), expertSlots: totalExperts, totalExperts };
+    const residentPerLayer = this.model.layouts.map((layout) => (layout ? this.model.nExpert : 0));
+    return { expertBytes: this.pools.reduce((sum, p) => sum + p.bytes, 0), expertSlots: totalExperts, totalExperts, residentPerLayer };
   }
 
   startTrace(name: string): void {

@@ -87,6 +87,8 @@ export interface ExpertMemory {
   /** Routed experts resident at once / in the model. */
   expertSlots: number;
   totalExperts: number;
+  /** Routed experts resident now, per layer (0 for a dense layer). */
+  residentPerLayer: number[];
 }
 
 export interface ExpertScheduler {

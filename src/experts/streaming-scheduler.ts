@@ -7,6 +7,12 @@
  * runs in pieces of tokens (streaming-pieces.ts), so every token's sum is
  * what the all-resident pass computes. Pipelines and bind groups never
  * change: only slot contents and the slot table do.
+ *
+ * Layers whose experts differ in format (llama-quantize's mixes put some
+ * layers' ffn_down_exps in Q6_K and the others in Q4_K) have different slot
+ * layouts: each layout gets its own cache, and the byte budget is shared
+ * among them in proportion to their experts' bytes, so each keeps about the
+ * same fraction of its experts resident. All write one slot table.
  */
 
 import { createEmptyStorageBuffer } from '../gpu/buffers';
@@ -15,7 +21,8 @@ import { layoutKey } from '../kernels/expert-slots';
 import type { ExpertSlotLayout } from '../kernels/expert-slots';
 import { routingBytes, unpackRouting } from '../kernels/router';
 import type { ExpertCacheStats } from './cache-stats';
-import { ExpertBudgetError, ExpertCache } from './expert-cache';
+import { summarizeStats } from './cache-stats';
+import { createSlotTable, ExpertBudgetError, ExpertCache } from './expert-cache';
 import { createPolicy, isPolicyName } from './policies';
 import { AffinityPredictor } from './predictors';
 import { MAX_PREFETCH_LOOKAHEAD } from './scheduler';
@@ -42,7 +49,11 @@ export class StreamingExperts implements ExpertScheduler {
     private readonly device: GPUDevice,
     private readonly model: SchedulerModel,
     private readonly options: ExpertSchedulerOptions,
-    readonly cache: ExpertCache,
+    /** One cache per expert slot layout. */
+    readonly caches: readonly ExpertCache[],
+    /** cacheOf[layer]: the cache of the layer's layout (undefined for a dense layer). */
+    private readonly cacheOf: readonly (ExpertCache | undefined)[],
+    readonly table: GPUBuffer,
   ) {
     this.moeIndex = Array.from({ length: model.nLayer }, (_, l) => model.moeLayers.indexOf(l));
     this.lookahead = options.prefetch?.lookahead ?? 1;
@@ -55,51 +66,43 @@ export class StreamingExperts implements ExpertScheduler {
     }
   }
 
-  /** Checks the options and the budget (a typed error names the minimum), builds the cache and loads pinned experts. */
+  /** Checks the options and the budget (a typed error names the minimum), builds the caches and loads pinned experts. */
   static async create(device: GPUDevice, model: SchedulerModel, options: ExpertSchedulerOptions & { expertBudgetBytes: number }): Promise<StreamingExperts> {
-    const layout = sharedLayout(model);
     const policyName = options.expertPolicy ?? 'lru';
     if (typeof policyName === 'string' && !isPolicyName(policyName)) throw new RangeError(`unknown expert cache policy '${String(policyName)}'`);
     const lookahead = options.prefetch?.lookahead ?? 1;
     if (!Number.isInteger(lookahead) || lookahead < 1 || lookahead > MAX_PREFETCH_LOOKAHEAD) {
       throw new RangeError(`prefetch lookahead must be an integer in 1..${MAX_PREFETCH_LOOKAHEAD}, got ${lookahead}`);
     }
-    const { topK } = model;
     const pinned = options.pinnedExperts ?? [];
-    const capacity = Math.floor(options.expertBudgetBytes / layout.slotBytes);
-    const pinnedCount = new Set(pinned.map((p) => `${p.layer}.${p.expert}`)).size;
-    // One token's k experts of a layer must be resident at once, besides any pinned ones.
-    const minimum = (topK + pinnedCount) * layout.slotBytes;
-    if (capacity < topK + pinnedCount) {
-      throw new ExpertBudgetError(
-        `an expert budget of ${options.expertBudgetBytes} bytes holds ${capacity} experts of ${layout.slotBytes} bytes; ` +
-          `at least ${topK + pinnedCount} (top-k ${topK}${pinnedCount ? ` + ${pinnedCount} pinned` : ''}) must fit: give at least ${minimum} bytes`,
-        minimum,
-        Infinity,
-      );
-    }
-    const cache = new ExpertCache(device, {
-      layout,
-      nLayers: model.nLayer,
-      nExperts: model.nExpert,
-      capacity,
-      policy: typeof policyName === 'function' ? policyName(capacity) : createPolicy(policyName, capacity),
-      source: options.expertSource ?? model.fileSource,
-      slabLimitBytes: model.slabLimitBytes,
-      maxSlabBindings: model.maxSlabBindings,
-      loadConcurrency: options.expertLoadConcurrency,
+    const groups = layoutGroups(model, pinned);
+    const capacities = shareBudget(groups, options.expertBudgetBytes, model.nExpert, model.topK);
+    const table = createSlotTable(device, model.nLayer, model.nExpert);
+    const cacheOf: (ExpertCache | undefined)[] = new Array(model.nLayer).fill(undefined);
+    const caches = groups.map((group, g) => {
+      const capacity = capacities[g]!;
+      const cache = new ExpertCache(device, {
+        layout: group.layout,
+        nLayers: model.nLayer,
+        nExperts: model.nExpert,
+        capacity,
+        policy: typeof policyName === 'function' ? policyName(capacity) : createPolicy(policyName, capacity),
+        source: options.expertSource ?? model.fileSource,
+        slabLimitBytes: model.slabLimitBytes,
+        maxSlabBindings: model.maxSlabBindings,
+        loadConcurrency: options.expertLoadConcurrency,
+        table,
+      });
+      for (const l of group.layers) cacheOf[l] = cache;
+      return cache;
     });
-    if (pinned.length > 0) await cache.pinExperts(pinned);
-    cache.resetStats();
-    return new StreamingExperts(device, model, options, cache);
+    for (const [g, group] of groups.entries()) if (group.pinned.length > 0) await caches[g]!.pinExperts(group.pinned);
+    caches.forEach((c) => c.resetStats());
+    return new StreamingExperts(device, model, options, caches, cacheOf, table);
   }
 
-  get table(): GPUBuffer {
-    return this.cache.table;
-  }
-
-  slabsOf(): GPUBuffer[] {
-    return this.cache.slabs;
+  slabsOf(layer: number): GPUBuffer[] {
+    return this.cacheFor(layer).slabs;
   }
 
   beginBatch(tokens: number, startPosition: number): void {
@@ -115,7 +118,8 @@ export class StreamingExperts implements ExpertScheduler {
    * FFN submitted, in pieces of tokens when they do not fit at once.
    */
   async runLayer(rec: Recording, l: number, T: number, encodeFfn: (pass: GPUComputePassEncoder) => void): Promise<void> {
-    const { cache, model } = this;
+    const { model } = this;
+    const cache = this.cacheFor(l);
     const k = model.topK;
     const index = this.moeIndex[l];
     const decode = T === 1;
@@ -163,7 +167,7 @@ export class StreamingExperts implements ExpertScheduler {
     for (const [p, piece] of pieces.entries()) {
       if (pieces.length > 1) this.device.queue.writeBuffer(model.routing, 0, maskRouting(words, T, k, piece.tokens));
       const ready = cache.ensure(l, piece.experts);
-      if (p === 0) for (const guess of predictions) cache.prefetch(guess.layer, guess.experts, k);
+      if (p === 0) for (const guess of predictions) this.cacheOf[guess.layer]?.prefetch(guess.layer, guess.experts, k);
       try {
         await ready;
       } catch (error) {
@@ -197,19 +201,30 @@ export class StreamingExperts implements ExpertScheduler {
   }
 
   stats(): ExpertCacheStats {
-    return this.cache.stats();
+    // Each cache counts only its own layers; the others' entries stay zero.
+    const each = this.caches.map((c) => c.stats());
+    const layers = each[0]!.layers.map((_, l) => this.cacheOf[l]?.stats().layers[l] ?? each[0]!.layers[l]!);
+    return summarizeStats(layers, each.reduce((sum, s) => sum + s.evictions, 0));
   }
 
   resetStats(): void {
-    this.cache.resetStats();
+    this.caches.forEach((c) => c.resetStats());
   }
 
   memory(): ExpertMemory {
-    return { expertBytes: this.cache.bytes, expertSlots: this.cache.capacity, totalExperts: this.model.moeLayers.length * this.model.nExpert };
+    const resident = this.caches.map((c) => c.residentPerLayer());
+    return {
+      expertBytes: this.caches.reduce((sum, c) => sum + c.bytes, 0),
+      expertSlots: this.caches.reduce((sum, c) => sum + c.capacity, 0),
+      totalExperts: this.model.moeLayers.length * this.model.nExpert,
+      residentPerLayer: Array.from({ length: this.model.nLayer }, (_, l) => resident.reduce((sum, r) => sum + r[l]!, 0)),
+    };
   }
 
   startTrace(name: string): void {
-    this.recorder = new RoutingRecorder({ name, nLayers: this.model.moeLayers.length, nExperts: this.model.nExpert, topK: this.model.topK, expertBytes: this.cache.slotBytes });
+    const slotBytes = this.model.moeLayers.map((l) => this.model.layouts[l]!.slotBytes);
+    const meanSlotBytes = Math.round(slotBytes.reduce((a, b) => a + b, 0) / slotBytes.length);
+    this.recorder = new RoutingRecorder({ name, nLayers: this.model.moeLayers.length, nExperts: this.model.nExpert, topK: this.model.topK, expertBytes: meanSlotBytes });
   }
 
   takeTrace(): RoutingTrace | undefined {
@@ -218,19 +233,72 @@ export class StreamingExperts implements ExpertScheduler {
     return trace;
   }
 
-  settle(): Promise<void> {
-    return this.cache.settle();
+  async settle(): Promise<void> {
+    await Promise.all(this.caches.map((c) => c.settle()));
   }
 
   destroy(): void {
-    this.cache.destroy();
+    this.caches.forEach((c) => c.destroy());
+    this.table.destroy();
     this.pregateRouting.forEach((b) => b.destroy());
+  }
+
+  private cacheFor(layer: number): ExpertCache {
+    const cache = this.cacheOf[layer];
+    if (!cache) throw new RangeError(`layer ${layer} has no routed experts`);
+    return cache;
   }
 }
 
-/** The one slot layout every MoE layer shares (the model refuses to stream mixed layouts before this). */
-function sharedLayout(model: SchedulerModel): ExpertSlotLayout {
-  const layout = model.layouts[model.moeLayers[0]]!;
-  if (model.moeLayers.some((l) => layoutKey(model.layouts[l]!) !== layoutKey(layout))) throw new RangeError('the MoE layers do not share one expert slot layout');
-  return layout;
+/** The MoE layers of one slot layout, and the pinned experts among them. */
+interface LayoutGroup {
+  layout: ExpertSlotLayout;
+  layers: number[];
+  pinned: { layer: number; expert: number }[];
+}
+
+function layoutGroups(model: SchedulerModel, pinned: readonly { layer: number; expert: number }[]): LayoutGroup[] {
+  const byKey = new Map<string, LayoutGroup>();
+  for (const l of model.moeLayers) {
+    const layout = model.layouts[l]!;
+    const key = layoutKey(layout);
+    const group = byKey.get(key) ?? { layout, layers: [], pinned: [] };
+    byKey.set(key, group);
+    group.layers.push(l);
+  }
+  const seen = new Set<string>();
+  for (const p of pinned) {
+    const group = [...byKey.values()].find((g) => g.layers.includes(p.layer));
+    if (!group) throw new RangeError(`pinned expert ${p.expert} of layer ${p.layer}: that layer has no routed experts`);
+    if (seen.has(`${p.layer}.${p.expert}`)) continue;
+    seen.add(`${p.layer}.${p.expert}`);
+    group.pinned.push(p);
+  }
+  return [...byKey.values()];
+}
+
+/**
+ * Slots per layout group: the budget split in proportion to each group's
+ * bytes of experts, each group holding at least top-k (plus its pinned
+ * experts). Throws ExpertBudgetError naming the smallest budget that works.
+ */
+export function shareBudget(groups: readonly { layout: ExpertSlotLayout; layers: readonly number[]; pinned: readonly unknown[] }[], budgetBytes: number, nExperts: number, topK: number): number[] {
+  const groupBytes = groups.map((g) => g.layers.length * nExperts * g.layout.slotBytes);
+  const totalBytes = groupBytes.reduce((a, b) => a + b, 0);
+  const capacitiesFor = (budget: number): number[] => groups.map((g, i) => Math.floor((budget * groupBytes[i]!) / totalBytes / g.layout.slotBytes));
+  const need = groups.map((g) => topK + g.pinned.length);
+  const capacities = capacitiesFor(budgetBytes);
+  if (capacities.every((c, i) => c >= need[i]!)) return capacities;
+  // The smallest budget whose shares hold every group's need (rounding can ask a few bytes more).
+  let minimum = Math.max(...groups.map((g, i) => Math.ceil((need[i]! * g.layout.slotBytes * totalBytes) / groupBytes[i]!)));
+  while (!capacitiesFor(minimum).every((c, i) => c >= need[i]!)) minimum++;
+  const pinnedCount = need.reduce((a, b) => a + b, 0) - groups.length * topK;
+  const held = capacities.reduce((a, b) => a + b, 0);
+  throw new ExpertBudgetError(
+    `an expert budget of ${budgetBytes} bytes holds ${held} experts` +
+      (groups.length > 1 ? ` across ${groups.length} expert layouts (shared by bytes)` : ` of ${groups[0]!.layout.slotBytes} bytes`) +
+      `; each layout's share must fit top-k ${topK}${pinnedCount ? ` plus its pinned experts (${pinnedCount} in all)` : ''}: give at least ${minimum} bytes`,
+    minimum,
+    Infinity,
+  );
 }

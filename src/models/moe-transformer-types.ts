@@ -25,6 +25,8 @@ export interface MemoryReport {
   /** Routed experts resident at once / in the model. */
   expertSlots: number;
   totalExperts: number;
+  /** Routed experts resident now, per layer (0 for a dense layer). */
+  residentPerLayer: number[];
   /** Whether experts stream through a cache (false: all resident). */
   streaming: boolean;
 }

@@ -19,7 +19,7 @@ import { createStorageBuffer } from '../gpu/buffers';
 import { Recording } from '../gpu/recording';
 import { MAX_SLAB_BINDINGS } from '../kernels/expert-ffn';
 import type { ExpertFfnBinding } from '../kernels/expert-ffn';
-import { layoutKey, packSlotRefs } from '../kernels/expert-slots';
+import { packSlotRefs } from '../kernels/expert-slots';
 import type { RouterBinding } from '../kernels/router';
 import { SampleTopKKernel, topKResultBytes } from '../kernels/sample-topk';
 import { decodeTopKResult } from '../kernels/sampling';
@@ -96,9 +96,6 @@ export class MoeTransformer {
     const routedBytes = layouts.reduce((sum, l) => sum + (l ? l.slotBytes * config.nExpert : 0), 0);
     const budget = options.expertBudgetBytes;
     const stream = budget !== undefined && budget < routedBytes && moeLayers.length > 0;
-    if (stream && new Set(moeLayers.map((l) => layoutKey(layouts[l]!))).size > 1) {
-      throw new ModelConfigError('BAD_CONFIG', 'streaming experts needs every MoE layer to share one expert slot layout');
-    }
 
     const weights = await uploadWeights(device, file, source, config, { maxBatchTokens, slabLimitBytes });
     const sampleTopK = await SampleTopKKernel.create(device);
