@@ -13,7 +13,7 @@ import { EngineError } from './errors';
 import { ExpertBudgetError } from '../experts/expert-cache';
 import { ModelConfigError } from '../models/config';
 import { StoreError } from '../store/errors';
-import { TextError } from '../text/errors';
+import { ChatTemplateError, TextError } from '../text/errors';
 
 export type WebMoeErrorCode =
   /** The file is not a readable GGUF (bad magic, truncated, malformed header...). */
@@ -119,6 +119,8 @@ export function toWebMoeError(error: unknown): WebMoeError {
     });
   }
   if (error instanceof EngineError) return make(ENGINE_CODES[error.code] ?? 'INTERNAL');
+  // A template that refuses the conversation (its own raise_exception) is the request's problem, not the model's.
+  if (error instanceof ChatTemplateError && error.failure === 'refused') return make('BAD_REQUEST');
   if (error instanceof TextError) return make(error.code === 'NO_CHAT_TEMPLATE' ? 'NO_CHAT_TEMPLATE' : 'UNSUPPORTED_MODEL');
   if (error instanceof GpuUnavailableError) return make('NO_WEBGPU');
   if (error instanceof GpuOperationError) return make('GPU_ERROR', { operation: error.operation });

@@ -50,3 +50,28 @@ export class NoChatTemplateError extends TextError {
     super('NO_CHAT_TEMPLATE', message);
   }
 }
+
+/**
+ * Why a chat template gave no prompt: it does not parse, it refused the
+ * conversation (called raise_exception), it failed while rendering (a type
+ * error, an undefined value used), or it ran past the renderer's limits.
+ */
+export type ChatTemplateFailure = 'parse' | 'refused' | 'render' | 'limit';
+
+export class ChatTemplateError extends TextError {
+  override name = 'ChatTemplateError';
+  declare readonly code: 'TEMPLATE_ERROR';
+
+  /**
+   * @param failure which way the template failed
+   * @param refusal the template's own raise_exception message, when it refused
+   */
+  constructor(
+    readonly failure: ChatTemplateFailure,
+    message: string,
+    readonly refusal?: string,
+    options?: ErrorOptions,
+  ) {
+    super('TEMPLATE_ERROR', message, options);
+  }
+}
