@@ -2,8 +2,7 @@
  * Files as users get them: a generated F32 model quantized by llama.cpp's
  * own llama-quantize (tools/reference/bin, built by
  * scripts/prepare-reference.sh), with an importance matrix from
- * llama-imatrix for the types that llama-quantize refuses to make without
- * one. Shapes make llama.cpp's recipes real: 256-wide rows (K-quant and
+ * llama-imatrix for the i-quants. Shapes make llama.cpp's recipes real: 256-wide rows (K-quant and
  * i-quant super-blocks), 8 layers (so the per-layer mixes of Q4_K_M and the
  * like appear), 8 experts.
  *
@@ -34,8 +33,12 @@ export const QUANTIZE_TYPES = [
 ] as const;
 export type QuantizeType = (typeof QUANTIZE_TYPES)[number];
 
-/** Types llama-quantize will not make without an importance matrix. */
-export const NEEDS_IMATRIX: ReadonlySet<QuantizeType> = new Set(['IQ1_S', 'IQ1_M', 'IQ2_XXS', 'IQ2_XS', 'IQ2_S']);
+/**
+ * Types made with an importance matrix: the i-quants. llama-quantize refuses
+ * IQ1_*, IQ2_* and IQ3_XXS/IQ3_XS without one, and published i-quant files
+ * are made with one.
+ */
+export const NEEDS_IMATRIX: ReadonlySet<QuantizeType> = new Set(QUANTIZE_TYPES.filter((t) => t.startsWith('IQ')));
 
 /** The mixed types: tensors of one role in different formats on different layers. */
 export const MIXED_TYPES: readonly QuantizeType[] = ['Q2_K', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M', 'IQ4_XS'];
