@@ -15,6 +15,8 @@ import type {
 } from './service-types';
 import { WebMoeError, abortedError, toWebMoeError } from './webmoe-error';
 import { readGguf } from '../gguf/reader';
+import { checkGpuReadable } from '../models/gpu-readable';
+import { modelConfigFromGguf } from '../models/registry';
 import { sourceFromBlob, sourceFromBytes, sourceFromUrl } from '../gguf/source';
 import type { ByteSource } from '../gguf/source';
 import type { GpuContext } from '../gpu/device';
@@ -202,6 +204,9 @@ export class EngineService implements EngineServiceApi {
 
   /** Imports (or finds already imported) a GGUF into the store; returns its id. */
   private async importSource(source: ByteSource, modelId: string | undefined, onProgress?: (p: LoadProgress) => void): Promise<string> {
+    // An architecture or tensor type the engine cannot run is refused from the header, before anything is written.
+    const header = await readGguf(source);
+    checkGpuReadable(header, modelConfigFromGguf(header));
     const store = await this.openStore();
     const result = await store.importModel(source, {
       modelId,

@@ -39,6 +39,7 @@ import { RunState } from './moe-transformer-state';
 import type { ForwardOutput, ForwardResult, MemoryReport, MoeTransformerOptions } from './moe-transformer-types';
 import { checkSlotFits, fileExpertSource, routedExpertLayouts, uploadWeights } from './moe-transformer-weights';
 import type { GpuModelWeights } from './moe-transformer-weights';
+import { checkGpuReadable } from './gpu-readable';
 import { modelConfigFromGguf } from './registry';
 
 export type { ForwardOutput, ForwardResult, MemoryReport, MoeTransformerOptions, TopKOutput } from './moe-transformer-types';
@@ -78,6 +79,7 @@ export class MoeTransformer {
   /** Reads the config and weights of a GGUF file, uploads them and builds every pipeline. */
   static async load(device: GPUDevice, file: GgufFile, source: ByteSource, options: MoeTransformerOptions = {}): Promise<MoeTransformer> {
     const config = modelConfigFromGguf(file);
+    checkGpuReadable(file, config);
     // The residual scale is folded into the attention output projection and bias, the routed experts' weights and the
     // single experts' unit routing; a sigmoid-gated shared expert would need it in its gate (no architecture has both).
     if (config.scales.residual !== 1 && config.routing.sharedExpertGate === 'sigmoid') {

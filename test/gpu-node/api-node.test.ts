@@ -15,6 +15,7 @@ import type { ChatCompletionChunk, DeviceLostInfo, LoadProgress, WebMoeEngine } 
 import { readGguf, tensorDataRange } from '../../src/gguf/reader';
 import { sourceFromBytes } from '../../src/gguf/source';
 import { kvString, writeGguf } from '../../src/gguf/writer';
+import { GgmlType } from '../../src/quant/formats';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
 
 const dir = mkdtempSync(join(tmpdir(), 'webmoe-api-'));
@@ -171,5 +172,22 @@ describe('webmoe/node createEngine', () => {
     expect((await errorOf(createEngine({ model: 'no-such-model', storeDir }))).code).toBe('MODEL_NOT_FOUND');
     const overflow = await errorOf(engine.completions.create({ prompt: 'The river', max_tokens: 1000 }));
     expect(overflow.code).toBe('CONTEXT_OVERFLOW');
+  });
+
+  it('a tensor type no GPU decoder reads is refused from the header, naming the tensor, with nothing imported', async () => {
+    const file = await readGguf(sourceFromBytes(bytes));
+    const retyped = 'blk.1.ffn_up_exps.weight';
+    const tensors = file.tensors.map((t) => {
+      const { offset, length } = tensorDataRange(file, t);
+      // Q8_1 (36 bytes per 32 elements) has block geometry but no GPU decoder.
+      if (t.name === retyped) return { name: t.name, type: GgmlType.Q8_1, dims: [...t.dims], data: new Uint8Array((t.nElements / 32) * 36) };
+      return { name: t.name, type: t.type, dims: [...t.dims], data: bytes.subarray(offset, offset + length) };
+    });
+    const odd = writeGguf({ version: file.version, alignment: file.alignment, metadata: [...file.metadata.values()], tensors });
+    const error = await errorOf(createEngine({ model: new Blob([odd as Uint8Array<ArrayBuffer>]), modelId: 'odd-type', storeDir }));
+    expect(error.code).toBe('UNSUPPORTED_MODEL');
+    expect(error.message).toContain(retyped);
+    expect(error.message).toMatch(/Q8_1.*supported: .*IQ4_XS/);
+    expect((await errorOf(createEngine({ model: 'odd-type', storeDir }))).code).toBe('MODEL_NOT_FOUND');
   });
 });
