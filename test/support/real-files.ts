@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_MODEL_FILE } from '../../src/default-model';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
 import type { TinyArch } from '../../src/tiny/archs';
 import type { TinyModelOptions } from '../../src/tiny/make-tiny';
@@ -109,7 +110,18 @@ export function quantizedFile(arch: TinyArch, type: QuantizeType): string {
   });
 }
 
-function importanceMatrix(arch: TinyArch, base: string, key: string): string {
+/**
+ * The built-in default model (shipped in Q8_0, its only form) requantized by
+ * llama-quantize with --allow-requantize, with an importance matrix.
+ */
+export function requantizedDefaultModel(type: QuantizeType): string {
+  const base = DEFAULT_MODEL_FILE;
+  const key = sha(`${sha(readFileSync(base))}|${toolsId()}`);
+  const out = join(REAL_FILES_CACHE, `default-${type.toLowerCase()}-${key}.gguf`);
+  return cached(out, (partial) => run('llama-quantize', ['--allow-requantize', '--imatrix', importanceMatrix('default', base, key), base, partial, type, '2']));
+}
+
+function importanceMatrix(arch: TinyArch | 'default', base: string, key: string): string {
   const text = join(REAL_FILES_CACHE, 'imatrix-text.txt');
   if (!existsSync(text)) cached(text, (partial) => writeFileSync(partial, REAL_FILES_TEXT.repeat(8)));
   const out = join(REAL_FILES_CACHE, `${arch}-imatrix-${key}.gguf`);
