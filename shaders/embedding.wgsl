@@ -4,11 +4,15 @@
 //   out[t][i] = scale * token_embd[ids[t]][i]
 //
 // An id >= vocab gives a row of zeros (a shader cannot report the error).
+// The table binding may hold only rows [first_row, first_row + rows) of the
+// vocabulary (one piece of a table split across buffers, one dispatch per
+// piece): an id < vocab outside them is skipped, its outputs left as they are.
 //
 // Bindings (group 0):
-//   0  params     uniform              Params { n_tokens, hidden, vocab, table_offset_bytes: u32, scale: f32 }
+//   0  params     uniform              Params { n_tokens, hidden, vocab, table_offset_bytes: u32, scale: f32,
+//                                               first_row, rows: u32 }
 //   1  table      storage, read        array<u32>  the table's raw bytes as little-endian words:
-//                                                  [vocab][hidden] row-major, row r at byte
+//                                                  [rows][hidden] row-major, row first_row + r at byte
 //                                                  table_offset_bytes + r (hidden / QK) QBYTES
 //   2  ids        storage, read        array<u32>  [n_tokens]
 //   3  out        storage, read_write  array<f32>  [n_tokens][hidden]
@@ -31,6 +35,8 @@ struct Params {
   vocab: u32,
   table_offset_bytes: u32,
   scale: f32,
+  first_row: u32,
+  rows: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -63,8 +69,11 @@ fn main(
     }
     return;
   }
+  if (id < params.first_row || id - params.first_row >= params.rows) {
+    return;
+  }
   let groups_per_block = QK / 8u;
-  let row_byte = params.table_offset_bytes + id * (params.hidden / QK) * QBYTES;
+  let row_byte = params.table_offset_bytes + (id - params.first_row) * (params.hidden / QK) * QBYTES;
   let values = dequant8(row_byte + (group / groups_per_block) * QBYTES, group % groups_per_block);
   for (var i = 0u; i < 8u; i++) {
     out[first + i] = values[i] * params.scale;

@@ -13,11 +13,14 @@
 //
 // Bindings (group 0):
 //   0  params  uniform              Params { rows, cols, tokens, w_offset_bytes, x_offset,
-//                                   y_offset, accumulate, row_groups: u32, scale: f32 }; cols a multiple
-//                                   of QK, x_offset a multiple of 4, row_groups = ceil(rows / ROWS)
+//                                   y_offset, accumulate, row_groups: u32, scale: f32, y_stride: u32 };
+//                                   cols a multiple of QK, x_offset a multiple of 4,
+//                                   row_groups = ceil(rows / ROWS), y_stride >= rows
 //   1  w       storage, read        array<u32>        raw weight bytes, little-endian words
 //   2  x       storage, read        array<vec4<f32>>  X [tokens, cols] f32, row-major, from x_offset
-//   3  y       storage, read_write  array<f32>        Y [tokens, rows] f32, row-major, from y_offset
+//   3  y       storage, read_write  array<f32>        Y [tokens, rows] f32, row-major, from y_offset,
+//                                                     token t's row at y_offset + t y_stride (y_stride = rows
+//                                                     for a dense Y; more for a column slice of a wider Y)
 //
 // Geometry: workgroups of WG threads, each computing ROWS consecutive rows
 // for a tile of TILE consecutive tokens, with TPR = WG / ROWS threads per row.
@@ -54,6 +57,7 @@ struct Params {
   accumulate: u32,
   row_groups: u32,
   scale: f32,
+  y_stride: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -136,7 +140,7 @@ fn main(
       for (var j = 0u; j < tpr; j++) {
         sum += partial_sums[t * WG + local_row * tpr + j];
       }
-      let out = params.y_offset + (t0 + t) * params.rows + out_row;
+      let out = params.y_offset + (t0 + t) * params.y_stride + out_row;
       if (params.accumulate != 0u) {
         y[out] += sum * params.scale;
       } else {

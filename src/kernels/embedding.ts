@@ -3,6 +3,10 @@
  * [vocab][hidden], in any weight format the GPU decoders read, gathered by
  * token id to f32 [tokens][hidden], times an optional scale (granite's
  * embedding multiplier). Ids past the vocabulary give rows of zeros.
+ *
+ * A table too large for one binding is split by rows across buffers: one
+ * lookup per piece (`firstRow`, `rows`), each writing the tokens whose ids
+ * fall in its rows and leaving the others' outputs as they are.
  */
 
 import { bindingSizeBytes, checkBindingSize, packUniformScalars } from '../gpu/buffers';
@@ -17,7 +21,12 @@ import type { QuantDecoder } from './quant-decoders';
 
 export interface EmbeddingShape {
   tokens: number;
+  /** The whole vocabulary: ids past it give rows of zeros. */
   vocab: number;
+  /** The first vocabulary row the table binding holds; default 0. */
+  firstRow?: number;
+  /** Rows the table binding holds (from firstRow); default vocab - firstRow. */
+  rows?: number;
   /** Row length: a whole number of the format's blocks. */
   hidden: number;
   /** Byte offset of row 0 in the table binding (any alignment); default 0. */
@@ -77,10 +86,14 @@ export class EmbeddingKernel {
 
   /** Records the lookup of `shape.tokens` ids into `pass`. */
   encode(pass: GPUComputePassEncoder, buffers: EmbeddingBuffers, shape: EmbeddingShape): void {
-    const { tokens, vocab, hidden, tableOffsetBytes = 0, scale = 1 } = shape;
+    const { tokens, vocab, hidden, tableOffsetBytes = 0, scale = 1, firstRow = 0 } = shape;
+    const rows = shape.rows ?? vocab - firstRow;
     checkInteger(tokens, 'embedding tokens');
     checkInteger(vocab, 'embedding vocab', 1);
-    checkWeightPlacement(this.decoder, bindingSizeBytes(buffers.table), { rows: vocab, cols: hidden, offsetBytes: tableOffsetBytes }, this.label);
+    checkInteger(firstRow, 'embedding firstRow');
+    checkInteger(rows, 'embedding rows', 1);
+    if (firstRow + rows > vocab) throw new RangeError(`embedding rows ${firstRow}..${firstRow + rows - 1} exceed the vocabulary of ${vocab}`);
+    checkWeightPlacement(this.decoder, bindingSizeBytes(buffers.table), { rows, cols: hidden, offsetBytes: tableOffsetBytes }, this.label);
     if (!Number.isFinite(scale)) throw new RangeError(`embedding scale must be finite, got ${scale}`);
     checkU32Index(tokens * hidden, 'embedding out');
     checkBindingSize(buffers.ids, tokens * 4, 'embedding ids');
@@ -92,6 +105,8 @@ export class EmbeddingKernel {
       ['u32', vocab],
       ['u32', tableOffsetBytes],
       ['f32', scale],
+      ['u32', firstRow],
+      ['u32', rows],
     ]);
     const groups = (tokens * hidden) / 8;
     encodeDispatch(this.device, pass, this.pipeline, uniforms, [buffers.table, buffers.ids, buffers.out], ceilDiv(groups, this.workgroupSize));

@@ -37,6 +37,8 @@ export interface MatmulShape {
   xOffset?: number;
   /** Index of Y[0, 0] in the y binding. Default 0. */
   yOffset?: number;
+  /** Elements from one token's row of Y to the next's, >= rows (more: Y is a column slice of a wider matrix). Default rows. */
+  yStride?: number;
   /** Add X W^T to Y instead of overwriting it (a residual add). Default false. */
   accumulate?: boolean;
   /** Multiplies X W^T before it is written or added (granite's residual and logit scales). Default 1. */
@@ -107,14 +109,16 @@ export class MatmulKernel {
 
   /** Records Y (+)= scale * X W^T into `pass`. */
   encode(pass: GPUComputePassEncoder, buffers: MatmulBuffers, shape: MatmulShape): void {
-    const { rows, cols, tokens, wOffsetBytes = 0, xOffset = 0, yOffset = 0, accumulate = false, scale = 1 } = shape;
+    const { rows, cols, tokens, wOffsetBytes = 0, xOffset = 0, yOffset = 0, accumulate = false, scale = 1, yStride = rows } = shape;
     checkWeightPlacement(this.decoder, bindingSizeBytes(buffers.w), { rows, cols, offsetBytes: wOffsetBytes }, this.label);
     if (!Number.isInteger(tokens) || tokens < 0) throw new RangeError(`${this.label}: tokens must be an integer >= 0, got ${tokens}`);
     checkVectorOffset(xOffset, 4, `${this.label} xOffset`);
     checkVectorOffset(yOffset, 1, `${this.label} yOffset`);
     checkBindingSize(buffers.x, (xOffset + tokens * cols) * 4, `${this.label} x`);
-    checkBindingSize(buffers.y, (yOffset + tokens * rows) * 4, `${this.label} y`);
-    if ((xOffset + tokens * cols) / 4 >= 2 ** 32 || yOffset + tokens * rows >= 2 ** 32) {
+    if (!Number.isInteger(yStride) || yStride < rows) throw new RangeError(`${this.label}: yStride must be an integer >= rows (${rows}), got ${yStride}`);
+    const yEnd = tokens === 0 ? yOffset : yOffset + (tokens - 1) * yStride + rows;
+    checkBindingSize(buffers.y, yEnd * 4, `${this.label} y`);
+    if ((xOffset + tokens * cols) / 4 >= 2 ** 32 || yEnd >= 2 ** 32) {
       throw new RangeError(`${this.label}: X or Y overflows 32-bit indices`);
     }
     if (!Number.isFinite(scale)) throw new RangeError(`${this.label}: scale must be finite, got ${scale}`);
@@ -131,6 +135,7 @@ export class MatmulKernel {
       ['u32', accumulate ? 1 : 0],
       ['u32', rowGroups],
       ['f32', scale],
+      ['u32', yStride],
     ]);
     const bindGroup = this.device.createBindGroup({
       label: this.label,

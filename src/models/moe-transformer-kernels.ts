@@ -20,7 +20,7 @@ import { SampleTopKKernel } from '../kernels/sample-topk';
 import { GgmlType } from '../quant/formats';
 import { ModelConfigError } from './config';
 import type { ModelConfig, RopeConfig } from './config';
-import type { GpuLayerWeights, GpuMatrix, GpuModelWeights } from './moe-transformer-weights';
+import type { GpuLayerWeights, GpuMatrix, GpuModelWeights, RowSplitMatrix } from './moe-transformer-weights';
 import type { BufferRef } from '../gpu/buffers';
 import type { ExpertSlotLayout } from '../kernels/expert-slots';
 
@@ -120,6 +120,27 @@ export function project(
   const shape = { rows: m.rows, cols: m.cols, xOffset: opts.xOffset ?? 0, accumulate: opts.accumulate ?? false, scale: opts.scale ?? 1 };
   if (T === 1) kernels.matvec(m.type).encode(pass, { w: m.buffer, x, y }, shape);
   else kernels.matmul(m.type).encode(pass, { w: m.buffer, x, y }, { ...shape, tokens: T });
+}
+
+/**
+ * y = scale * W x for T tokens, W split by rows (src/models/moe-transformer-weights.ts):
+ * one product per piece, each writing its rows' columns of y [T, W.rows]; one
+ * dispatch, as `project`, when W is one piece.
+ */
+export function projectRowSplit(
+  kernels: ForwardKernels,
+  pass: GPUComputePassEncoder,
+  m: RowSplitMatrix,
+  x: BufferRef,
+  y: BufferRef,
+  T: number,
+  opts: { xOffset?: number; scale?: number } = {},
+): void {
+  for (const piece of m.pieces) {
+    const shape = { rows: piece.rows, cols: m.cols, xOffset: opts.xOffset ?? 0, yOffset: piece.firstRow, scale: opts.scale ?? 1 };
+    if (T === 1) kernels.matvec(m.type).encode(pass, { w: piece.buffer, x, y }, shape);
+    else kernels.matmul(m.type).encode(pass, { w: piece.buffer, x, y }, { ...shape, tokens: T, yStride: m.rows });
+  }
 }
 
 const f = Math.fround;

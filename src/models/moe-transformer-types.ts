@@ -13,6 +13,16 @@ export interface MoeTransformerOptions extends ExpertSchedulerOptions {
   maxBatchTokens?: number;
   /** Largest expert slab buffer; default min(128 MiB, device limits). */
   maxSlabBytes?: number;
+  /**
+   * Largest buffer (one storage binding) for a shared weight tensor; default
+   * and at most the device's maxStorageBufferBindingSize and maxBufferSize.
+   * The token embedding and output matrices are split by rows into buffers
+   * within it (one lookup or product per piece); any other tensor past it
+   * fails the load with a TensorBindingError. Lower it to exercise the split
+   * on small models (tests); it does not bound expert slabs (maxSlabBytes),
+   * the KV cache or the logits.
+   */
+  maxWeightBindingBytes?: number;
 }
 
 /** Where GPU memory goes: shared weights, routed experts, KV cache (bytes). */

@@ -2,9 +2,14 @@
  * The weights of a MoE transformer on the GPU, read from a GGUF file:
  *
  * - every non-expert matrix in its own buffer, in its stored block format
- *   (the kernels dequantize as they read); 1-D tensors (norms, biases) as
- *   f32, biases repeated once per token of the largest batch so that one
+ *   (the kernels dequantize as they read), within one storage binding (a
+ *   TensorBindingError names a tensor past it); 1-D tensors (norms, biases)
+ *   as f32, biases repeated once per token of the largest batch so that one
  *   elementwise add covers a whole batch;
+ * - the token embedding and output matrices (150k-200k rows in real models,
+ *   often past one binding) split by rows into pieces of whole rows, each
+ *   its own buffer within one binding, read with one dispatch per piece; one
+ *   piece, and so one dispatch, when the matrix fits;
  * - each layer's shared expert, or its dense FFN, as one expert in a slot of
  *   a slab pool (src/experts/slab-pool.ts), one pool per slot layout, read
  *   by the expert FFN kernel like a routed expert with weight 1 (or its gate).
@@ -14,7 +19,7 @@
  * file.
  */
 
-import { readTensorData } from '../gguf/reader';
+import { readTensorData, tensorDataRange } from '../gguf/reader';
 import type { ByteSource } from '../gguf/source';
 import type { GgufFile, GgufTensorInfo } from '../gguf/types';
 import { createStorageBuffer } from '../gpu/buffers';
@@ -22,6 +27,7 @@ import { ggufExpertSource } from '../experts/expert-source';
 import type { ExpertSource, ExpertTensorNames } from '../experts/expert-source';
 import { SlabPool } from '../experts/slab-pool';
 import { expertSlotLayout, layoutKey, packExpertSlot, slotsPerSlab } from '../kernels/expert-slots';
+import { quantDecoder, rowBytes } from '../kernels/quant-decoders';
 import type { ExpertSlotLayout, ExpertSlotRef } from '../kernels/expert-slots';
 import { dequantize } from '../quant/dequant';
 import { GgmlType, ggmlTypeName } from '../quant/formats';
@@ -38,6 +44,35 @@ export interface GpuMatrix {
   type: GgmlType;
   rows: number;
   cols: number;
+}
+
+/** Rows [firstRow, firstRow + rows) of a row-split matrix, in their own buffer. */
+export interface MatrixPiece {
+  buffer: GPUBuffer;
+  firstRow: number;
+  rows: number;
+}
+
+/** A matrix [rows][cols] in its block format, split by rows into pieces that each fit one binding (one piece when it fits). */
+export interface RowSplitMatrix {
+  type: GgmlType;
+  rows: number;
+  cols: number;
+  /** In row order, covering every row. */
+  pieces: MatrixPiece[];
+}
+
+/** A weight tensor larger than one binding may be, where it cannot be split. */
+export class TensorBindingError extends ModelConfigError {
+  override name = 'TensorBindingError';
+  constructor(
+    readonly tensor: string,
+    readonly bytes: number,
+    readonly limitBytes: number,
+    why = 'and is not split across buffers',
+  ) {
+    super('BAD_CONFIG', `tensor ${tensor} needs a buffer of ${bytes} bytes, more than the ${limitBytes} bytes one GPU storage binding may hold, ${why}`);
+  }
 }
 
 /** One expert in a slab slot: the slabs its FFN binds and its ref into them. */
@@ -65,9 +100,9 @@ export interface GpuLayerWeights {
 }
 
 export interface GpuModelWeights {
-  tokenEmbd: GpuMatrix; // (vocab, hidden)
+  tokenEmbd: RowSplitMatrix; // (vocab, hidden)
   outputNorm: GPUBuffer; // f32 (hidden)
-  output: GpuMatrix; // (vocab, hidden); the same buffer as tokenEmbd when tied
+  output: RowSplitMatrix; // (vocab, hidden); the same pieces as tokenEmbd when tied
   ropeFreqs?: GPUBuffer; // f32 (headDim / 2)
   layers: GpuLayerWeights[];
   /** Every buffer made here, to destroy. */
@@ -93,6 +128,8 @@ export interface WeightUploadOptions {
   maxBatchTokens: number;
   /** Largest slab. */
   slabLimitBytes: number;
+  /** Largest buffer one shared weight tensor (or one piece of a split one) may take: one binding. */
+  bindingLimitBytes: number;
 }
 
 /** Reads every non-routed tensor of the config's table from `source` and uploads it. */
@@ -106,15 +143,46 @@ export async function uploadWeights(
   const info = tensorInfos(file);
   const buffers: GPUBuffer[] = [];
   const keep = (buffer: GPUBuffer): GPUBuffer => (buffers.push(buffer), buffer);
+  const limit = options.bindingLimitBytes;
+  // One binding per buffer: a tensor that does not fit fails here, naming itself, rather than at bind time.
+  const store = (data: ArrayBufferView, label: string): GPUBuffer => {
+    if (data.byteLength > limit) throw new TensorBindingError(label, data.byteLength, limit);
+    return keep(createStorageBuffer(device, data, label));
+  };
   const cachedMatrices = new Map<string, GpuMatrix>();
+  const cachedSplits = new Map<string, RowSplitMatrix>();
 
   const matrix = async (name: string): Promise<GpuMatrix> => {
     const cached = cachedMatrices.get(name);
     if (cached) return cached;
     const t = info(name);
     const bytes = await readTensorData(source, file, t);
-    const m = { buffer: keep(createStorageBuffer(device, bytes, name)), type: t.type as GgmlType, cols: t.dims[0], rows: t.nElements / t.dims[0] };
+    const m = { buffer: store(bytes, name), type: t.type as GgmlType, cols: t.dims[0], rows: t.nElements / t.dims[0] };
     cachedMatrices.set(name, m);
+    return m;
+  };
+  // Pieces of at most `limit` bytes, as even as whole rows allow, each read from the file on its own.
+  const splitMatrix = async (name: string): Promise<RowSplitMatrix> => {
+    const cached = cachedSplits.get(name);
+    if (cached) return cached;
+    const t = info(name);
+    const type = t.type as GgmlType;
+    const cols = t.dims[0];
+    const rows = t.nElements / cols;
+    const rowSize = rowBytes(quantDecoder(type, name), cols);
+    const maxRows = Math.floor(Math.floor(limit / 4) * 4 / rowSize);
+    if (maxRows < 1) throw new TensorBindingError(name, rows * rowSize, limit, `and even one of its ${rowSize}-byte rows does not fit`);
+    const count = Math.ceil(rows / maxRows);
+    const perPiece = Math.ceil(rows / count);
+    const { offset } = tensorDataRange(file, t);
+    const pieces: MatrixPiece[] = [];
+    for (let firstRow = 0; firstRow < rows; firstRow += perPiece) {
+      const n = Math.min(perPiece, rows - firstRow);
+      const bytes = await source.read(offset + firstRow * rowSize, n * rowSize);
+      pieces.push({ buffer: store(bytes, count === 1 ? name : `${name} rows ${firstRow}..${firstRow + n - 1}`), firstRow, rows: n });
+    }
+    const m = { type, rows, cols, pieces };
+    cachedSplits.set(name, m);
     return m;
   };
   const vector = async (name: string, repeat = 1, scale = 1): Promise<GPUBuffer> => {
@@ -122,7 +190,7 @@ export async function uploadWeights(
     if (scale !== 1) for (let i = 0; i < values.length; i++) values[i] = Math.fround(values[i] * scale);
     const tiled = new Float32Array(values.length * repeat);
     for (let r = 0; r < repeat; r++) tiled.set(values, r * values.length);
-    return keep(createStorageBuffer(device, tiled, name));
+    return store(tiled, name);
   };
   const optVector = async (name: string | undefined, repeat = 1, scale = 1): Promise<GPUBuffer | undefined> =>
     name === undefined ? undefined : vector(name, repeat, scale);
@@ -136,7 +204,7 @@ export async function uploadWeights(
       const t = info(name);
       return { bytes: await readTensorData(source, file, t), type: t.type as GgmlType, dims: t.dims };
     },
-    upload: (bytes, type, rows, cols, label) => ({ buffer: keep(createStorageBuffer(device, bytes, label)), type, rows, cols }),
+    upload: (bytes, type, rows, cols, label) => ({ buffer: store(bytes, label), type, rows, cols }),
   };
   const t = config.tensors;
   const layers: GpuLayerWeights[] = [];
@@ -154,11 +222,11 @@ export async function uploadWeights(
   }
   await placeSingleExperts(device, file, source, config, layers, options.slabLimitBytes, keep);
 
-  const tokenEmbd = await matrix(t.tokenEmbd);
+  const tokenEmbd = await splitMatrix(t.tokenEmbd);
   return {
     tokenEmbd,
     outputNorm: await vector(t.outputNorm),
-    output: await matrix(t.output),
+    output: await splitMatrix(t.output),
     ropeFreqs: await optVector(t.ropeFreqs),
     layers,
     buffers,

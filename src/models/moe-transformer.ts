@@ -33,7 +33,7 @@ import type { ModelConfig } from './config';
 import { StandardAttention } from './moe-transformer-attention';
 import type { AttentionBlock } from './moe-transformer-attention';
 import { LatentAttention } from './moe-transformer-latent';
-import { createForwardKernels, project } from './moe-transformer-kernels';
+import { createForwardKernels, projectRowSplit } from './moe-transformer-kernels';
 import type { ForwardKernels } from './moe-transformer-kernels';
 import { RunState } from './moe-transformer-state';
 import type { ForwardOutput, ForwardResult, MemoryReport, MoeTransformerOptions } from './moe-transformer-types';
@@ -91,6 +91,11 @@ export class MoeTransformer {
     if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) throw new RangeError(`maxBatchTokens must be an integer >= 1, got ${maxBatchTokens}`);
     if (!Number.isInteger(maxContext) || maxContext < 1) throw new RangeError(`maxContext must be an integer >= 1, got ${maxContext}`);
     const slabLimitBytes = Math.min(options.maxSlabBytes ?? DEFAULT_MAX_SLAB_BYTES, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+    const maxWeight = options.maxWeightBindingBytes;
+    if (maxWeight !== undefined && (!Number.isInteger(maxWeight) || maxWeight < 4)) {
+      throw new RangeError(`maxWeightBindingBytes must be an integer >= 4, got ${maxWeight}`);
+    }
+    const bindingLimitBytes = Math.min(maxWeight ?? Infinity, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
     const maxSlabBindings = Math.min(MAX_SLAB_BINDINGS, device.limits.maxStorageBuffersPerShaderStage - 4);
     const moeLayers = config.tensors.layers.flatMap((l, i) => (l.ffn.kind === 'moe' ? [i] : []));
     const layouts = routedExpertLayouts(file, config);
@@ -99,7 +104,7 @@ export class MoeTransformer {
     const budget = options.expertBudgetBytes;
     const stream = budget !== undefined && budget < routedBytes && moeLayers.length > 0;
 
-    const weights = await uploadWeights(device, file, source, config, { maxBatchTokens, slabLimitBytes });
+    const weights = await uploadWeights(device, file, source, config, { maxBatchTokens, slabLimitBytes, bindingLimitBytes });
     const sampleTopK = await SampleTopKKernel.create(device);
     const maxFfnWidth = Math.max(1, ...layouts.map((l) => l?.ffn ?? 0), ...weights.layers.map((l) => l.single?.layout.ffn ?? 0));
     const state = new RunState(device, config, { maxBatchTokens, maxContext, maxFfnWidth, maxTopK: sampleTopK.maxK });
@@ -178,9 +183,12 @@ export class MoeTransformer {
     const rec = new Recording(device, `forward ${T} tokens at ${startPosition}`);
     this.experts.beginBatch(T, startPosition);
 
-    // Token embedding: x [T, hidden] = tokenEmbd rows of ids * embedding scale.
+    // Token embedding: x [T, hidden] = tokenEmbd rows of ids * embedding scale, one lookup per piece of the table.
     const embd = this.weights.tokenEmbd;
-    this.kernels.embedding.encode(rec.pass, { table: embd.buffer, ids: s.ids, out: s.x }, { tokens: T, vocab: embd.rows, hidden: embd.cols, scale: c.scales.embedding });
+    for (const piece of embd.pieces) {
+      const shape = { tokens: T, vocab: embd.rows, firstRow: piece.firstRow, rows: piece.rows, hidden: embd.cols, scale: c.scales.embedding };
+      this.kernels.embedding.encode(rec.pass, { table: piece.buffer, ids: s.ids, out: s.x }, shape);
+    }
 
     for (let l = 0; l < c.nLayer; l++) {
       this.attention.encode(rec.pass, l, T, startPosition);
@@ -192,7 +200,7 @@ export class MoeTransformer {
     const outRows = output === 'all-logits' ? T : 1;
     if (output !== 'none') {
       const xOffset = output === 'all-logits' ? 0 : (T - 1) * c.hidden;
-      project(this.kernels, rec.pass, this.weights.output, s.xb, s.logits, outRows, { xOffset, scale: Math.fround(1 / c.scales.logit) });
+      projectRowSplit(this.kernels, rec.pass, this.weights.output, s.xb, s.logits, outRows, { xOffset, scale: Math.fround(1 / c.scales.logit) });
     }
     let readFrom: GPUBuffer | undefined;
     let readBytes = 0;

@@ -73,6 +73,32 @@ describe('embedding kernel', () => {
     expect(firstMismatch(outside.subarray(64), embeddingLookup(type, table, VOCAB, 64, [3]))).toBeUndefined();
   });
 
+  it('looks up a table split by rows (one lookup per piece into the same output) as the whole table', async () => {
+    const { device } = gpu;
+    const type = GgmlType.Q6_K;
+    const table = randomBlocks(type, VOCAB * HIDDEN, mulberry32(7));
+    const rowBytes = table.length / VOCAB;
+    const ids = [...IDS, VOCAB];
+    const kernel = await EmbeddingKernel.create(device, type);
+    const out = createStorageBuffer(device, new Float32Array(ids.length * HIDDEN).fill(NaN), 'embeddings');
+    const idBuffer = createStorageBuffer(device, Uint32Array.from(ids), 'ids');
+    const pieces = [[0, 20], [20, VOCAB - 20]].map(([firstRow, rows]) => ({
+      firstRow,
+      rows,
+      table: createStorageBuffer(device, table.subarray(firstRow * rowBytes, (firstRow + rows) * rowBytes), `rows from ${firstRow}`),
+    }));
+    await withGpuErrorScope(device, kernel.label, () =>
+      submitComputePass(device, kernel.label, (pass) => {
+        for (const { table: piece, firstRow, rows } of pieces) {
+          kernel.encode(pass, { table: piece, ids: idBuffer, out }, { tokens: ids.length, vocab: VOCAB, hidden: HIDDEN, firstRow, rows });
+        }
+      }),
+    );
+    const actual = await readFloat32(device, out, ids.length * HIDDEN);
+    expect(firstMismatch(actual.subarray(0, IDS.length * HIDDEN), embeddingLookup(type, table, VOCAB, HIDDEN, IDS))).toBeUndefined();
+    expect([...actual.subarray(IDS.length * HIDDEN)]).toEqual(new Array(HIDDEN).fill(0));
+  });
+
   it('refuses a row length that is not a whole number of blocks, and a table too small', async () => {
     const kernel = await EmbeddingKernel.create(gpu.device, GgmlType.Q4_K);
     const buffer = createStorageBuffer(gpu.device, new Uint8Array(144 * 4));
@@ -81,5 +107,6 @@ describe('embedding kernel', () => {
       submitComputePass(gpu.device, 'bad', (pass) => kernel.encode(pass, { table: buffer, ids: buffer, out }, shape));
     expect(encode({ tokens: 1, vocab: 4, hidden: 128 })).toThrow(/multiple of 256/);
     expect(encode({ tokens: 1, vocab: 5, hidden: 256 })).toThrow(/weights need 720 bytes/);
+    expect(encode({ tokens: 1, vocab: 5, hidden: 256, firstRow: 3, rows: 3 })).toThrow(/rows 3..5 exceed the vocabulary of 5/);
   });
 });

@@ -163,6 +163,23 @@ describe('matmul kernel', () => {
     expectClose(await matmulOnGpu(problem, { accumulateInto: y0, scale: 0.22 }), problem, y0, 0.22);
   });
 
+  it('writes a column slice of a wider Y (yStride: one piece of a row-split matrix), leaving the other columns', async () => {
+    const { device } = gpu;
+    const problem = randomProblem(GgmlType.Q8_0, 5, 64, 11, 45);
+    const [width, first] = [9, 3];
+    const kernel = await MatmulKernel.create(device, problem.type);
+    const w = createStorageBuffer(device, problem.weights, 'W');
+    const x = createStorageBuffer(device, problem.x, 'X');
+    const y = createStorageBuffer(device, new Float32Array(problem.tokens * width).fill(-7), 'Y');
+    const shape = { rows: problem.rows, cols: problem.cols, tokens: problem.tokens, yOffset: first, yStride: width };
+    await withGpuErrorScope(device, kernel.label, () => submitComputePass(device, kernel.label, (pass) => kernel.encode(pass, { w, x, y }, shape)));
+    const wide = await readFloat32(device, y, problem.tokens * width);
+    const inSlice = (i: number) => i % width >= first && i % width < first + problem.rows;
+    expect(wide.filter((_, i) => !inSlice(i)).every((v) => v === -7)).toBe(true);
+    expectClose(wide.filter((_, i) => inSlice(i)), problem);
+    expect(() => kernel.encode({} as GPUComputePassEncoder, { w, x, y }, { ...shape, yStride: 4 })).toThrow(/yStride must be an integer >= rows/);
+  });
+
   it('gives the same results with other geometries and tile sizes', async () => {
     const problem = randomProblem(GgmlType.Q5_0, 11, 160, 19, 51);
     const geometries: MatmulOptions[] = [
