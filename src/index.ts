@@ -29,7 +29,7 @@ export type {
   ChatCompletionRequestNonStreaming, ChatCompletionRequestStreaming, ChatRole, Completion, CompletionChunk, CompletionFinishReason,
   CompletionRequest, CompletionRequestNonStreaming, CompletionRequestStreaming, CompletionUsage, CreateEngineOptions,
   DeviceLostInfo, EngineStats, ExpertPolicyName, ImportModelOptions, LoadProgress, ModelCard, ModelDeleted, ModelList,
-  ModelSource, MoeUsage, PrefetchSetting, SamplingParams, TokenizeOptions, WebMoeEngine,
+  ModelPart, ModelSource, MoeUsage, PrefetchSetting, SamplingParams, TokenizeOptions, WebMoeEngine,
 } from './api/types';
 export type {
   EngineServiceApi, ServiceRequest, ServiceResult, ServiceDelta, ServiceLoadOptions, ServiceLoaded, ServiceStats,

@@ -25,7 +25,8 @@ export const nodePlatform: Platform = {
 /**
  * Loads a model and returns the engine serving it, in this thread. `model`
  * is a GGUF path, a stored id (in `storeDir`), a URL, a Blob or bytes (the
- * last three imported into the store first).
+ * last three imported into the store first); a split set is the path or URL
+ * of its first shard (the others are found by name) or a list of its shards.
  */
 export async function createEngine(options: CreateEngineOptions): Promise<WebMoeEngine> {
   const core = new EngineService(nodePlatform);

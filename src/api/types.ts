@@ -7,11 +7,11 @@
 
 import type { DeviceLostInfo, LoadProgress, ModelSource, PrefetchSetting, ServiceLoadOptions } from '../engine/service-types';
 
-export type { DeviceLostInfo, ExpertPolicyName, LoadProgress, ModelSource, PrefetchSetting } from '../engine/service-types';
+export type { DeviceLostInfo, ExpertPolicyName, LoadProgress, ModelPart, ModelSource, PrefetchSetting } from '../engine/service-types';
 
 /** createEngine's options: the service's load options (see ServiceLoadOptions), the model and the callbacks. */
 export interface CreateEngineOptions extends Omit<ServiceLoadOptions, 'prefetch'> {
-  /** The model to load (see ModelSource). A File, Blob, bytes or URL is imported into the model store first. */
+  /** The model to load (see ModelSource): a split set as a list of its shards. A File, Blob, bytes or URL is imported into the model store first. */
   model: ModelSource;
   /** Prefetch predicted experts when streaming: a predictor name or its settings (default none). */
   prefetch?: PrefetchSetting['predictor'] | PrefetchSetting;
@@ -245,7 +245,7 @@ export interface WebMoeEngine {
     list(): Promise<ModelList>;
     /** Deletes a stored model (not the loaded one's GPU copy). */
     delete(id: string): Promise<ModelDeleted>;
-    /** Imports a GGUF (URL, File/Blob, bytes; in Node also a path) into the store without loading it. */
+    /** Imports a GGUF (URL, File/Blob, bytes; in Node also a path; or a split set's shards) into the store without loading it. */
     import(source: ModelSource, options?: ImportModelOptions): Promise<ModelCard>;
   };
   /** Token ids of `text` with the model's tokenizer. */

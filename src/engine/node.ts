@@ -1,15 +1,17 @@
 /**
- * Opening a model in Node by what a user types: a GGUF file path, or the id
- * of a model imported into a filesystem weight store. Node only (node:*
+ * Opening a model in Node by what a user types: a GGUF file path (of one
+ * shard, for a split set), or the id of a model imported into a filesystem
+ * weight store. Node only (node:*
  * imports); browser code uses Engine.load / Engine.fromStoredModel.
  */
 
 import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { readGguf } from '../gguf/reader';
 import type { ByteSource } from '../gguf/source';
 import { sourceFromPath } from '../gguf/source-node';
+import type { FileSource } from '../gguf/source-node';
+import { readGgufSet, splitShardNames } from '../gguf/split';
 import type { GgufFile } from '../gguf/types';
 import { openFsWeightStore } from '../store/fs-node';
 import { EngineError } from './errors';
@@ -36,12 +38,17 @@ export function defaultStoreDir(): string {
  */
 export async function openModel(model: string, storeDir = defaultStoreDir()): Promise<OpenedModel> {
   if (existsSync(model) && statSync(model).isFile()) {
-    const source = await sourceFromPath(model);
+    // A shard of a split set brings the siblings its name implies (a missing one is named by readGgufSet).
+    const paths = (splitShardNames(model) ?? [model]).filter((p) => p === model || existsSync(p));
+    const sources: FileSource[] = [];
+    const closeAll = () => Promise.all(sources.map((s) => s.close())).then(() => undefined);
     let closing: Promise<void> | undefined;
     try {
-      return { file: await readGguf(source), source, name: model, close: () => (closing ??= source.close()) };
+      for (const path of paths) sources.push(await sourceFromPath(path));
+      const { file, source } = await readGgufSet(sources);
+      return { file, source, name: model, close: () => (closing ??= closeAll()) };
     } catch (error) {
-      await source.close();
+      await closeAll();
       throw error;
     }
   }

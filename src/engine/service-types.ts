@@ -12,8 +12,16 @@ import type { ChatMessage } from '../text/chat-template';
 import type { GenerationStats } from './engine';
 import type { SamplingOptions } from './sampler';
 
-/** A GGUF model: the id of a stored model, a URL of a GGUF file, or the file itself (File/Blob, or bytes). In Node also a file path. */
-export type ModelSource = string | Blob | Uint8Array | ArrayBuffer;
+/** One GGUF file: a URL, or the file itself (File/Blob, or bytes). In Node also a file path. */
+export type ModelPart = string | Blob | Uint8Array | ArrayBuffer;
+
+/**
+ * A GGUF model: the id of a stored model, one GGUF file (ModelPart), or the
+ * shards of a split set (llama.cpp's gguf-split, `name-00001-of-0000N.gguf` …)
+ * as a list in any order. The URL or (Node) path of one shard alone brings
+ * its siblings, whose names follow from it.
+ */
+export type ModelSource = ModelPart | readonly ModelPart[];
 
 export type ExpertPolicyName = 'lru' | 'lfu' | 'lfu-decay' | 'fifo';
 

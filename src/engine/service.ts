@@ -1,20 +1,21 @@
 /**
  * The engine service: the engine side of the public API, in the thread that
  * runs the model (the worker in browsers, the main thread in Node). It
- * resolves the model (stored id, file, bytes, URL, path) through the weight
- * store, owns the GPU device and the Engine, runs one request at a time
- * (aborting queued or running ones on request), and recovers from device
- * loss by recreating the device and reloading the model on the next request.
+ * resolves the model (stored id, file, bytes, URL, path, or the shards of a
+ * split set) through the weight store, owns the GPU device and the Engine,
+ * runs one request at a time (aborting queued or running ones on request),
+ * and recovers from device loss by recreating the device and reloading the
+ * model on the next request.
  */
 
 import { Engine } from './engine';
 import type { EngineOptions } from './engine';
 import type {
-  DeviceLostInfo, EngineServiceApi, LoadProgress, ModelSource, ServiceDelta, ServiceLoadOptions, ServiceLoaded, ServiceRequest, ServiceResult,
+  DeviceLostInfo, EngineServiceApi, LoadProgress, ModelPart, ModelSource, ServiceDelta, ServiceLoadOptions, ServiceLoaded, ServiceRequest, ServiceResult,
   ServiceStats,
 } from './service-types';
 import { WebMoeError, abortedError, toWebMoeError } from './webmoe-error';
-import { readGguf } from '../gguf/reader';
+import { readGgufSet, splitShardNames } from '../gguf/split';
 import { checkGpuReadable } from '../models/gpu-readable';
 import { modelConfigFromGguf } from '../models/registry';
 import { sourceFromBlob, sourceFromBytes, sourceFromUrl } from '../gguf/source';
@@ -135,7 +136,7 @@ export class EngineService implements EngineServiceApi {
   }
 
   async importModel(source: ModelSource, id: string | undefined, onProgress?: (p: LoadProgress) => void): Promise<ModelSummary> {
-    const stored = await this.importSource(await this.sourceOf(source, id), id, onProgress);
+    const stored = await this.importSource(await this.sourcesOf(source, id), id, onProgress);
     return (await (await this.openStore()).listModels()).find((m) => m.modelId === stored)!;
   }
 
@@ -175,24 +176,48 @@ export class EngineService implements EngineServiceApi {
     if (typeof model === 'string') {
       const stored = (await (await this.openStore()).listModels()).find((m) => m.modelId === model);
       if (stored) return this.storedOpener(model);
-      const path = await this.platform.openPath?.(model);
-      if (path) {
-        const file = await readGguf(path);
-        return { name: model, open: (device, options) => Engine.fromGguf(device, file, path, options) };
-      }
-      if (!looksLikeUrl(model)) {
-        const ids = (await (await this.openStore()).listModels()).map((m) => m.modelId);
-        throw new WebMoeError('MODEL_NOT_FOUND', `'${model}' is neither a stored model (stored: ${ids.join(', ') || 'none'}), a file, nor a URL`, { modelId: model });
-      }
     }
-    return this.storedOpener(await this.importSource(await this.sourceOf(model, modelId), modelId, this.onProgress));
+    const local = await this.localSources(model);
+    if (local) {
+      const { file, source } = await readGgufSet(local);
+      return { name: typeof model === 'string' ? model : source.name, open: (device, options) => Engine.fromGguf(device, file, source, options) };
+    }
+    if (typeof model === 'string' && !looksLikeUrl(model)) {
+      const ids = (await (await this.openStore()).listModels()).map((m) => m.modelId);
+      throw new WebMoeError('MODEL_NOT_FOUND', `'${model}' is neither a stored model (stored: ${ids.join(', ') || 'none'}), a file, nor a URL`, { modelId: model });
+    }
+    return this.storedOpener(await this.importSource(await this.sourcesOf(model, modelId), modelId, this.onProgress));
+  }
+
+  /**
+   * Local GGUF files (Node): a path, a shard's path (which brings its
+   * siblings), or a list of paths; undefined when `model` names no local file.
+   */
+  private async localSources(model: ModelSource): Promise<ByteSource[] | undefined> {
+    const open = this.platform.openPath;
+    const paths = typeof model === 'string' ? [model] : isPartList(model) && model.every((p) => typeof p === 'string') ? model : [];
+    const first = open && paths.length > 0 ? await open(paths[0]) : undefined;
+    if (!open || !first) return undefined;
+    const siblings = paths.length === 1 ? splitShardNames(paths[0])?.filter((p) => p !== paths[0]) : paths.slice(1);
+    // A missing shard is left out here and named by readGgufSet.
+    const rest = await Promise.all((siblings ?? []).map((p) => open(p)));
+    return [first, ...rest.filter((s) => s !== undefined)];
+  }
+
+  /** The byte sources of a model to import: one file, a shard's URL with its siblings', or a list of parts of a split set. */
+  private async sourcesOf(model: ModelSource, modelId: string | undefined): Promise<ByteSource[]> {
+    const local = await this.localSources(model);
+    if (local) return local;
+    const names = typeof model === 'string' ? splitShardNames(model) : undefined;
+    const parts = isPartList(model) ? model : names ?? [model];
+    return Promise.all(parts.map((part) => this.sourceOf(part, modelId)));
   }
 
   private storedOpener(id: string): ModelOpener {
     return { name: id, open: async (device, options) => Engine.fromStoredModel(device, await (await this.openStore()).openModel(id), options) };
   }
 
-  private async sourceOf(model: ModelSource, modelId: string | undefined): Promise<ByteSource> {
+  private async sourceOf(model: ModelPart, modelId: string | undefined): Promise<ByteSource> {
     if (typeof Blob !== 'undefined' && model instanceof Blob) return sourceFromBlob(model);
     if (model instanceof Uint8Array || model instanceof ArrayBuffer) return sourceFromBytes(model, modelId ?? 'model');
     if (typeof model !== 'string') throw new WebMoeError('BAD_REQUEST', 'model must be a stored id, a URL, a File/Blob or bytes');
@@ -203,12 +228,12 @@ export class EngineService implements EngineServiceApi {
   }
 
   /** Imports (or finds already imported) a GGUF into the store; returns its id. */
-  private async importSource(source: ByteSource, modelId: string | undefined, onProgress?: (p: LoadProgress) => void): Promise<string> {
+  private async importSource(sources: readonly ByteSource[], modelId: string | undefined, onProgress?: (p: LoadProgress) => void): Promise<string> {
     // An architecture or tensor type the engine cannot run is refused from the header, before anything is written.
-    const header = await readGguf(source);
+    const header = (await readGgufSet(sources)).file;
     checkGpuReadable(header, modelConfigFromGguf(header));
     const store = await this.openStore();
-    const result = await store.importModel(source, {
+    const result = await store.importModel(sources, {
       modelId,
       onProgress: onProgress && ((p) => void Promise.resolve(onProgress(importProgress(p))).catch(() => {})),
     });
@@ -298,6 +323,10 @@ export class EngineService implements EngineServiceApi {
       done();
     }
   }
+}
+
+function isPartList(model: ModelSource): model is readonly ModelPart[] {
+  return Array.isArray(model);
 }
 
 function looksLikeUrl(model: string): boolean {

@@ -19,7 +19,9 @@ export type GgufErrorCode =
   /** A malformed tensor info (dims, type, offset, overlap...). */
   | 'BAD_TENSOR'
   /** The byte source itself failed (network, file system, Range unsupported). */
-  | 'SOURCE_ERROR';
+  | 'SOURCE_ERROR'
+  /** The files of a split set (gguf-split shards) do not form one whole set. */
+  | 'BAD_SPLIT';
 
 /** Offset used when an error is not tied to a position in a file. */
 export const NO_OFFSET = -1;

@@ -19,5 +19,7 @@ export {
   kvStringArray, kvF32Array, kvI32Array, kvU32Array,
 } from './writer';
 export type { GgufWriteSpec, GgufTensorSpec } from './writer';
+export { readGgufSet, splitShardNames, splitBaseName, parseSplitName, SPLIT_NO_KEY, SPLIT_COUNT_KEY, SPLIT_TENSORS_COUNT_KEY } from './split';
+export type { GgufSet, SplitName } from './split';
 export { GgufValueType } from './types';
 export type { GgufValue, GgufArray, GgufKv, GgufTensorInfo, GgufFile } from './types';

@@ -1,6 +1,7 @@
 /**
  * The import pipeline: GGUF → manifest + metadata record + shared chunks +
- * one record per (layer, expert), streamed from any ByteSource.
+ * one record per (layer, expert), streamed from any ByteSource (or from the
+ * shards of a split set, read as one file: see gguf/split.ts).
  *
  * Order of writes, which is what makes it resumable and atomic:
  *   1. read and check the header (a bad file throws the reader's GgufError; nothing written)
@@ -17,10 +18,10 @@
  * source while the current one is written.
  */
 
-import { readGguf } from '../gguf/reader';
 import type { ReadGgufOptions } from '../gguf/reader';
 import type { ByteSource } from '../gguf/source';
-import type { GgufFile } from '../gguf/types';
+import { readGgufSet, splitBaseName } from '../gguf/split';
+import type { GgufSet } from '../gguf/split';
 import type { RecordWrite, StoreBackend } from './backend';
 import { forEachPrefetched, makeBatches } from './batches';
 import type { Batch } from './batches';
@@ -80,11 +81,13 @@ const FINGERPRINT_SAMPLE_BYTES = 64 * 1024;
 /** Allowance for the manifest and journals in the space check. */
 const BOOKKEEPING_BYTES = 1024 * 1024;
 
-export async function importModel(backend: StoreBackend, source: ByteSource, options: ImportOptions = {}): Promise<ImportResult> {
-  const file = await readGguf(source, options.readOptions);
-  const modelId = options.modelId ?? modelIdFromName(source.name);
+/** Imports a GGUF file, or the shards of a split set (any order), as one model. */
+export async function importModel(backend: StoreBackend, input: ByteSource | readonly ByteSource[], options: ImportOptions = {}): Promise<ImportResult> {
+  const set = await readGgufSet('read' in input ? [input] : input, options.readOptions);
+  const { file, source } = set;
+  const modelId = options.modelId ?? modelIdFromName(splitBaseName(source.name));
   checkModelId(modelId);
-  const fingerprint = await fingerprintSource(source, file);
+  const fingerprint = await fingerprintSource(set);
   const plan = planImport(file, { modelId, sourceName: source.name, fingerprint, sharedChunkBytes: options.sharedChunkBytes });
   options.signal?.throwIfAborted();
 
@@ -196,15 +199,17 @@ function commitManifest(plan: ModelManifest, hashes: ReadonlyMap<string, string>
 }
 
 /**
- * SHA-256 over the file size, the whole header and three samples of the data
- * (start, middle, end): cheap, and a different file of the same shape (another
- * fine-tune, another quantization) almost surely differs in the samples.
+ * SHA-256 over the file size, the whole header (of every shard of a split
+ * set) and three samples of the data (start, middle, end): cheap, and a
+ * different file of the same shape (another fine-tune, another quantization)
+ * almost surely differs in the samples.
  */
-async function fingerprintSource(source: ByteSource, file: GgufFile): Promise<string> {
+async function fingerprintSource({ file, source, shards }: GgufSet): Promise<string> {
   const dataBytes = file.fileBytes - file.dataOffset;
   const sampleBytes = Math.min(FINGERPRINT_SAMPLE_BYTES, dataBytes);
   const sampleOffsets = [0, Math.floor((dataBytes - sampleBytes) / 2), dataBytes - sampleBytes].map((o) => file.dataOffset + o);
-  const parts = [new TextEncoder().encode(`${file.fileBytes}\n`), await source.read(0, file.dataOffset)];
+  const parts: Uint8Array[] = [new TextEncoder().encode(`${file.fileBytes}\n`)];
+  for (const shard of shards) parts.push(await source.read(shard.base, shard.file.dataOffset));
   for (const offset of sampleOffsets) parts.push(await source.read(offset, sampleBytes));
   return sha256Hex(concat(parts));
 }

@@ -41,7 +41,7 @@ export interface ReadOptions {
 export interface WeightStore {
   readonly backend: StoreBackend;
   /** Imports (or resumes importing) a GGUF file; see ImportOptions. */
-  importModel(source: ByteSource, options?: ImportOptions): Promise<ImportResult>;
+  importModel(source: ByteSource | readonly ByteSource[], options?: ImportOptions): Promise<ImportResult>;
   /** Every model in the store, usable or not, with its sizes. */
   listModels(): Promise<ModelSummary[]>;
   /** The manifest of a model in any state, or undefined. */
@@ -61,7 +61,7 @@ export function createWeightStore(backend: StoreBackend): WeightStore {
 class BackendWeightStore implements WeightStore {
   constructor(readonly backend: StoreBackend) {}
 
-  importModel(source: ByteSource, options?: ImportOptions): Promise<ImportResult> {
+  importModel(source: ByteSource | readonly ByteSource[], options?: ImportOptions): Promise<ImportResult> {
     return importModel(this.backend, source, options);
   }
 
