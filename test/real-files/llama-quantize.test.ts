@@ -8,17 +8,23 @@
  *   activations): max relative logit difference <= 1e-4. This holds the
  *   GPU decoders and graph to the CPU's on llama-quantize's blocks and
  *   per-layer type mixes;
- * - against llama.cpp: top-1 agreement >= 60%, and no position further from
- *   llama.cpp than the exact CPU reference is (+1e-4): the whole gap is
- *   llama.cpp's rounding of activations to each weight type's partner
- *   format.
+ * - against llama.cpp: no position further from llama.cpp than the exact
+ *   CPU reference is (+1e-4): the whole gap is llama.cpp's rounding of
+ *   activations to each weight type's partner format (Q8_0, Q8_K, f16,
+ *   bf16) before its matrix products;
+ * - the CPU reference with that rounding emulated: top-1 agreement with
+ *   llama.cpp >= 80%. The exact reference's own top-1 agreement says little
+ *   on some files: gpt-oss's wide activations lose much to Q8_K's one scale
+ *   per 256 values, so with IQ2_S weights it agrees on 35% of the
+ *   positions (median 2.2e-1), and 92% (median 6.7e-3) once the rounding
+ *   is emulated. At these shapes (8 layers of 256) nearly every token still
+ *   flips some rounding, so the emulation is a top-1 yardstick, not the
+ *   1e-7 one it is on the 2-layer files of test/unit/parity; the
+ *   dequantizers are held bit-exact to llama.cpp's own by
+ *   test/unit/quant/dequant-iq.test.ts and its kin.
  *
- * At these shapes (8 layers of 256) nearly every token has some activation
- * within f32 noise of a rounding midpoint of llama.cpp's Q8_0/Q8_K
- * conversion, so the CPU reference with that rounding emulated (tight to
- * 1e-7 on the 2-layer, 64-wide files of test/unit/parity) is not a tighter
- * yardstick here; the dequantizers are held bit-exact to llama.cpp's own by
- * test/unit/quant/dequant-iq.test.ts and its kin.
+ * A text whose comparison a router near tie ends before 12 positions gives
+ * way to a second text.
  *
  * For the mixed types (some layers' experts in another format), greedy
  * tokens with an expert budget of about a quarter of the experts, streamed
@@ -45,7 +51,7 @@ import { TINY_ARCHS } from '../../src/tiny/archs';
 import type { TinyArch } from '../../src/tiny/archs';
 import { loadReference } from '../../tools/reference/llama-cpp';
 import { acquireTestGpu } from '../gpu/support/gpu';
-import { MIXED_TYPES, QUANTIZE_TYPES, quantizedFile, REAL_FILES_TEXT, requantizedDefaultModel } from '../support/real-files';
+import { MIXED_TYPES, QUANTIZE_TYPES, quantizedFile, REAL_FILES_OTHER_TEXT, REAL_FILES_TEXT, requantizedDefaultModel } from '../support/real-files';
 import type { QuantizeType } from '../support/real-files';
 
 const TOKENS = 32;
@@ -53,7 +59,7 @@ const NEAR_TIE = 1e-4;
 const MIN_COMPARED = 12;
 /** f32 rounding over 8 layers: measured up to 2.3e-5 (gpt-oss), against quantization differences of 1e-2 and more. */
 const GPU_BOUND = 1e-4;
-const TOP1_FLOOR = 0.6;
+const EMULATED_TOP1_FLOOR = 0.8;
 const BUDGET_FRACTION = 0.25;
 const GREEDY_TOKENS = 12;
 
@@ -93,19 +99,24 @@ async function describeFile(bytes: Uint8Array): Promise<{ types: string; expertB
 async function compareWithLlamaCpp(gpu: GpuContext, path: string, label: string): Promise<void> {
   const bytes = new Uint8Array(readFileSync(path));
   const { types } = await describeFile(bytes);
-  const t0 = performance.now();
   const llama = await loadReference(path, 128);
   try {
-    const tokens = llama.tokenize(REAL_FILES_TEXT).slice(0, TOKENS);
-    expect(tokens.length).toBe(TOKENS);
-    const theirs = await llama.logits(tokens);
-    const t1 = performance.now();
     const reference = await loadReferenceModel(bytes);
-    const exact = reference.evaluate(tokens);
-    const compared = firstNearTie(exact.routes, NEAR_TIE) ?? TOKENS;
+    // Router near ties end a comparison; a text that meets one too early gives way to the second.
+    let tokens: number[] = [];
+    let exact: ReturnType<typeof reference.evaluate> | undefined;
+    let compared = 0;
+    for (const text of [REAL_FILES_TEXT, REAL_FILES_OTHER_TEXT]) {
+      tokens = llama.tokenize(text).slice(0, TOKENS);
+      expect(tokens.length).toBe(TOKENS);
+      exact = reference.evaluate(tokens);
+      compared = firstNearTie(exact.routes, NEAR_TIE) ?? TOKENS;
+      if (compared >= MIN_COMPARED) break;
+    }
     expect(compared).toBeGreaterThanOrEqual(MIN_COMPARED);
+    const theirs = await llama.logits(tokens);
+    const emulated = reference.evaluate(tokens, { activations: 'llama.cpp' });
 
-    const t2 = performance.now();
     const file = await readGguf(sourceFromBytes(bytes));
     const model = await MoeTransformer.load(gpu.device, file, sourceFromBytes(bytes), { maxContext: TOKENS, maxBatchTokens: 32 });
     let logits: Float32Array[];
@@ -114,24 +125,23 @@ async function compareWithLlamaCpp(gpu: GpuContext, path: string, label: string)
     } finally {
       model.destroy();
     }
-    const gpuVsExact = compareLogits(logits, exact.logits, compared);
+    const gpuVsExact = compareLogits(logits, exact!.logits, compared);
     const gpuVsLlama = compareLogits(logits, theirs, compared);
-    const exactVsLlama = compareLogits(exact.logits, theirs, compared);
-    const t3 = performance.now();
-    const seconds = (label: string, from: number, to: number): string => `${label} ${((to - from) / 1000).toFixed(1)} s`;
+    const exactVsLlama = compareLogits(exact!.logits, theirs, compared);
+    const emulatedVsLlama = compareLogits(emulated.logits, theirs, Math.min(compared, firstNearTie(emulated.routes, NEAR_TIE) ?? TOKENS));
     console.log(
       `${label} (${basename(path)}; ${types}): ${compared}/${TOKENS} positions; ` +
         `llama.cpp: top-1 ${percent(gpuVsLlama.top1Agreement)}, max ${gpuVsLlama.maxRelativeDiff.toExponential(2)}, ` +
-        `median ${gpuVsLlama.medianRelativeDiff.toExponential(2)} (exact CPU reference: max ${exactVsLlama.maxRelativeDiff.toExponential(2)}); ` +
-        `median ${exactVsLlama.medianRelativeDiff.toExponential(2)}, top-1 ${percent(exactVsLlama.top1Agreement)}); ` +
-        `GPU vs CPU reference max ${gpuVsExact.maxRelativeDiff.toExponential(2)}; ` +
-        [seconds('llama.cpp', t0, t1), seconds('reference', t1, t2), seconds('GPU', t2, t3)].join(', '),
+        `median ${gpuVsLlama.medianRelativeDiff.toExponential(2)} (exact CPU reference: max ${exactVsLlama.maxRelativeDiff.toExponential(2)}, ` +
+        `median ${exactVsLlama.medianRelativeDiff.toExponential(2)}, top-1 ${percent(exactVsLlama.top1Agreement)}; ` +
+        `with llama.cpp's rounding: median ${emulatedVsLlama.medianRelativeDiff.toExponential(2)}, top-1 ${percent(emulatedVsLlama.top1Agreement)}); ` +
+        `GPU vs CPU reference max ${gpuVsExact.maxRelativeDiff.toExponential(2)}`,
     );
     expect(gpuVsExact.maxRelativeDiff).toBeLessThanOrEqual(GPU_BOUND);
-    expect(gpuVsLlama.top1Agreement).toBeGreaterThanOrEqual(TOP1_FLOOR);
     gpuVsLlama.positions.forEach((p, i) => {
       expect(p.relativeDiff, `position ${i}`).toBeLessThanOrEqual(exactVsLlama.positions[i]!.relativeDiff + GPU_BOUND);
     });
+    expect(emulatedVsLlama.top1Agreement).toBeGreaterThanOrEqual(EMULATED_TOP1_FLOOR);
   } finally {
     await llama.dispose();
   }

@@ -44,6 +44,11 @@ export const NEEDS_IMATRIX: ReadonlySet<QuantizeType> = new Set(QUANTIZE_TYPES.f
 /** The mixed types: tensors of one role in different formats on different layers. */
 export const MIXED_TYPES: readonly QuantizeType[] = ['Q2_K', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M', 'IQ4_XS'];
 
+/** A second text, teacher-forced where the first meets a router near tie too early. */
+export const REAL_FILES_OTHER_TEXT =
+  'A small boat drifted down to the sea with its sail folded, and the gulls followed it all the way past the harbour wall. ' +
+  'The keeper of the lighthouse counted the ships that came home before the storm and wrote each name in his book.';
+
 /** The text the importance matrix is computed on (and the tests' teacher-forced text). */
 export const REAL_FILES_TEXT =
   'The river ran past the old mill, and the miller sang a song about the water and the wheel that turned all day long. ' +
