@@ -70,6 +70,17 @@ describe('the packed package', () => {
     expect(out.text.length).toBeGreaterThan(0);
   }, 180_000);
 
+  it("in Node, plain 'webmoe' resolves to the Node entry (the exports map's node condition)", async () => {
+    const script = `
+      import * as plain from 'webmoe';
+      import * as node from 'webmoe/node';
+      console.log(JSON.stringify({ same: plain.createEngine === node.createEngine, nodeGpu: typeof plain.nodeGpu }));
+    `;
+    writeFileSync(join(project, 'resolve.mjs'), script);
+    const { stdout } = await run('node', ['resolve.mjs'], { cwd: project, timeout: 60_000 });
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual({ same: true, nodeGpu: 'function' });
+  }, 90_000);
+
   it('installs a working webmoe command (the built CLI, no sources, no tsx)', async () => {
     expect(tarballFiles).toContain('dist/cli/main.js');
     const bin = join(project, 'node_modules', '.bin', 'webmoe');
