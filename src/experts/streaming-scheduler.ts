@@ -202,9 +202,13 @@ export class StreamingExperts implements ExpertScheduler {
 
   stats(): ExpertCacheStats {
     // Each cache counts only its own layers; the others' entries stay zero.
-    const each = this.caches.map((c) => c.stats());
-    const layers = each[0]!.layers.map((_, l) => this.cacheOf[l]?.stats().layers[l] ?? each[0]!.layers[l]!);
-    return summarizeStats(layers, each.reduce((sum, s) => sum + s.evictions, 0));
+    const each = new Map(this.caches.map((c) => [c, c.stats()]));
+    const first = each.get(this.caches[0]!)!;
+    const layers = first.layers.map((zero, l) => {
+      const own = this.cacheOf[l];
+      return own ? each.get(own)!.layers[l]! : zero;
+    });
+    return summarizeStats(layers, [...each.values()].reduce((sum, s) => sum + s.evictions, 0));
   }
 
   resetStats(): void {
