@@ -229,12 +229,11 @@ export class EngineService implements EngineServiceApi {
 
   /** Imports (or finds already imported) a GGUF into the store; returns its id. */
   private async importSource(sources: readonly ByteSource[], modelId: string | undefined, onProgress?: (p: LoadProgress) => void): Promise<string> {
-    // An architecture or tensor type the engine cannot run is refused from the header, before anything is written.
-    const header = (await readGgufSet(sources)).file;
-    checkGpuReadable(header, modelConfigFromGguf(header));
     const store = await this.openStore();
     const result = await store.importModel(sources, {
       modelId,
+      // An architecture or tensor type the engine cannot run is refused from the header, before anything is written.
+      accept: (file) => checkGpuReadable(file, modelConfigFromGguf(file)),
       onProgress: onProgress && ((p) => void Promise.resolve(onProgress(importProgress(p))).catch(() => {})),
     });
     return result.manifest.modelId;

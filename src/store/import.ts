@@ -20,6 +20,7 @@
 
 import type { ReadGgufOptions } from '../gguf/reader';
 import type { ByteSource } from '../gguf/source';
+import type { GgufFile } from '../gguf/types';
 import { readGgufSet, splitBaseName } from '../gguf/split';
 import type { GgufSet } from '../gguf/split';
 import type { RecordWrite, StoreBackend } from './backend';
@@ -62,6 +63,8 @@ export interface ImportOptions {
   replace?: boolean;
   /** Limits for the GGUF header reader. */
   readOptions?: ReadGgufOptions;
+  /** Called with the model's header before anything is written; throws to refuse the model. */
+  accept?: (file: GgufFile) => void;
 }
 
 export interface ImportResult {
@@ -85,6 +88,7 @@ const BOOKKEEPING_BYTES = 1024 * 1024;
 export async function importModel(backend: StoreBackend, input: ByteSource | readonly ByteSource[], options: ImportOptions = {}): Promise<ImportResult> {
   const set = await readGgufSet('read' in input ? [input] : input, options.readOptions);
   const { file, source } = set;
+  options.accept?.(file);
   const modelId = options.modelId ?? modelIdFromName(splitBaseName(source.name));
   checkModelId(modelId);
   const fingerprint = await fingerprintSource(set);

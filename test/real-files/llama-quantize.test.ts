@@ -41,6 +41,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../../src/api/node';
 import { readGguf } from '../../src/gguf/reader';
+import type { GgufFile } from '../../src/gguf/types';
 import { sourceFromBytes } from '../../src/gguf/source';
 import type { GpuContext } from '../../src/gpu/device';
 import { MoeTransformer } from '../../src/models/moe-transformer';
@@ -84,7 +85,7 @@ function streamingCases(): { arch: TinyArch; type: QuantizeType }[] {
 const percent = (x: number): string => `${(x * 100).toFixed(0)}%`;
 
 /** "q4_K x 40, q6_K x 9, ..." for the file's tensors, and its routed experts' bytes. */
-async function describeFile(bytes: Uint8Array): Promise<{ types: string; expertBytes: number }> {
+async function describeFile(bytes: Uint8Array): Promise<{ file: GgufFile; types: string; expertBytes: number }> {
   const file = await readGguf(sourceFromBytes(bytes));
   const counts = new Map<string, number>();
   let expertBytes = 0;
@@ -93,12 +94,12 @@ async function describeFile(bytes: Uint8Array): Promise<{ types: string; expertB
     counts.set(name, (counts.get(name) ?? 0) + 1);
     if (/_exps\.weight$/.test(t.name)) expertBytes += t.nBytes;
   }
-  return { types: [...counts].map(([n, c]) => `${n} x ${c}`).join(', '), expertBytes };
+  return { file, types: [...counts].map(([n, c]) => `${n} x ${c}`).join(', '), expertBytes };
 }
 
 async function compareWithLlamaCpp(gpu: GpuContext, path: string, label: string): Promise<void> {
   const bytes = new Uint8Array(readFileSync(path));
-  const { types } = await describeFile(bytes);
+  const { file, types } = await describeFile(bytes);
   const llama = await loadReference(path, 128);
   try {
     const reference = await loadReferenceModel(bytes);
@@ -117,7 +118,6 @@ async function compareWithLlamaCpp(gpu: GpuContext, path: string, label: string)
     const theirs = await llama.logits(tokens);
     const emulated = reference.evaluate(tokens, { activations: 'llama.cpp' });
 
-    const file = await readGguf(sourceFromBytes(bytes));
     const model = await MoeTransformer.load(gpu.device, file, sourceFromBytes(bytes), { maxContext: TOKENS, maxBatchTokens: 32 });
     let logits: Float32Array[];
     try {
