@@ -14,6 +14,7 @@ export * from './text/index';
 export * from './store/index';
 export { Engine } from './engine/engine';
 export type { EngineOptions, GenerateRequest, GenerateResult, GenerationStats, FinishReason, TokenEvent } from './engine/engine';
+export type { RoutedToken, RoutingDelta } from './engine/routing';
 export { EngineError, ContextOverflowError } from './engine/errors';
 export type { EngineErrorCode } from './engine/errors';
 export { Sampler, samplingPath, checkSamplingOptions, applyRepetitionPenalty, candidatesFromLogits, DEFAULT_REPEAT_LAST_N } from './engine/sampler';
@@ -29,7 +30,7 @@ export type {
   ChatCompletionRequestNonStreaming, ChatCompletionRequestStreaming, ChatRole, Completion, CompletionChunk, CompletionFinishReason,
   CompletionRequest, CompletionRequestNonStreaming, CompletionRequestStreaming, CompletionUsage, CreateEngineOptions,
   DeviceLostInfo, EngineStats, ExpertPolicyName, ImportModelOptions, LoadProgress, ModelCard, ModelDeleted, ModelList,
-  ModelPart, ModelSource, MoeUsage, PrefetchSetting, SamplingParams, TokenizeOptions, WebMoeEngine,
+  ModelPart, ModelSource, MoeRoutingDelta, MoeUsage, PrefetchSetting, SamplingParams, TokenizeOptions, WebMoeEngine,
 } from './api/types';
 export type {
   EngineServiceApi, ServiceRequest, ServiceResult, ServiceDelta, ServiceLoadOptions, ServiceLoaded, ServiceStats,

@@ -2,18 +2,21 @@
  * The OpenAI-shaped client over the engine service: request fields checked
  * and mapped to the engine's, results and streamed deltas shaped as OpenAI's
  * `chat.completion`, `chat.completion.chunk` and `text_completion` objects
- * (the only place the engine's figures become snake_case), abort signals
+ * (the only place the engine's figures become snake_case), per-token
+ * routing (moe_routing) spread over the chunks, abort signals
  * forwarded as messages (an AbortSignal cannot cross a worker boundary),
  * every failure a WebMoeError.
  */
 
+import { appendRouting } from '../engine/routing';
+import type { RoutingDelta } from '../engine/routing';
 import type { SamplingOptions } from '../engine/sampler';
 import type { EngineServiceApi, ServiceDelta, ServiceRequest, ServiceResult, ServiceStats } from '../engine/service-types';
 import { WebMoeError, abortedError, toWebMoeError } from '../engine/webmoe-error';
 import type { ModelSummary } from '../store/weight-store';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Completion, CompletionChunk, CompletionRequest,
-  CompletionUsage, EngineStats, ImportModelOptions, ModelCard, ModelSource, SamplingParams, WebMoeEngine,
+  CompletionUsage, EngineStats, ImportModelOptions, ModelCard, ModelSource, MoeRoutingDelta, SamplingParams, WebMoeEngine,
 } from './types';
 
 export interface ClientHooks {
@@ -65,12 +68,14 @@ export function createClient(core: EngineServiceApi, model: string, hooks: Clien
     const { run, cancel } = start(core, request.signal);
     const base = { id: `chatcmpl-${randomId()}`, created: created(), model };
     if (request.stream) {
-      return streamOf<ChatCompletionChunk>(run, cancel, {
-        first: () => ({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }] }),
-        delta: (text) => ({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: text }, finish_reason: null, logprobs: null }] }),
-        last: (r) => [
+      return streamOf<ChatCompletionChunk>(run, cancel, core.moeRouting === true, {
+        first: (routing) => ({
+          ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }], ...routingField(routing),
+        }),
+        delta: (text, routing) => ({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: text }, finish_reason: null, logprobs: null }], ...routingField(routing) }),
+        last: (r, routing) => [
           { ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: {}, finish_reason: r.finishReason, logprobs: null }] },
-          { ...base, object: 'chat.completion.chunk', choices: [], usage: usageOf(r) },
+          { ...base, object: 'chat.completion.chunk', choices: [], usage: usageOf(r), ...routingField(routing) },
         ],
       });
     }
@@ -80,6 +85,7 @@ export function createClient(core: EngineServiceApi, model: string, hooks: Clien
       object: 'chat.completion',
       choices: [{ index: 0, message: { role: 'assistant', content: r.text }, finish_reason: r.finishReason, logprobs: null }],
       usage: usageOf(r),
+      ...routingField(run.finalRouting(r)),
     };
   }
 
@@ -88,16 +94,16 @@ export function createClient(core: EngineServiceApi, model: string, hooks: Clien
     const { run, cancel } = start(coreRequest(request, { prompt: request.prompt }), request.signal);
     const base = { id: `cmpl-${randomId()}`, object: 'text_completion' as const, created: created(), model };
     if (request.stream) {
-      return streamOf<CompletionChunk>(run, cancel, {
-        delta: (text) => ({ ...base, choices: [{ index: 0, text, finish_reason: null, logprobs: null }] }),
-        last: (r) => [
+      return streamOf<CompletionChunk>(run, cancel, false, {
+        delta: (text, routing) => ({ ...base, choices: [{ index: 0, text, finish_reason: null, logprobs: null }], ...routingField(routing) }),
+        last: (r, routing) => [
           { ...base, choices: [{ index: 0, text: '', finish_reason: r.finishReason, logprobs: null }] },
-          { ...base, choices: [], usage: usageOf(r) },
+          { ...base, choices: [], usage: usageOf(r), ...routingField(routing) },
         ],
       });
     }
     const r = await run.result();
-    return { ...base, choices: [{ index: 0, text: r.text, finish_reason: r.finishReason, logprobs: null }], usage: usageOf(r) };
+    return { ...base, choices: [{ index: 0, text: r.text, finish_reason: r.finishReason, logprobs: null }], usage: usageOf(r), ...routingField(run.finalRouting(r)) };
   }
 
   return {
@@ -127,6 +133,8 @@ export function createClient(core: EngineServiceApi, model: string, hooks: Clien
 /** A running request: deltas queued until read, then the result or the error. */
 class Run {
   private readonly queue: string[] = [];
+  /** Routing received and not yet handed to a chunk (with moe_routing). */
+  private routing: RoutingDelta | undefined;
   private wake: (() => void) | undefined;
   private outcome: { result?: ServiceResult; error?: WebMoeError } | undefined;
   aborted = false;
@@ -138,7 +146,31 @@ class Run {
 
   push(delta: ServiceDelta): void {
     if (delta.text) this.queue.push(delta.text);
+    if (delta.routing) this.routing = appendRouting(this.routing, delta.routing);
     this.wake?.();
+  }
+
+  /** The routing received since the last call. */
+  takeRouting(): RoutingDelta | undefined {
+    const taken = this.routing;
+    this.routing = undefined;
+    return taken;
+  }
+
+  /** What is left of the routing with the result's rest and final residency (undefined without moe_routing). */
+  finalRouting(result: ServiceResult): RoutingDelta | undefined {
+    return result.routing && appendRouting(this.takeRouting(), result.routing);
+  }
+
+  /** Resolves once routing has arrived or the request settled. */
+  async routingOrEnd(): Promise<void> {
+    while (!this.routing && !this.outcome) {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        if (this.routing || this.outcome) resolve();
+      });
+      this.wake = undefined;
+    }
   }
 
   finish(result: ServiceResult | undefined, error: WebMoeError | undefined): void {
@@ -166,21 +198,29 @@ class Run {
   }
 }
 
+/** Chunk builders; `routing` is what the chunk carries in moe_routing (undefined: nothing new). */
 interface ChunkShapes<T> {
-  first?: () => T;
-  delta: (text: string) => T;
-  last: (result: ServiceResult) => T[];
+  first?: (routing: RoutingDelta | undefined) => T;
+  delta: (text: string, routing: RoutingDelta | undefined) => T;
+  last: (result: ServiceResult, routing: RoutingDelta | undefined) => T[];
 }
 
-/** The chunks of a run; leaving the loop early (break, throw) aborts the request. */
-async function* streamOf<T>(run: Run, cancel: () => void, shapes: ChunkShapes<T>): AsyncGenerator<T> {
+/**
+ * The chunks of a run; leaving the loop early (break, throw) aborts the
+ * request. Routing goes on the next chunk after it arrived; with
+ * `routedFirst` the first chunk waits for the prompt's.
+ */
+async function* streamOf<T>(run: Run, cancel: () => void, routedFirst: boolean, shapes: ChunkShapes<T>): AsyncGenerator<T> {
   let finished = false;
   try {
-    if (shapes.first) yield shapes.first();
-    for await (const text of run.texts()) yield shapes.delta(text);
+    if (shapes.first) {
+      if (routedFirst) await run.routingOrEnd();
+      yield shapes.first(run.takeRouting());
+    }
+    for await (const text of run.texts()) yield shapes.delta(text, run.takeRouting());
     const result = await run.result();
     finished = true;
-    for (const chunk of shapes.last(result)) yield chunk;
+    for (const chunk of shapes.last(result, run.finalRouting(result))) yield chunk;
   } finally {
     if (!finished) {
       cancel();
@@ -205,7 +245,14 @@ export function coreRequest(request: SamplingParams, prompt: Pick<ServiceRequest
   if (request.seed != null) sampling.seed = request.seed;
   const stop = request.stop == null ? [] : typeof request.stop === 'string' ? [request.stop] : [...request.stop];
   if (stop.some((s) => typeof s !== 'string' || s.length === 0)) throw new WebMoeError('BAD_REQUEST', 'stop must be a non-empty string or an array of them');
-  return { ...prompt, maxTokens, sampling, stop };
+  const routing = request.moe_routing ?? false;
+  if (typeof routing !== 'boolean') throw new WebMoeError('BAD_REQUEST', `moe_routing must be a boolean, got ${JSON.stringify(routing)}`);
+  return { ...prompt, maxTokens, sampling, stop, ...(routing ? { moeRouting: true } : {}) };
+}
+
+/** `{ moe_routing }` for a chunk or result, or nothing. */
+function routingField(routing: RoutingDelta | undefined): { moe_routing?: MoeRoutingDelta } {
+  return routing ? { moe_routing: routing } : {};
 }
 
 export function usageOf(r: ServiceResult): CompletionUsage {
@@ -240,7 +287,8 @@ export function statsOf(s: ServiceStats): EngineStats {
     context_length: s.contextLength,
     memory: m && {
       shared_weight_bytes: m.sharedWeightBytes, expert_bytes: m.expertBytes, kv_cache_bytes: m.kvCacheBytes,
-      expert_slots: m.expertSlots, total_experts: m.totalExperts, resident_experts_per_layer: m.residentPerLayer, streaming: m.streaming,
+      expert_slots: m.expertSlots, total_experts: m.totalExperts, resident_experts_per_layer: m.residentPerLayer,
+      moe_layers: m.moeLayers, experts_per_layer: m.expertsPerLayer, experts_per_token: m.expertsPerToken, resident_experts: m.residentExperts, streaming: m.streaming,
     },
     requests: s.requests,
     device_losses: s.deviceLosses,

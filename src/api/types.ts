@@ -2,7 +2,7 @@
  * The public API's types. Field names follow OpenAI's chat completions and
  * completions APIs (snake_case), so code written for them reads the same;
  * what MoE streaming adds (expert hits, misses, prefetch, bytes, stalls) is
- * in `usage.moe`.
+ * in `usage.moe`, and per-token routing, on request, in `moe_routing`.
  */
 
 import type { DeviceLostInfo, LoadProgress, ModelSource, PrefetchSetting, ServiceLoadOptions } from '../engine/service-types';
@@ -45,6 +45,34 @@ export interface SamplingParams {
   n?: number | null;
   /** Aborting stops generation within one token; the request rejects (or the stream throws) with code ABORTED. */
   signal?: AbortSignal;
+  /**
+   * Report which routed experts each token used and which are resident, in
+   * `moe_routing` (a webmoe extension; default false). Off, nothing is
+   * recorded or read back and the output is the same either way.
+   */
+  moe_routing?: boolean | null;
+}
+
+/**
+ * Routing since the previous delta (a webmoe extension, present when the
+ * request set moe_routing). Streamed, the prompt's routing comes on the first
+ * chunk, each generated token's on the next chunk after it was fed, and what
+ * is left (with the final residency) on the last chunk, the one with usage;
+ * a whole result carries all of it at once.
+ */
+export interface MoeRoutingDelta {
+  /**
+   * Tokens run through the model since the previous delta, in order (prompt
+   * tokens in the first delta, then each generated token once it has been
+   * fed), each with its routed expert ids per MoE layer (rows as
+   * stats().memory.moe_layers), best first. Prompt tokens whose KV cache
+   * entries were reused from the previous request are not run again, so they
+   * are not here; neither is the last generated token when generation ended
+   * before feeding it (max_tokens, a stop string).
+   */
+  tokens: { position: number; experts: number[][] }[];
+  /** Routed experts resident in GPU memory now: per MoE layer, ascending ids. */
+  resident: number[][];
 }
 
 export type ChatRole = 'system' | 'user' | 'assistant' | 'tool' | 'developer';
@@ -116,6 +144,8 @@ export interface ChatCompletion {
   model: string;
   choices: { index: number; message: ChatCompletionMessage; finish_reason: CompletionFinishReason; logprobs: null }[];
   usage: CompletionUsage;
+  /** Every token's routing and the final residency, when the request set moe_routing. */
+  moe_routing?: MoeRoutingDelta;
 }
 
 export interface ChatCompletionChunk {
@@ -127,6 +157,8 @@ export interface ChatCompletionChunk {
   choices: { index: number; delta: { role?: 'assistant'; content?: string }; finish_reason: CompletionFinishReason | null; logprobs: null }[];
   /** Present on the last chunk only. */
   usage?: CompletionUsage;
+  /** Routing since the previous chunk that had it, when the request set moe_routing. */
+  moe_routing?: MoeRoutingDelta;
 }
 
 export interface CompletionRequestBase extends SamplingParams {
@@ -151,6 +183,8 @@ export interface Completion {
   model: string;
   choices: { index: number; text: string; finish_reason: CompletionFinishReason; logprobs: null }[];
   usage: CompletionUsage;
+  /** Every token's routing and the final residency, when the request set moe_routing. */
+  moe_routing?: MoeRoutingDelta;
 }
 
 /** A streamed piece of a completion: same object type as the whole, text deltas in choices[0].text. */
@@ -161,6 +195,8 @@ export interface CompletionChunk {
   model: string;
   choices: { index: number; text: string; finish_reason: CompletionFinishReason | null; logprobs: null }[];
   usage?: CompletionUsage;
+  /** Routing since the previous chunk that had it, when the request set moe_routing. */
+  moe_routing?: MoeRoutingDelta;
 }
 
 /** A stored model as models.list() reports it. */
@@ -212,6 +248,14 @@ export interface EngineStats {
     total_experts: number;
     /** Routed experts resident now, per layer (0 for a dense layer). */
     resident_experts_per_layer: number[];
+    /** The model layer index of each MoE layer: the rows of `resident_experts` and of moe_routing's arrays. */
+    moe_layers: number[];
+    /** Routed experts per MoE layer (n_expert). */
+    experts_per_layer: number;
+    /** Routed experts each token uses per MoE layer (top-k). */
+    experts_per_token: number;
+    /** Routed experts resident now: per MoE layer, ascending ids. */
+    resident_experts: number[][];
     streaming: boolean;
   } | null;
   /** Requests completed since load. */

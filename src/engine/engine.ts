@@ -26,6 +26,7 @@ import { ContextOverflowError, EngineError } from './errors';
 import { storedExpertSource } from '../experts/expert-source';
 import type { ExpertCacheStats } from '../experts/cache-stats';
 import { encodeChat, encodePrompt } from './prompt';
+import type { RoutingDelta } from './routing';
 import { Sampler } from './sampler';
 import type { SamplingOptions } from './sampler';
 import { storedModelAsGguf } from './stored-model';
@@ -61,6 +62,14 @@ export interface GenerateRequest {
    * without a token carries it. The deltas add up to the result's text.
    */
   onToken?: (event: TokenEvent) => void;
+  /**
+   * Called after every run of the model (the prompt's prefill, then each
+   * generated token once it is fed) with the routed experts of the tokens
+   * it ran and the experts resident after it. Prompt tokens whose KV cache
+   * entries are reused are not run again, so they are not reported. Unset:
+   * no routing is recorded or read back.
+   */
+  onRouting?: (delta: RoutingDelta) => void;
 }
 
 export interface TokenEvent {
@@ -188,10 +197,13 @@ export class Engine {
     if (this.destroyed) throw new EngineError('DESTROYED', 'the engine was destroyed');
     if (this.running) throw new EngineError('BUSY', 'another generate() is running on this engine; wait for it or abort it');
     this.running = true;
+    // The routing stream lasts one request: nothing is recorded or read back for requests without onRouting.
+    if (request.onRouting) this.model.startRoutingStream();
     try {
       return await this.run(request);
     } finally {
       this.running = false;
+      if (request.onRouting) this.model.stopRoutingStream();
     }
   }
 
@@ -202,7 +214,7 @@ export class Engine {
     if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new EngineError('BAD_REQUEST', `maxTokens must be an integer >= 0, got ${maxTokens}`);
     if (prompt.length + maxTokens > this.maxContext) throw new ContextOverflowError(prompt.length, maxTokens, this.maxContext);
     const sampler = new Sampler(request.sampling ?? {}, this.model.maxTopK);
-    const { signal, onToken } = request;
+    const { signal, onToken, onRouting } = request;
     this.model.resetExpertStats();
     const tokens: number[] = [];
     let text = '';
@@ -217,7 +229,7 @@ export class Engine {
     else if (maxTokens > 0) {
       // Prefill: the prompt past the reused prefix; the last token's output is sampled.
       let started = performance.now();
-      let output = await this.feed(prompt.slice(reusedTokens), reusedTokens, sampler.output, signal);
+      let output = await this.feed(prompt.slice(reusedTokens), reusedTokens, sampler.output, signal, onRouting);
       prefillMs = performance.now() - started;
       prefilled = this.cached.length - reusedTokens;
 
@@ -249,7 +261,7 @@ export class Engine {
         }
         if (tokens.length >= maxTokens) break;
         started = performance.now();
-        output = await this.feed([token], history.length - 1, sampler.output, signal);
+        output = await this.feed([token], history.length - 1, sampler.output, signal, onRouting);
         decodeMs += performance.now() - started;
         decodeSteps++;
       }
@@ -278,9 +290,16 @@ export class Engine {
   /**
    * Runs `tokens` at positions start.. in batches, keeping track of what the
    * KV cache holds; returns the last batch's `output`, or undefined when the
-   * signal aborted before all batches ran.
+   * signal aborted before all batches ran. With `onRouting`, reports the
+   * tokens' routing once they have all run.
    */
-  private async feed(tokens: readonly number[], start: number, output: ForwardOutput, signal?: AbortSignal): Promise<ForwardResult | undefined> {
+  private async feed(
+    tokens: readonly number[],
+    start: number,
+    output: ForwardOutput,
+    signal?: AbortSignal,
+    onRouting?: (delta: RoutingDelta) => void,
+  ): Promise<ForwardResult | undefined> {
     if (start > this.cached.length) throw new Error(`unreachable: feeding position ${start} with ${this.cached.length} cached`);
     this.cached.length = start;
     const batch = this.model.maxBatchTokens;
@@ -292,7 +311,13 @@ export class Engine {
       result = await this.model.forward(chunk, start + at, last ? output : 'none');
       this.cached.push(...chunk);
     }
-    return signal?.aborted ? undefined : result;
+    if (signal?.aborted) return undefined;
+    if (onRouting) {
+      const routed = this.model.drainRouting().map((t, i) => ({ position: start + i, experts: t.experts }));
+      if (routed.length !== tokens.length) throw new Error(`unreachable: ${routed.length} tokens' routing recorded for ${tokens.length} run`);
+      onRouting({ tokens: routed, resident: this.model.residentExperts() });
+    }
+    return result;
   }
 
   /** Frees the model's GPU buffers; the engine is unusable afterwards. */

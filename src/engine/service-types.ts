@@ -10,6 +10,7 @@ import type { MemoryReport } from '../models/moe-transformer';
 import type { ModelSummary } from '../store/weight-store';
 import type { ChatMessage } from '../text/chat-template';
 import type { GenerationStats } from './engine';
+import type { RoutingDelta } from './routing';
 import type { SamplingOptions } from './sampler';
 
 /** One GGUF file: a URL, or the file itself (File/Blob, or bytes). In Node also a file path. */
@@ -75,12 +76,16 @@ export interface ServiceRequest {
   maxTokens?: number;
   sampling: SamplingOptions;
   stop: string[];
+  /** Report each run token's routed experts (ServiceDelta.routing, ServiceResult.routing). Default false: nothing recorded. */
+  moeRouting?: boolean;
 }
 
 /** One piece of streamed text (possibly empty), with the token it completes. */
 export interface ServiceDelta {
   token?: number;
   text: string;
+  /** With moeRouting: the routing of the tokens run since the previous delta (absent when none ran). */
+  routing?: RoutingDelta;
 }
 
 export interface ServiceResult {
@@ -92,6 +97,8 @@ export interface ServiceResult {
   finishReason: 'stop' | 'length';
   /** The engine's figures: tok/s and expert telemetry. */
   stats: GenerationStats;
+  /** With moeRouting: the routing no delta carried (possibly no tokens) and the residency at the end. */
+  routing?: RoutingDelta;
 }
 
 export interface ServiceLoaded {
@@ -108,6 +115,7 @@ export interface ServiceStats {
   memory: MemoryReport | null;
   requests: number;
   deviceLosses: number;
+  /** The last request's result, without its routing. */
   lastResult: ServiceResult | null;
 }
 

@@ -15,6 +15,8 @@ import type {
   ServiceStats,
 } from './service-types';
 import { WebMoeError, abortedError, toWebMoeError } from './webmoe-error';
+import { appendRouting } from './routing';
+import type { RoutingDelta } from './routing';
 import { readGgufSet, splitShardNames } from '../gguf/split';
 import { checkGpuReadable } from '../models/gpu-readable';
 import { modelConfigFromGguf } from '../models/registry';
@@ -91,6 +93,13 @@ export class EngineService implements EngineServiceApi {
     if (signal.aborted) throw abortedError();
     await this.recover();
     const engine = this.loaded();
+    // Routing rides on the next text delta (one message per token across the worker boundary); the rest on the result.
+    let routing: RoutingDelta | undefined;
+    const takeRouting = () => {
+      const taken = routing;
+      routing = undefined;
+      return taken ? { routing: taken } : {};
+    };
     let result;
     try {
       result = await engine.generate({
@@ -100,7 +109,8 @@ export class EngineService implements EngineServiceApi {
         sampling: request.sampling,
         stop: request.stop,
         signal,
-        onToken: onDelta && ((e) => void Promise.resolve(onDelta({ token: e.token, text: e.text })).catch(() => {})),
+        onToken: onDelta && ((e) => void Promise.resolve(onDelta({ token: e.token, text: e.text, ...takeRouting() })).catch(() => {})),
+        onRouting: request.moeRouting ? (delta) => (routing = appendRouting(routing, delta)) : undefined,
       });
     } catch (error) {
       throw await this.explain(error);
@@ -115,7 +125,8 @@ export class EngineService implements EngineServiceApi {
       finishReason: result.finishReason,
       stats: result.stats,
     };
-    return this.lastResult;
+    if (!request.moeRouting) return this.lastResult;
+    return { ...this.lastResult, routing: { tokens: routing?.tokens ?? [], resident: engine.model.residentExperts() } };
   }
 
   async tokenize(text: string, addSpecial: boolean): Promise<number[]> {

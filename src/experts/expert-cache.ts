@@ -146,6 +146,15 @@ export class ExpertCache {
     return counts;
   }
 
+  /** Experts whose bytes are in a slot now, per layer, ascending ids. */
+  residentExperts(): number[][] {
+    const { nLayers, nExperts } = this.options;
+    const ids = Array.from({ length: nLayers }, () => [] as number[]);
+    for (const key of this.loaded) ids[keyLayer(key, nExperts)]!.push(keyExpert(key, nExperts));
+    for (const layer of ids) layer.sort((x, y) => x - y);
+    return ids;
+  }
+
   /** Loads and pins `experts` ({layer, expert}) for good; they are never evicted. */
   async pinExperts(experts: readonly { layer: number; expert: number }[]): Promise<void> {
     const keys = [...new Set(experts.map((e) => this.key(e.layer, e.expert)))];

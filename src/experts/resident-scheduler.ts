@@ -4,8 +4,9 @@
  * that its FFN binds (padded to its layout's longest run, since layers of
  * one layout share an FFN pipeline with a fixed slab count). The slot table
  * lets the FFN find experts by the router's ids on the GPU: nothing is read
- * back, every access is a hit. A recorded trace copies each layer's routing
- * aside and reads it back with the batch's output.
+ * back, every access is a hit. A recorded trace (or a live routing stream)
+ * copies each layer's routing aside and reads it back with the batch's
+ * output; without one nothing extra is copied or read.
  */
 
 import { createStorageBuffer } from '../gpu/buffers';
@@ -17,13 +18,14 @@ import { emptyLayerStats, summarizeStats } from './cache-stats';
 import type { ExpertCacheStats, ExpertLayerStats } from './cache-stats';
 import type { ExpertMemory, ExpertScheduler, SchedulerModel } from './scheduler';
 import { SlabPool } from './slab-pool';
-import type { RoutingTrace } from './trace';
-import { RoutingRecorder } from './trace-recorder';
+import type { RoutingTrace, TokenRouting } from './trace';
+import { RoutingRecorders } from './trace-recorder';
+import type { RecorderShape } from './trace-recorder';
 
 export class ResidentExperts implements ExpertScheduler {
   readonly streaming = false;
   private stats_: ExpertLayerStats[];
-  private recorder: RoutingRecorder | undefined;
+  private readonly recorders = new RoutingRecorders();
   private traceRouting: GPUBuffer | undefined;
   private traceStaging: GPUBuffer | undefined;
   private batchTokens = 0;
@@ -80,8 +82,8 @@ export class ResidentExperts implements ExpertScheduler {
 
   beginBatch(tokens: number): void {
     this.batchTokens = tokens;
-    if (!this.recorder) return;
-    this.recorder.beginBatch(tokens);
+    if (!this.recorders.active) return;
+    this.recorders.beginBatch(tokens);
     const k = Math.max(1, this.model.topK);
     this.traceRouting = this.device.createBuffer({
       label: 'routing trace',
@@ -114,17 +116,17 @@ export class ResidentExperts implements ExpertScheduler {
     const staging = this.traceStaging;
     this.traceStaging = undefined;
     try {
-      if (staging && this.recorder) {
+      if (staging && this.recorders.active) {
         await staging.mapAsync(GPUMapMode.READ);
         const words = new Uint32Array(staging.getMappedRange().slice(0));
         const k = Math.max(1, this.model.topK);
         const perLayer = routingBytes(this.batchTokens, k) / 4;
         this.model.moeLayers.forEach((_, i) => {
           const r = unpackRouting(words.subarray(i * perLayer, (i + 1) * perLayer), this.batchTokens, k);
-          this.recorder?.setLayer(i, r.ids, r.weights);
+          this.recorders.setLayer(i, r.ids, r.weights);
         });
+        this.recorders.endBatch();
       }
-      this.recorder?.endBatch();
     } finally {
       staging?.destroy();
       this.traceRouting?.destroy();
@@ -143,18 +145,38 @@ export class ResidentExperts implements ExpertScheduler {
   memory(): ExpertMemory {
     const totalExperts = this.model.moeLayers.length * this.model.nExpert;
     const residentPerLayer = this.model.layouts.map((layout) => (layout ? this.model.nExpert : 0));
-    return { expertBytes: this.pools.reduce((sum, p) => sum + p.bytes, 0), expertSlots: totalExperts, totalExperts, residentPerLayer };
+    const expertBytes = this.pools.reduce((sum, p) => sum + p.bytes, 0);
+    return { expertBytes, expertSlots: totalExperts, totalExperts, residentPerLayer, residentExperts: this.residentExperts() };
   }
 
   startTrace(name: string): void {
-    const first = this.model.layouts[this.model.moeLayers[0]];
-    this.recorder = new RoutingRecorder({ name, nLayers: this.model.moeLayers.length, nExperts: this.model.nExpert, topK: this.model.topK, expertBytes: first?.slotBytes });
+    this.recorders.startTrace(this.recorderShape(name));
   }
 
   takeTrace(): RoutingTrace | undefined {
-    const trace = this.recorder?.take();
-    this.recorder = undefined;
-    return trace;
+    return this.recorders.takeTrace();
+  }
+
+  startRoutingStream(): void {
+    this.recorders.startStream(this.recorderShape('routing stream'));
+  }
+
+  drainRoutingStream(): TokenRouting[] {
+    return this.recorders.drainStream();
+  }
+
+  stopRoutingStream(): void {
+    this.recorders.stopStream();
+  }
+
+  residentExperts(): number[][] {
+    const all = Array.from({ length: this.model.nExpert }, (_, e) => e);
+    return this.model.moeLayers.map(() => [...all]);
+  }
+
+  private recorderShape(name: string): RecorderShape {
+    const first = this.model.layouts[this.model.moeLayers[0]];
+    return { name, nLayers: this.model.moeLayers.length, nExperts: this.model.nExpert, topK: this.model.topK, expertBytes: first?.slotBytes };
   }
 
   async settle(): Promise<void> {}

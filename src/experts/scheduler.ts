@@ -21,7 +21,7 @@ import type { ExpertCacheStats } from './cache-stats';
 import type { ExpertSource } from './expert-source';
 import type { PolicyName } from './policies';
 import type { ExpertCachePolicy } from './policy';
-import type { RoutingTrace } from './trace';
+import type { RoutingTrace, TokenRouting } from './trace';
 
 /** How experts are guessed ahead of their layer. */
 export type PrefetchPredictorName = 'pregate' | 'affinity';
@@ -89,6 +89,8 @@ export interface ExpertMemory {
   totalExperts: number;
   /** Routed experts resident now, per layer (0 for a dense layer). */
   residentPerLayer: number[];
+  /** Routed experts resident now: per MoE layer, ascending ids. */
+  residentExperts: number[][];
 }
 
 export interface ExpertScheduler {
@@ -114,6 +116,13 @@ export interface ExpertScheduler {
   startTrace(name: string): void;
   /** The routing recorded since `startTrace` (recording stops), or undefined when none was started. */
   takeTrace(): RoutingTrace | undefined;
+  /** Starts a live record of the routing of every token (MoE layers in order), independent of any trace. */
+  startRoutingStream(): void;
+  /** The tokens of the batches finished since the last drain (or the start), in order; [] when no stream is on. */
+  drainRoutingStream(): TokenRouting[];
+  stopRoutingStream(): void;
+  /** Routed experts resident in GPU memory now: per MoE layer, ascending ids. */
+  residentExperts(): number[][];
   /** Waits for loads still in flight (prefetches). */
   settle(): Promise<void>;
   destroy(): void;

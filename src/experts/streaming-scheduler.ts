@@ -28,8 +28,9 @@ import { AffinityPredictor } from './predictors';
 import { MAX_PREFETCH_LOOKAHEAD } from './scheduler';
 import type { ExpertMemory, ExpertScheduler, ExpertSchedulerOptions, SchedulerModel } from './scheduler';
 import { maskRouting, planPieces } from './streaming-pieces';
-import type { RoutingTrace } from './trace';
-import { RoutingRecorder } from './trace-recorder';
+import type { RoutingTrace, TokenRouting } from './trace';
+import { RoutingRecorders } from './trace-recorder';
+import type { RecorderShape } from './trace-recorder';
 
 export class StreamingExperts implements ExpertScheduler {
   readonly streaming = true;
@@ -40,7 +41,7 @@ export class StreamingExperts implements ExpertScheduler {
   private readonly width: number;
   /** [lookahead] routing buffers the pre-gate writes, [1, 2k] words each. */
   private readonly pregateRouting: GPUBuffer[] = [];
-  private recorder: RoutingRecorder | undefined;
+  private readonly recorders = new RoutingRecorders();
   /** Decode tokens seen, in the predictor's position numbering. */
   private tokenCount = 0;
   private batchTokens = 0;
@@ -108,7 +109,7 @@ export class StreamingExperts implements ExpertScheduler {
   beginBatch(tokens: number, startPosition: number): void {
     this.batchTokens = tokens;
     if (startPosition === 0) this.predictor?.begin();
-    this.recorder?.beginBatch(tokens);
+    this.recorders.beginBatch(tokens);
   }
 
   /**
@@ -141,14 +142,14 @@ export class StreamingExperts implements ExpertScheduler {
       staging.destroy();
     }
     const routing = unpackRouting(words, T, k);
-    this.recorder?.setLayer(index, routing.ids, routing.weights);
+    this.recorders.setLayer(index, routing.ids, routing.weights);
 
     // Predictions for the next layers (decode only): pre-gate ids, or affinity learned so far.
     const predictions: { layer: number; experts: number[] }[] = [];
     pregate.forEach((p, i) => {
       const ids = Array.from(unpackRouting(words.subarray((bytes + i * one) / 4), 1, k).ids).slice(0, this.width);
       predictions.push({ layer: p.layer, experts: ids });
-      this.recorder?.setPredicted(0, this.moeIndex[p.layer], ids);
+      this.recorders.setPredicted(0, this.moeIndex[p.layer], ids);
     });
     const predictor = this.predictor;
     if (predictor && decode) {
@@ -197,7 +198,7 @@ export class StreamingExperts implements ExpertScheduler {
 
   async finishBatch(): Promise<void> {
     this.tokenCount += this.batchTokens;
-    this.recorder?.endBatch();
+    this.recorders.endBatch();
   }
 
   stats(): ExpertCacheStats {
@@ -222,19 +223,34 @@ export class StreamingExperts implements ExpertScheduler {
       expertSlots: this.caches.reduce((sum, c) => sum + c.capacity, 0),
       totalExperts: this.model.moeLayers.length * this.model.nExpert,
       residentPerLayer: Array.from({ length: this.model.nLayer }, (_, l) => resident.reduce((sum, r) => sum + r[l]!, 0)),
+      residentExperts: this.residentExperts(),
     };
   }
 
   startTrace(name: string): void {
-    const slotBytes = this.model.moeLayers.map((l) => this.model.layouts[l]!.slotBytes);
-    const meanSlotBytes = Math.round(slotBytes.reduce((a, b) => a + b, 0) / slotBytes.length);
-    this.recorder = new RoutingRecorder({ name, nLayers: this.model.moeLayers.length, nExperts: this.model.nExpert, topK: this.model.topK, expertBytes: meanSlotBytes });
+    this.recorders.startTrace(this.recorderShape(name));
   }
 
   takeTrace(): RoutingTrace | undefined {
-    const trace = this.recorder?.take();
-    this.recorder = undefined;
-    return trace;
+    return this.recorders.takeTrace();
+  }
+
+  startRoutingStream(): void {
+    this.recorders.startStream(this.recorderShape('routing stream'));
+  }
+
+  drainRoutingStream(): TokenRouting[] {
+    return this.recorders.drainStream();
+  }
+
+  stopRoutingStream(): void {
+    this.recorders.stopStream();
+  }
+
+  /** What each layer's cache holds now (loaded, not merely admitted: a load in flight is not resident yet). */
+  residentExperts(): number[][] {
+    const byCache = new Map(this.caches.map((c) => [c, c.residentExperts()]));
+    return this.model.moeLayers.map((l) => byCache.get(this.cacheFor(l))![l]!);
   }
 
   async settle(): Promise<void> {
@@ -245,6 +261,12 @@ export class StreamingExperts implements ExpertScheduler {
     this.caches.forEach((c) => c.destroy());
     this.table.destroy();
     this.pregateRouting.forEach((b) => b.destroy());
+  }
+
+  private recorderShape(name: string): RecorderShape {
+    const slotBytes = this.model.moeLayers.map((l) => this.model.layouts[l]!.slotBytes);
+    const meanSlotBytes = Math.round(slotBytes.reduce((a, b) => a + b, 0) / slotBytes.length);
+    return { name, nLayers: this.model.moeLayers.length, nExperts: this.model.nExpert, topK: this.model.topK, expertBytes: meanSlotBytes };
   }
 
   private cacheFor(layer: number): ExpertCache {

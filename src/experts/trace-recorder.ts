@@ -4,6 +4,11 @@
  * for all tokens of a batch (and a pre-gate's guesses, when it made any), and
  * the recorder turns it into rows per token. Layers are the model's MoE
  * layers in order (dense layers have no routing to record).
+ *
+ * A scheduler holds up to two recorders (RoutingRecorders): one for a trace,
+ * taken whole at the end, and one for a live stream of the routing, drained
+ * after every forward call, so a long request never copies what it already
+ * handed over.
  */
 
 import type { RoutingTrace, TokenRouting } from './trace';
@@ -23,7 +28,7 @@ export class RoutingRecorder {
 
   constructor(readonly shape: RecorderShape) {}
 
-  /** Tokens recorded so far (finished batches). */
+  /** Tokens held: finished batches since the last `take` or `drain`. */
   get length(): number {
     return this.tokens.length;
   }
@@ -64,5 +69,76 @@ export class RoutingRecorder {
     if (expertBytes !== undefined) trace.expertBytes = expertBytes;
     this.tokens = [];
     return trace;
+  }
+
+  /**
+   * The tokens of the batches finished since the last drain (or take), in
+   * order, handed over rather than copied: the recorder forgets them, so a
+   * later drain or take returns only what comes after. A batch still open
+   * waits for its endBatch.
+   */
+  drain(): TokenRouting[] {
+    const fresh = this.tokens;
+    this.tokens = [];
+    return fresh;
+  }
+}
+
+/**
+ * A scheduler's recorders: a trace (startTrace/takeTrace) and a live stream
+ * (startStream/drainStream/stopStream), each optional and independent; the
+ * routing a scheduler reads is handed to whichever are on.
+ */
+export class RoutingRecorders {
+  private trace: RoutingRecorder | undefined;
+  private stream: RoutingRecorder | undefined;
+
+  /** Whether any recorder is on (the resident scheduler reads routing back only then). */
+  get active(): boolean {
+    return this.trace !== undefined || this.stream !== undefined;
+  }
+
+  startTrace(shape: RecorderShape): void {
+    this.trace = new RoutingRecorder(shape);
+  }
+
+  /** The trace since startTrace (recording stops), or undefined when none was started. */
+  takeTrace(): RoutingTrace | undefined {
+    const trace = this.trace?.take();
+    this.trace = undefined;
+    return trace;
+  }
+
+  startStream(shape: RecorderShape): void {
+    this.stream = new RoutingRecorder(shape);
+  }
+
+  /** Tokens finished since the last drain ([] when no stream is on). */
+  drainStream(): TokenRouting[] {
+    return this.stream?.drain() ?? [];
+  }
+
+  stopStream(): void {
+    this.stream = undefined;
+  }
+
+  beginBatch(tokens: number): void {
+    this.trace?.beginBatch(tokens);
+    this.stream?.beginBatch(tokens);
+  }
+
+  setLayer(layer: number, ids: ArrayLike<number>, weights: ArrayLike<number>): void {
+    this.trace?.setLayer(layer, ids, weights);
+    this.stream?.setLayer(layer, ids, weights);
+  }
+
+  /** Pre-gate guesses belong to traces (the simulator scores them); the live stream carries routing only. */
+  setPredicted(token: number, layer: number, ids: readonly number[]): void {
+    this.trace?.setPredicted(token, layer, ids);
+  }
+
+  endBatch(): void {
+    this.trace?.endBatch();
+    this.stream?.endBatch();
   }
 }

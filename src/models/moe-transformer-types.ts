@@ -37,6 +37,14 @@ export interface MemoryReport {
   totalExperts: number;
   /** Routed experts resident now, per layer (0 for a dense layer). */
   residentPerLayer: number[];
+  /** The model layer index of each MoE layer: the rows of `residentExperts` and of routing records. */
+  moeLayers: number[];
+  /** Routed experts per MoE layer (n_expert). */
+  expertsPerLayer: number;
+  /** Routed experts each token uses per MoE layer (top-k). */
+  expertsPerToken: number;
+  /** Routed experts resident now: per MoE layer, ascending ids. */
+  residentExperts: number[][];
   /** Whether experts stream through a cache (false: all resident). */
   streaming: boolean;
 }

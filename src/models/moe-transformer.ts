@@ -27,7 +27,7 @@ import type { ExpertCacheStats } from '../experts/cache-stats';
 import { ResidentExperts } from '../experts/resident-scheduler';
 import type { ExpertScheduler, SchedulerModel } from '../experts/scheduler';
 import { StreamingExperts } from '../experts/streaming-scheduler';
-import type { RoutingTrace } from '../experts/trace';
+import type { RoutingTrace, TokenRouting } from '../experts/trace';
 import { ModelConfigError } from './config';
 import type { ModelConfig } from './config';
 import { StandardAttention } from './moe-transformer-attention';
@@ -368,6 +368,9 @@ export class MoeTransformer {
     return {
       sharedWeightBytes: this.weights.buffers.reduce((sum, b) => sum + b.size, 0),
       ...experts,
+      moeLayers: this.config.tensors.layers.flatMap((layer, l) => (layer.ffn.kind === 'moe' ? [l] : [])),
+      expertsPerLayer: this.config.nExpert,
+      expertsPerToken: this.config.nExpertUsed,
       kvCacheBytes: this.attention.kvCacheBytes,
       streaming: this.experts.streaming,
     };
@@ -381,6 +384,30 @@ export class MoeTransformer {
   /** The routing recorded since `startRoutingTrace` (recording stops), or undefined when none was started. */
   takeRoutingTrace(): RoutingTrace | undefined {
     return this.experts.takeTrace();
+  }
+
+  /**
+   * Starts a live record of every token's routing (MoE layers in order),
+   * beside any trace: `drainRouting` hands over what each forward call ran.
+   * While every expert is resident this adds a copy and a readback of the
+   * routing to each batch; streaming reads it back anyway.
+   */
+  startRoutingStream(): void {
+    this.experts.startRoutingStream();
+  }
+
+  /** The tokens run since the last drain (or startRoutingStream), in position order, each with its routing. */
+  drainRouting(): TokenRouting[] {
+    return this.experts.drainRoutingStream();
+  }
+
+  stopRoutingStream(): void {
+    this.experts.stopRoutingStream();
+  }
+
+  /** Routed experts resident in GPU memory now: per MoE layer (memory().moeLayers), ascending ids. */
+  residentExperts(): number[][] {
+    return this.experts.residentExperts();
   }
 
   /** Waits for prefetches still in flight (before measuring, or before destroy). */

@@ -2,7 +2,9 @@
  * The public API in real Chromium: `createEngine` from the library as a page
  * imports it (the test pages build), with the engine in its dedicated module
  * worker. A generated model Blob is imported into IndexedDB and loaded;
- * a chat completion streams (and matches the non-streamed one); an abort
+ * a chat completion streams (and matches the non-streamed one); with
+ * moe_routing its chunks bring each run token's routed experts and the
+ * residency across the worker boundary, output unchanged; an abort
  * stops a stream with ABORTED; a forced device loss is reported and the next
  * request succeeds; a bad file fails with BAD_GGUF as a WebMoeError. The
  * longest main-thread task during generation (PerformanceObserver
@@ -39,6 +41,17 @@ interface Report {
   whole: string;
   finishReason: string;
   usage: { prompt_tokens: number; completion_tokens: number; moe: { expert_hits: number } };
+  routed: {
+    text: string;
+    finishReason: string | null;
+    usage: { prompt_tokens: number; completion_tokens: number; cached_prompt_tokens: number };
+    positions: number[];
+    rows: number[][];
+    ids: number[];
+    firstChunkRouted: boolean;
+    finalResident: number[][];
+    memory: { moe_layers: number[]; experts_per_layer: number; experts_per_token: number; resident_experts: number[][] };
+  };
   abortCode: string;
   abortedPieces: number;
   lostReasons: string[];
@@ -92,6 +105,23 @@ describe('createEngine in a worker (Chromium)', () => {
       const streamed = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
       const whole = await engine.chat.completions.create({ messages, max_tokens: 8, temperature: 0 });
 
+      // The same request with moe_routing: the routing crosses the worker with the chunks.
+      const routedChunks = [];
+      for await (const chunk of await engine.chat.completions.create({ messages, max_tokens: 8, temperature: 0, stream: true, moe_routing: true })) routedChunks.push(chunk);
+      const routedTokens = routedChunks.flatMap((c) => c.moe_routing?.tokens ?? []);
+      const routedMemory = (await engine.stats()).memory!;
+      const routed = {
+        text: routedChunks.map((c) => c.choices[0]?.delta.content ?? '').join(''),
+        finishReason: routedChunks.at(-2)!.choices[0].finish_reason,
+        usage: routedChunks.at(-1)!.usage!,
+        positions: routedTokens.map((t) => t.position),
+        rows: routedTokens.map((t) => t.experts.map((ids) => ids.length)),
+        ids: routedTokens.flatMap((t) => t.experts.flat()),
+        firstChunkRouted: (routedChunks[0].moe_routing?.tokens.length ?? 0) > 0,
+        finalResident: routedChunks.at(-1)!.moe_routing!.resident,
+        memory: routedMemory,
+      };
+
       const controller = new AbortController();
       let abortedPieces = 0;
       let abortCode = 'none';
@@ -136,6 +166,7 @@ describe('createEngine in a worker (Chromium)', () => {
         whole: whole.choices[0].message.content,
         finishReason: whole.choices[0].finish_reason,
         usage: whole.usage,
+        routed,
         abortCode,
         abortedPieces,
         lostReasons,
@@ -164,6 +195,19 @@ describe('createEngine in a worker (Chromium)', () => {
     expect(['stop', 'length']).toContain(report.finishReason);
     expect(report.usage.prompt_tokens).toBeGreaterThan(0);
     expect(report.usage.moe.expert_hits).toBeGreaterThan(0);
+    const routed = report.routed;
+    expect(routed.text).toBe(report.whole);
+    expect(routed.memory).toMatchObject({ moe_layers: [0, 1], experts_per_layer: 8, experts_per_token: 2 });
+    expect(routed.firstChunkRouted).toBe(true);
+    // The prompt after the reused prefix, then every generated token that was fed (all but a last one that hit max_tokens).
+    const fed = routed.usage.completion_tokens - (routed.finishReason === 'length' ? 1 : 0);
+    const { prompt_tokens: prompt, cached_prompt_tokens: cached } = routed.usage;
+    expect(routed.positions).toEqual(Array.from({ length: prompt - cached + fed }, (_, i) => cached + i));
+    expect(routed.rows.every((r) => r.length === 2 && r.every((k) => k === 2))).toBe(true);
+    expect(routed.ids.every((id) => Number.isInteger(id) && id >= 0 && id < 8)).toBe(true);
+    const all = [0, 1, 2, 3, 4, 5, 6, 7];
+    expect(routed.finalResident).toEqual([all, all]);
+    expect(routed.memory.resident_experts).toEqual([all, all]);
     expect(report.abortCode).toBe('ABORTED');
     expect(report.abortedPieces).toBeLessThanOrEqual(2);
     expect(report.lostReasons).toHaveLength(1);

@@ -1,7 +1,8 @@
 /**
  * The OpenAI shaping of the public API (src/api/openai.ts) over a fake
  * engine service: chunks, finish_reason, usage, request mapping, abort, typed
- * errors, and errors crossing a comlink boundary with their code.
+ * errors, errors crossing a comlink boundary with their code, and the
+ * moe_routing extension spread over chunks.
  */
 import * as Comlink from 'comlink';
 import { MessageChannel } from 'node:worker_threads';
@@ -9,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import type { EngineServiceApi, ServiceDelta, ServiceRequest, ServiceResult } from '../../../src/engine/service-types';
 import { WebMoeError, toWebMoeError } from '../../../src/api/errors';
 import { createClient } from '../../../src/api/openai';
-import type { ChatCompletionChunk, CompletionChunk } from '../../../src/api/types';
+import type { ChatCompletionChunk, CompletionChunk, MoeRoutingDelta } from '../../../src/api/types';
+import type { RoutingDelta } from '../../../src/engine/routing';
 import { installErrorTransfer } from '../../../src/worker/transfer';
 import { ContextOverflowError } from '../../../src/engine/errors';
 import { GgufError } from '../../../src/gguf/errors';
@@ -18,6 +20,12 @@ import { StoreError } from '../../../src/store/errors';
 import { GpuUnavailableError } from '../../../src/gpu/errors';
 
 const PIECES = ['Hel', 'lo', '', ' wor', 'ld'];
+const PROMPT_POSITIONS = [0, 1, 2];
+
+/** The routing of the tokens at `positions` (one MoE layer), with `resident` as the residency. */
+function routingOf(positions: number[], resident: number): RoutingDelta {
+  return { tokens: positions.map((position) => ({ position, experts: [[position % 4, 4]] })), resident: [[resident]] };
+}
 
 /** A service that "generates" PIECES, one per 5 ms, and records what it was asked. */
 class FakeCore implements EngineServiceApi {
@@ -38,9 +46,12 @@ class FakeCore implements EngineServiceApi {
       await new Promise((r) => setTimeout(r, 5));
       if (this.aborted.includes(id)) throw new Error('aborted inside');
       text += piece;
-      onDelta?.({ token: i, text: piece });
+      // As the service does: the prompt's routing with the first token, each fed token's with the next, the last one's in the result.
+      const routing = request.moeRouting ? { routing: routingOf(i === 0 ? PROMPT_POSITIONS : [PROMPT_POSITIONS.length + i - 1], i) } : {};
+      onDelta?.({ token: i, text: piece, ...routing });
     }
     return {
+      ...(request.moeRouting ? { routing: routingOf([PROMPT_POSITIONS.length + PIECES.length - 1], 9) } : {}),
       promptTokens: 7, completionTokens: PIECES.length, cachedPromptTokens: 2, text, finishReason: this.finishReason,
       stats: {
         prefillTokPerS: 100, decodeTokPerS: 50, expertHits: 30, expertMisses: 10, prefetchPrecision: 0.5, prefetchRecall: 0.25,
@@ -212,6 +223,51 @@ describe('completions.create and the rest', () => {
     expect(core.unloaded && ended).toBe(true);
     expect((await engine.tokenize('a').catch((e) => e)).code).toBe('UNLOADED');
     expect((await engine.chat.completions.create({ messages: MESSAGES }).catch((e) => e)).code).toBe('UNLOADED');
+  });
+});
+
+describe('moe_routing', () => {
+  const ALL_POSITIONS = [0, 1, 2, 3, 4, 5, 6, 7];
+  const positionsOf = (chunks: { moe_routing?: MoeRoutingDelta }[]) => chunks.flatMap((c) => c.moe_routing?.tokens.map((t) => t.position) ?? []);
+
+  it('streamed chat: the prompt on the role chunk, each token on the next chunk, the rest and the final residency on the usage chunk', async () => {
+    const core = new FakeCore();
+    const engine = createClient(core, 'm');
+    const chunks = await collect(await engine.chat.completions.create({ messages: MESSAGES, stream: true, moe_routing: true }));
+    expect(core.requests[0].moeRouting).toBe(true);
+    expect(chunks[0].choices[0].delta.role).toBe('assistant');
+    expect(chunks[0].moe_routing).toEqual(routingOf(PROMPT_POSITIONS, 0));
+    expect(chunks.map((c) => c.moe_routing?.tokens.map((t) => t.position) ?? null)).toEqual([[0, 1, 2], null, [3], [4, 5], [6], null, [7]]);
+    expect(chunks.at(-1)!.usage).toBeDefined();
+    expect(chunks.at(-1)!.moe_routing).toEqual(routingOf([7], 9));
+  });
+
+  it('a reader that falls behind still gets every token exactly once, in order', async () => {
+    const core = new FakeCore();
+    const engine = createClient(core, 'm');
+    const stream = await engine.completions.create({ prompt: 'Once', stream: true, moe_routing: true });
+    await new Promise((r) => setTimeout(r, 60));
+    const chunks = await collect(stream);
+    expect(positionsOf(chunks)).toEqual(ALL_POSITIONS);
+    expect(chunks.at(-1)!.moe_routing!.resident).toEqual([[9]]);
+  });
+
+  it('whole results carry every token and the final residency; off, nothing carries moe_routing', async () => {
+    const core = new FakeCore();
+    const engine = createClient(core, 'm');
+    const whole = await engine.chat.completions.create({ messages: MESSAGES, moe_routing: true });
+    expect(positionsOf([whole])).toEqual(ALL_POSITIONS);
+    expect(whole.moe_routing!.tokens[3].experts).toEqual([[3, 4]]);
+    expect(whole.moe_routing!.resident).toEqual([[9]]);
+    expect(positionsOf([await engine.completions.create({ prompt: 'Once', moe_routing: true })])).toEqual(ALL_POSITIONS);
+
+    const off = await engine.completions.create({ prompt: 'Once', moe_routing: false });
+    expect('moe_routing' in off).toBe(false);
+    const chunks = await collect(await engine.chat.completions.create({ messages: MESSAGES, stream: true, moe_routing: null }));
+    expect(chunks.some((c) => 'moe_routing' in c)).toBe(false);
+    expect(core.requests.slice(2).map((r) => r.moeRouting)).toEqual([undefined, undefined]);
+    const error = await engine.completions.create({ prompt: 'Once', moe_routing: 'yes' as unknown as boolean }).catch((e) => e);
+    expect(error.code).toBe('BAD_REQUEST');
   });
 });
 
