@@ -30,8 +30,13 @@ import type { ModelSummary, WeightStore } from '../store/weight-store';
 export interface Platform {
   requestGpu(): Promise<GpuContext>;
   openStore(options: ServiceLoadOptions): Promise<WeightStore>;
-  /** A source for a model string that names a local file (Node), else undefined. */
-  openPath?(model: string): Promise<ByteSource | undefined>;
+  /** A source for a model string that names a local file (Node), else undefined; the service closes it when done. */
+  openPath?(model: string): Promise<ClosableSource | undefined>;
+}
+
+/** A source holding an operating-system resource (a file handle) until closed. */
+export interface ClosableSource extends ByteSource {
+  close(): Promise<void>;
 }
 
 /** How to (re)load the resolved model on a device. */
@@ -45,6 +50,8 @@ export class EngineService implements EngineServiceApi {
   private gpu: GpuContext | undefined;
   private engine: Engine | undefined;
   private opener: ModelOpener | undefined;
+  /** Local files the loaded model is read from in place: open until unload. */
+  private files: ClosableSource[] = [];
   private options: ServiceLoadOptions = {};
   private onProgress: ((p: LoadProgress) => void) | undefined;
   private onDeviceLost: ((info: DeviceLostInfo) => void) | undefined;
@@ -147,7 +154,8 @@ export class EngineService implements EngineServiceApi {
   }
 
   async importModel(source: ModelSource, id: string | undefined, onProgress?: (p: LoadProgress) => void): Promise<ModelSummary> {
-    const stored = await this.importSource(await this.sourcesOf(source, id), id, onProgress);
+    const sources = await this.sourcesOf(source, id);
+    const stored = await this.importSource(sources, id, onProgress).finally(() => closeAll(sources));
     return (await (await this.openStore()).listModels()).find((m) => m.modelId === stored)!;
   }
 
@@ -190,6 +198,7 @@ export class EngineService implements EngineServiceApi {
     }
     const local = await this.localSources(model);
     if (local) {
+      this.files = local;
       const { file, source } = await readGgufSet(local);
       return { name: typeof model === 'string' ? model : source.name, open: (device, options) => Engine.fromGguf(device, file, source, options) };
     }
@@ -197,14 +206,15 @@ export class EngineService implements EngineServiceApi {
       const ids = (await (await this.openStore()).listModels()).map((m) => m.modelId);
       throw new WebMoeError('MODEL_NOT_FOUND', `'${model}' is neither a stored model (stored: ${ids.join(', ') || 'none'}), a file, nor a URL`, { modelId: model });
     }
-    return this.storedOpener(await this.importSource(await this.sourcesOf(model, modelId), modelId, this.onProgress));
+    const sources = await this.sourcesOf(model, modelId);
+    return this.storedOpener(await this.importSource(sources, modelId, this.onProgress).finally(() => closeAll(sources)));
   }
 
   /**
    * Local GGUF files (Node): a path, a shard's path (which brings its
    * siblings), or a list of paths; undefined when `model` names no local file.
    */
-  private async localSources(model: ModelSource): Promise<ByteSource[] | undefined> {
+  private async localSources(model: ModelSource): Promise<ClosableSource[] | undefined> {
     const open = this.platform.openPath;
     const paths = typeof model === 'string' ? [model] : isPartList(model) && model.every((p) => typeof p === 'string') ? model : [];
     const first = open && paths.length > 0 ? await open(paths[0]) : undefined;
@@ -319,6 +329,8 @@ export class EngineService implements EngineServiceApi {
     this.engine = undefined;
     this.gpu?.device.destroy();
     this.gpu = undefined;
+    void closeAll(this.files);
+    this.files = [];
   }
 
   /** Runs `work` after everything queued before it. */
@@ -333,6 +345,11 @@ export class EngineService implements EngineServiceApi {
       done();
     }
   }
+}
+
+/** Closes the sources that hold a file handle; a failed close leaves nothing to recover. */
+async function closeAll(sources: readonly ByteSource[]): Promise<void> {
+  await Promise.all(sources.map((s) => ('close' in s && typeof s.close === 'function' ? (s as ClosableSource).close().catch(() => {}) : undefined)));
 }
 
 function isPartList(model: ModelSource): model is readonly ModelPart[] {
