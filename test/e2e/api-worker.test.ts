@@ -6,9 +6,12 @@
  * moe_routing its chunks bring each run token's routed experts and the
  * residency across the worker boundary, output unchanged; an abort
  * stops a stream with ABORTED; a forced device loss is reported and the next
- * request succeeds; a bad file fails with BAD_GGUF as a WebMoeError. The
- * longest main-thread task during generation (PerformanceObserver
- * 'longtask', which reports tasks over 50 ms) is printed.
+ * request succeeds; a bad file fails with BAD_GGUF as a WebMoeError.
+ * The main thread stays free of the library's work: Long Animation Frame
+ * entries (which name the script each long frame ran) attribute no script of
+ * 50 ms or more to the library's bundle during generation, while a
+ * deliberate 120 ms task run from that bundle is attributed to it (so the
+ * check can fail). The longest main-thread task and timer lag are printed.
  */
 import { resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright';
@@ -64,6 +67,11 @@ interface Report {
   longTasks: number;
   maxTimerLagMs: number;
   controlLongTaskMs: number;
+  /** Scripts of 50 ms or more in long animation frames during generation, from the library's bundle. */
+  libraryLongScripts: { sourceURL: string; durationMs: number }[];
+  /** The same for the deliberate task run from the bundle. */
+  controlLibraryScriptMs: number;
+  bundleURL: string;
 }
 
 describe('createEngine in a worker (Chromium)', () => {
@@ -92,6 +100,16 @@ describe('createEngine in a worker (Chromium)', () => {
       const longTasks: number[] = [];
       const observer = new PerformanceObserver((list) => list.getEntries().forEach((e) => longTasks.push(e.duration)));
       observer.observe({ type: 'longtask', buffered: false });
+      // Long animation frames name the scripts they ran: which of them are the library's?
+      const bundleURL = (document.querySelector('script[type=module][src]') as HTMLScriptElement).src;
+      type FrameScript = { sourceURL: string; duration: number };
+      const frameScripts: FrameScript[] = [];
+      const frames = new PerformanceObserver((list) =>
+        list.getEntries().forEach((e) => frameScripts.push(...((e as unknown as { scripts: FrameScript[] }).scripts ?? []))),
+      );
+      frames.observe({ type: 'long-animation-frame', buffered: false });
+      const libraryScripts = (from: number) =>
+        frameScripts.slice(from).filter((s) => s.sourceURL === bundleURL && s.duration >= 50).map((s) => ({ sourceURL: s.sourceURL, durationMs: s.duration }));
       let maxTimerLagMs = 0;
       let expected = performance.now() + 10;
       const timer = setInterval(() => {
@@ -140,7 +158,15 @@ describe('createEngine in a worker (Chromium)', () => {
       const models = (await engine.models.list()).data.map((m) => m.id);
 
       clearInterval(timer);
+      await new Promise((r) => setTimeout(r, 100));
+      const libraryLongScripts = libraryScripts(0);
+      const generationLongTasks = [...longTasks];
       // Control: a deliberate 120 ms task must show up, or the measurement above means nothing.
+      const scriptsBefore = frameScripts.length;
+      await (window as unknown as { busyInBundle: (ms: number) => Promise<void> }).busyInBundle(120);
+      await new Promise((r) => setTimeout(r, 100));
+      const controlLibraryScriptMs = Math.max(0, ...libraryScripts(scriptsBefore).map((s) => s.durationMs));
+      frames.disconnect();
       const before = longTasks.length;
       await new Promise((r) => setTimeout(r, 0));
       const end = performance.now() + 120;
@@ -175,19 +201,26 @@ describe('createEngine in a worker (Chromium)', () => {
         badCode,
         badIsWebMoeError,
         models,
-        longestTaskMs: Math.max(0, ...longTasks),
-        longTasks: longTasks.length,
+        longestTaskMs: Math.max(0, ...generationLongTasks),
+        longTasks: generationLongTasks.length,
         maxTimerLagMs,
         controlLongTaskMs,
+        libraryLongScripts,
+        controlLibraryScriptMs,
+        bundleURL,
       };
     }, model);
 
     console.log(
       `[e2e api] main thread during generation: longest long task ${report.longestTaskMs.toFixed(1)} ms ` +
         `(${report.longTasks} tasks over 50 ms), largest 10 ms-timer lag ${report.maxTimerLagMs.toFixed(1)} ms; ` +
-        `a deliberate 120 ms task measured ${report.controlLongTaskMs.toFixed(1)} ms`,
+        `a deliberate 120 ms task measured ${report.controlLongTaskMs.toFixed(1)} ms; ` +
+        `long scripts of the library's bundle: ${report.libraryLongScripts.length} (the deliberate one from it: ${report.controlLibraryScriptMs.toFixed(1)} ms)`,
     );
     expect(report.controlLongTaskMs).toBeGreaterThanOrEqual(100);
+    expect(report.bundleURL).toMatch(/\/assets\/.+\.js$/);
+    expect(report.controlLibraryScriptMs, 'a long task in the bundle is attributed to it').toBeGreaterThanOrEqual(100);
+    expect(report.libraryLongScripts, 'no long script of the library on the main thread').toEqual([]);
     expect(report.progressPhases).toEqual(['import', 'load']);
     expect(report.chunkObjects).toEqual(['chat.completion.chunk']);
     expect(report.streamed.length).toBeGreaterThan(0);
