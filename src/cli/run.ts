@@ -85,23 +85,7 @@ export function parseRunArgs(argv: string[]): RunArgs | undefined {
   if (parsed.positionals.length > 0) throw new CliError(`unexpected argument '${parsed.positionals[0]}'\n\n${RUN_HELP}`);
   const v = parsed.values as Record<string, string | undefined>;
   if (v.prompt === undefined) throw new CliError(`--prompt is required\n\n${RUN_HELP}`);
-  const sampling: SamplingOptions = {
-    temperature: floatOption(v.temperature, 'temperature'),
-    topK: intOption(v['top-k'], 'top-k'),
-    topP: floatOption(v['top-p'], 'top-p'),
-    minP: floatOption(v['min-p'], 'min-p'),
-    repeatPenalty: floatOption(v['repeat-penalty'], 'repeat-penalty'),
-    seed: intOption(v.seed, 'seed'),
-  };
-  try {
-    checkSamplingOptions(sampling);
-  } catch (error) {
-    if (error instanceof EngineError) {
-      const names: Record<string, string> = { temperature: '--temperature', topK: '--top-k', topP: '--top-p', minP: '--min-p', repeatPenalty: '--repeat-penalty', seed: '--seed' };
-      throw new CliError(error.message.replace(/^sampling: (\w+)/, (_, name: string) => names[name] ?? name));
-    }
-    throw error;
-  }
+  const sampling = parseSampling(v);
   const budgetMb = floatOption(v['expert-budget-mb'], 'expert-budget-mb');
   if (budgetMb !== undefined && budgetMb < 0) throw new CliError(`--expert-budget-mb must be >= 0, got '${v['expert-budget-mb']}'`);
   const policy = v['expert-policy'];
@@ -123,6 +107,28 @@ export function parseRunArgs(argv: string[]): RunArgs | undefined {
     trace: v.trace,
     json: parsed.values.json === true,
   };
+}
+
+/** --temperature, --top-k, --top-p, --min-p, --repeat-penalty and --seed, checked as the sampler checks them. */
+export function parseSampling(v: Record<string, string | undefined>): SamplingOptions {
+  const sampling: SamplingOptions = {
+    temperature: floatOption(v.temperature, 'temperature'),
+    topK: intOption(v['top-k'], 'top-k'),
+    topP: floatOption(v['top-p'], 'top-p'),
+    minP: floatOption(v['min-p'], 'min-p'),
+    repeatPenalty: floatOption(v['repeat-penalty'], 'repeat-penalty'),
+    seed: intOption(v.seed, 'seed'),
+  };
+  try {
+    checkSamplingOptions(sampling);
+  } catch (error) {
+    if (error instanceof EngineError) {
+      const names: Record<string, string> = { temperature: '--temperature', topK: '--top-k', topP: '--top-p', minP: '--min-p', repeatPenalty: '--repeat-penalty', seed: '--seed' };
+      throw new CliError(error.message.replace(/^sampling: (\w+)/, (_, name: string) => names[name] ?? name));
+    }
+    throw error;
+  }
+  return sampling;
 }
 
 /** `pregate`, `affinity`, or either with `:lookahead` (1..MAX_PREFETCH_LOOKAHEAD). */
