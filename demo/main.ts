@@ -1,25 +1,48 @@
 /**
- * Demo app: a small chat over the public API. Each loaded model gets its own
- * engine (createEngine: a worker with the model on the GPU); one more worker
- * with no model loaded reports the WebGPU adapter and serves the model
- * store's list and deletes.
+ * Demo app: a chat over the public API with the experts made visible. The
+ * panels share the persisted state (persist.ts); a worker with no model
+ * loaded reports the WebGPU adapter and serves the model store, each loaded
+ * model runs in its own engine worker.
  */
-import { createClient, spawnWorker, type EngineServiceApi } from '../src/index';
+import { spawnWorker, WebMoeError } from './api';
+import { adviceFor } from './advice';
 import { ChatPanel } from './chat';
+import { Figures } from './figures';
+import { Heatmap } from './heatmap';
 import { ModelPanel } from './models';
-import { byId, describeError } from './view';
+import { SettingsPanel } from './settings';
+import { byId } from './view';
 
+const heatmap = new Heatmap();
+heatmap.setShape(undefined);
+const figures = new Figures();
+let models: ModelPanel | undefined;
+const settings = new SettingsPanel(() => void models?.reload());
+const chat = new ChatPanel(settings, heatmap, figures);
 const storeWorker = spawnWorker();
-const store = createClient(storeWorker.api.service as unknown as EngineServiceApi, 'none');
+models = new ModelPanel(storeWorker, settings, heatmap, figures, (model) => chat.attach(model));
 
 const adapter = byId('adapter');
-storeWorker.api.adapter().then(
-  (a) => (adapter.textContent = `WebGPU adapter: ${a.vendor} ${a.architecture} ${a.description} (${a.features.join(', ') || 'no optional features'})`),
-  (error: unknown) => {
-    adapter.textContent = `WebGPU unavailable: ${describeError(error)}`;
-    adapter.className = 'error';
-  },
-);
+const gpuState = byId('gpu-state');
 
-const chat = new ChatPanel();
-new ModelPanel(store, (engine) => chat.attach(engine));
+/** No WebGPU: say so, with what to do, and keep import and delete usable. */
+function noWebGpu(reason: string): void {
+  adapter.textContent = `WebGPU unavailable: ${reason}`;
+  gpuState.dataset.code = 'NO_WEBGPU';
+  gpuState.textContent = adviceFor(new WebMoeError('NO_WEBGPU', reason));
+  gpuState.hidden = false;
+}
+
+if (!('gpu' in navigator)) {
+  noWebGpu('this browser has no navigator.gpu');
+  models.disableGpu();
+  void models.refresh();
+} else {
+  storeWorker.api.adapter().then(
+    (a) => {
+      adapter.textContent = `WebGPU adapter: ${a.vendor} ${a.architecture} ${a.description}`.trim() + ` (${a.features.join(', ') || 'no optional features'})`;
+    },
+    (error: unknown) => noWebGpu(error instanceof Error ? error.message : String(error)),
+  );
+  void models.start();
+}
