@@ -14,8 +14,9 @@
  *   store-browser the weight store on real IndexedDB in the same headless
  *                Chromium (no GPU needed): test/browser/**.
  *   pack         Node: builds and packs the package, installs the tarball into a
- *                temporary project and uses it from Node and from a plain page
- *                in Chromium: test/pack/**.
+ *                temporary project and uses it from Node, from a plain page
+ *                in Chromium and from a fresh Vite app (dev server and
+ *                production build): test/pack/**.
  * Both GPU projects print the adapter and its features once at the start and
  * fail, never skip, when there is no adapter. GPU tests that compare with
  * llama.cpp get its results from Node: directly in gpu-node (setup file
@@ -88,6 +89,8 @@ export default defineConfig({
           name: 'pack',
           environment: 'node',
           include: ['test/pack/**/*.test.ts'],
+          // Builds, packs and installs the package once for all of the project's files.
+          globalSetup: ['test/pack/support/global-setup.ts'],
           testTimeout: GPU_TEST_TIMEOUT_MS,
           hookTimeout: 300_000,
         },

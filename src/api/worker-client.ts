@@ -17,6 +17,16 @@ export interface WorkerClient {
   terminate(): void;
 }
 
+/**
+ * Why a worker fails with an error event that has no message: its script did
+ * not load. The worker is dist/lib/worker.js, found relative to the library
+ * file; Vite 8 handles that in development and in builds, but older Vite dev
+ * servers pre-bundle the library into node_modules/.vite/deps, away from it.
+ */
+const WORKER_NOT_LOADED =
+  "its script (worker.js, beside the library's own file) did not load; serve it next to the library " +
+  "(with Vite 7 or older in development, add optimizeDeps: { exclude: ['webmoe'] })";
+
 /** Starts the engine worker and returns its proxy. */
 export function spawnWorker(): WorkerClient {
   installErrorTransfer();
@@ -33,7 +43,7 @@ export async function createEngine(options: CreateEngineOptions): Promise<WebMoe
   const client = spawnWorker();
   const core = remoteService(client.api.service as unknown as Comlink.Remote<EngineServiceApi>);
   const workerFailed = new Promise<never>((_, reject) => {
-    client.worker.addEventListener('error', (event) => reject(new WebMoeError('INTERNAL', `the engine worker failed to start: ${event.message || 'script error'}`)), { once: true });
+    client.worker.addEventListener('error', (event) => reject(new WebMoeError('INTERNAL', `the engine worker failed to start: ${event.message || WORKER_NOT_LOADED}`)), { once: true });
   });
   try {
     const loaded = await Promise.race([core.load(options.model, serviceLoadOptions(options), options.onProgress, options.onDeviceLost), workerFailed]);

@@ -17,6 +17,19 @@ export function nodeGpu(): Promise<GPU> {
   return gpuPromise;
 }
 
+/**
+ * Dawn's start-up warnings ("maxDynamicUniformBuffersPerPipelineLayout
+ * artificially reduced from 1000000 to 16 ...", and the same for storage
+ * buffers) come from its limit normalisation when the first requestAdapter
+ * enumerates a Vulkan driver that advertises more dynamic buffers than Dawn
+ * supports (lavapipe says a million, RADV half that). Native code writes them
+ * with fprintf to file descriptor 2, so they stay off stdout: `webmoe run`'s
+ * text and a program's own output are all that stdout carries
+ * (test/gpu-node/quiet-stdout.test.ts). Nothing here can silence them: no
+ * Dawn toggle or `create()` flag controls that log, the driver's limits are
+ * read before any device limits are requested, and process.stderr hooks never
+ * see native writes.
+ */
 async function createNodeGpu(): Promise<GPU> {
   const { create, globals } = await import('webgpu');
   installMissingGlobals(globals as Record<string, unknown>);

@@ -1,46 +1,54 @@
 /**
- * The package as users get it: `npm run build`, `npm pack`, the tarball
- * installed into a fresh temporary project (with `webgpu`, the optional peer
- * Node needs; from the npm cache when it has them), then tokens generated
- * from a generated tiny model through the public API only: (a) in Node from
- * 'webmoe/node', (b) in Chromium from a plain HTML page whose module script
- * imports only the installed package (the worker found next to it). The
- * tarball holds the library and its types, no tests, demo or fixtures.
+ * The package as users get it (built, packed and installed into a fresh
+ * project by support/global-setup.ts), used through its public API only:
+ * (a) in Node, where plain 'webmoe' resolves to the same Node entry as
+ * 'webmoe/node'; (b) the installed `webmoe` command; (c) in Chromium from a
+ * plain HTML page whose module script imports only the installed package
+ * (the worker found next to it), and (d) what a page is told when the worker
+ * file is not there. Generation is greedy on a generated tiny model and must
+ * stream what the in-repo engine streams for the same model and request. The
+ * tarball holds the library and its types, no tests, demo or fixtures. A
+ * Vite app using the tarball is vite-app.test.ts.
  */
-import { execFile } from 'node:child_process';
-import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize, resolve } from 'node:path';
-import { promisify } from 'node:util';
-import { chromium } from 'playwright';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { extname, join, normalize } from 'node:path';
+import { chromium, type Browser } from 'playwright';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { makeTinyModel } from '../../src/tiny/make-tiny';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../setup/chromium';
+import { CHAT, COMPLETION, inRepoGreedy, STREAM_GREEDY_JS, type Streamed } from './support/greedy';
+import { run } from './support/npm';
+import { packed } from './support/packed';
+import { pageModule, runPage } from './support/page';
 
-const root = resolve(import.meta.dirname, '../..');
-const run = promisify(execFile);
-const project = mkdtempSync(join(tmpdir(), 'webmoe-pack-'));
-let tarballFiles: string[] = [];
+const { files: tarballFiles, project } = packed();
+const TINY = { arch: 'olmoe', seed: 5, layers: 2 } as const;
+const scratch = mkdtempSync(join(tmpdir(), 'webmoe-pack-reference-'));
+const tinyPath = join(scratch, 'tiny.gguf');
+/** The in-repo engine's pieces on the tiny model, computed while the packed library runs (both are slow on CPU adapters, and independent). */
+let reference: Promise<{ completion: Streamed; chat: Streamed }>;
 
-async function npm(args: string[], cwd: string): Promise<string> {
-  const { stdout } = await run('npm', args, { cwd, maxBuffer: 64 * 2 ** 20, env: { ...process.env, npm_config_update_notifier: 'false' } });
-  return stdout;
-}
+beforeAll(() => {
+  writeFileSync(tinyPath, makeTinyModel(TINY));
+  reference = (async () => {
+    const completion = await inRepoGreedy(tinyPath, COMPLETION);
+    const chat = await inRepoGreedy(tinyPath, CHAT);
+    // A reference that generated nothing would make every comparison below vacuous.
+    if (completion.pieces.length === 0 || chat.pieces.length === 0) throw new Error('the in-repo engine generated nothing');
+    return { completion, chat };
+  })();
+  // Settled here too, so a failing reference is reported by the tests awaiting it, not as an unhandled rejection.
+  reference.catch(() => {});
+});
 
-beforeAll(async () => {
-  await npm(['run', 'build'], root);
-  const [packed] = JSON.parse(await npm(['pack', '--json', '--pack-destination', project], root)) as { filename: string; files: { path: string }[] }[];
-  tarballFiles = packed.files.map((f) => f.path);
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'webmoe-pack-check', private: true, type: 'module' }));
-  const webgpu = JSON.parse((await run('node', ['-p', 'JSON.stringify(require("./node_modules/webgpu/package.json").version)'], { cwd: root })).stdout);
-  await npm(['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(project, packed.filename), `webgpu@${webgpu}`], project);
-}, 300_000);
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-afterAll(() => rmSync(project, { recursive: true, force: true }));
-
-describe('the packed package', () => {
-  it('holds the library, its worker and types, and nothing of tests, demo or fixtures', () => {
+// Concurrent: the checks share nothing but the installed project (each writes its own files there), and their time goes in child processes and Chromium, which overlap.
+describe.concurrent('the packed package', () => {
+  it('holds the library, its worker and types, and nothing of tests, demo or fixtures', ({ expect }) => {
     expect(tarballFiles).toContain('dist/lib/webmoe.js');
     expect(tarballFiles).toContain('dist/lib/node.js');
     expect(tarballFiles).toContain('dist/lib/worker.js');
@@ -52,81 +60,99 @@ describe('the packed package', () => {
     expect(tarballFiles.filter((f) => !/^(dist\/(lib|cli|types)\/|bin\/|models\/[^/]+\.gguf$|package\.json$|README\.md$|LICENSE)/.test(f))).toEqual([]);
   });
 
-  it('(a) generates tokens in Node through webmoe/node', async () => {
+  it("(a) in Node, plain 'webmoe' is the Node entry ('webmoe/node') and streams the in-repo engine's greedy pieces; stdout holds only the script's line", async ({ expect }) => {
     const script = `
       import { writeFileSync } from 'node:fs';
-      import { createEngine, makeTinyModel } from 'webmoe/node';
-      writeFileSync('tiny.gguf', makeTinyModel({ arch: 'olmoe', seed: 5, layers: 2 }));
-      const engine = await createEngine({ model: './tiny.gguf', storeDir: './store', contextLength: 64 });
-      const out = await engine.completions.create({ prompt: 'The river', max_tokens: 6, temperature: 0 });
-      console.log(JSON.stringify({ text: out.choices[0].text, usage: out.usage }));
+      import * as plain from 'webmoe';
+      import * as node from 'webmoe/node';
+      ${STREAM_GREEDY_JS}
+      writeFileSync('tiny.gguf', plain.makeTinyModel(${JSON.stringify(TINY)}));
+      const engine = await plain.createEngine({ model: './tiny.gguf', storeDir: './store', contextLength: 64 });
+      const streamed = await streamGreedy(engine, ${JSON.stringify(COMPLETION)});
       await engine.unload();
+      console.log(JSON.stringify({ same: plain.createEngine === node.createEngine, nodeGpu: typeof plain.nodeGpu, streamed }));
       process.exit(0);
     `;
     writeFileSync(join(project, 'generate.mjs'), script);
     const { stdout } = await run('node', ['generate.mjs'], { cwd: project, timeout: 120_000 });
-    const out = JSON.parse(stdout.trim().split('\n').at(-1)!);
-    expect(out.usage.completion_tokens).toBeGreaterThan(0);
-    expect(out.text.length).toBeGreaterThan(0);
+    // The whole of stdout must be the one line: anything else there (Dawn's start-up warnings, say) would break a user's pipe.
+    expect(stdout).toMatch(/^[^\n]+\n$/);
+    const out = JSON.parse(stdout) as { same: boolean; nodeGpu: string; streamed: Streamed };
+    expect([out.same, out.nodeGpu]).toEqual([true, 'function']);
+    // The packed generator writes the in-repo generator's model byte for byte, so the two engines saw the same file.
+    expect(readFileSync(join(project, 'tiny.gguf')).equals(readFileSync(tinyPath))).toBe(true);
+    expect(out.streamed).toEqual((await reference).completion);
   }, 180_000);
 
-  it("in Node, plain 'webmoe' resolves to the Node entry (the exports map's node condition)", async () => {
-    const script = `
-      import * as plain from 'webmoe';
-      import * as node from 'webmoe/node';
-      console.log(JSON.stringify({ same: plain.createEngine === node.createEngine, nodeGpu: typeof plain.nodeGpu }));
-    `;
-    writeFileSync(join(project, 'resolve.mjs'), script);
-    const { stdout } = await run('node', ['resolve.mjs'], { cwd: project, timeout: 60_000 });
-    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual({ same: true, nodeGpu: 'function' });
-  }, 90_000);
-
-  it('installs a working webmoe command (the built CLI, no sources, no tsx)', async () => {
+  it("(b) installs a working webmoe command (the built CLI, no sources, no tsx): stdout is only its JSON, the in-repo engine's greedy text", async ({ expect }) => {
     expect(tarballFiles).toContain('dist/cli/main.js');
     const bin = join(project, 'node_modules', '.bin', 'webmoe');
     await run(bin, ['make-tiny', '--arch', 'qwen3moe', '--type', 'q4_0', '--layers', '2', '--out', 'cli-tiny.gguf'], { cwd: project });
     const { stdout } = await run(bin, ['run', '--model', 'cli-tiny.gguf', '--prompt', 'The river', '--max-tokens', '5', '--json'], { cwd: project, timeout: 120_000 });
-    const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as { tokens: number[]; stats: { expertHits: number } };
+    const out = JSON.parse(stdout) as { tokens: number[]; text: string; stats: { expertHits: number } };
     expect(out.tokens).toHaveLength(5);
     expect(out.stats.expertHits).toBeGreaterThan(0);
+    const expected = await inRepoGreedy(join(project, 'cli-tiny.gguf'), { prompt: 'The river', max_tokens: 5, temperature: 0 });
+    expect([out.text, out.tokens.length]).toEqual([expected.pieces.join(''), expected.completionTokens]);
   }, 180_000);
 
-  it('(b) generates tokens in Chromium from a plain page importing only the package', async () => {
-    writeFileSync(join(project, 'index.html'), `<!doctype html><meta charset="utf-8"><title>webmoe</title>
-<script type="importmap">{ "imports": { "webmoe": "./node_modules/webmoe/dist/lib/webmoe.js" } }</script>
-<script type="module">
-  import { createEngine, makeTinyModel } from 'webmoe';
-  try {
-    const model = new Blob([makeTinyModel({ arch: 'olmoe', seed: 5, layers: 2 })]);
+  describe('in Chromium, from plain pages served as files', () => {
+    let server: Server;
+    let browser: Browser;
+    let origin: string;
+    beforeAll(async () => {
+      server = await staticServer(project);
+      origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+    });
+    afterAll(async () => {
+      await browser?.close();
+      server?.close();
+    });
+
+    it("(c) a page importing only the package streams the in-repo engine's greedy pieces, its worker found beside the library", async ({ expect }) => {
+      const script = pageModule(
+        `import { createEngine, makeTinyModel } from 'webmoe';`,
+        `    const model = new Blob([makeTinyModel(${JSON.stringify(TINY)})]);
     const engine = await createEngine({ model, modelId: 'tiny', contextLength: 64 });
-    let text = '';
-    for await (const chunk of await engine.chat.completions.create({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 6, temperature: 0, stream: true })) {
-      text += chunk.choices[0]?.delta.content ?? '';
-    }
+    const streamed = await streamGreedy(engine, ${JSON.stringify(CHAT)});
     await engine.unload();
-    window.result = { text };
-  } catch (error) {
-    window.result = { error: String(error), code: error.code };
-  }
-</script>`);
-    const server = await staticServer(project);
-    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
-    try {
-      const page = await browser.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/index.html`);
-      await page.waitForFunction(() => (window as { result?: unknown }).result !== undefined, undefined, { timeout: 150_000 });
-      const result = await page.evaluate(() => (window as unknown as { result: { text?: string; error?: string } }).result);
-      expect(result.error).toBeUndefined();
-      expect(result.text!.length).toBeGreaterThan(0);
-      expect(errors).toEqual([]);
-    } finally {
-      await browser.close();
-      server.close();
-    }
-  }, 180_000);
+    return streamed;`,
+      );
+      writeFileSync(join(project, 'index.html'), plainPage('./node_modules/webmoe/dist/lib/webmoe.js', script));
+      const page = await runPage(browser, `${origin}/index.html`);
+      expect(page.result.error).toBeUndefined();
+      expect(page.result).toEqual((await reference).chat);
+      expect(page.workers.map((url) => new URL(url).pathname)).toEqual(['/node_modules/webmoe/dist/lib/worker.js']);
+      expect(page.problems).toEqual([]);
+    }, 180_000);
+
+    it('(d) without the worker file beside the library, createEngine fails with a message that says what to fix', async ({ expect }) => {
+      // The library's files without worker.js, as a server or bundler that dropped it would serve them.
+      const lib = join(project, 'node_modules', 'webmoe', 'dist', 'lib');
+      const copy = join(project, 'no-worker');
+      mkdirSync(copy, { recursive: true });
+      for (const file of readdirSync(lib)) if (file.endsWith('.js') && file !== 'worker.js') copyFileSync(join(lib, file), join(copy, file));
+      const script = pageModule(
+        `import { createEngine } from 'webmoe';`,
+        `    await createEngine({ model: new Blob([new Uint8Array(64)]), modelId: 'none' });
+    return { pieces: [] };`,
+      );
+      writeFileSync(join(project, 'no-worker.html'), plainPage('./no-worker/webmoe.js', script));
+      const page = await runPage(browser, `${origin}/no-worker.html`, 60_000);
+      expect(page.result.code).toBe('INTERNAL');
+      expect(page.result.error).toMatch(/the engine worker failed to start: its script \(worker\.js, beside the library's own file\) did not load.*optimizeDeps/);
+      expect(page.problems).toContain(`HTTP 404: ${origin}/no-worker/worker.js`);
+    }, 90_000);
+  });
 });
+
+/** An HTML page whose module script `script` imports 'webmoe' from `library` (through an import map, as no bundler is involved). */
+function plainPage(library: string, script: string): string {
+  return `<!doctype html><meta charset="utf-8"><title>webmoe</title><link rel="icon" href="data:,">
+<script type="importmap">${JSON.stringify({ imports: { webmoe: library } })}</script>
+<script type="module">${script}</script>`;
+}
 
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.map': 'application/json' };
 
