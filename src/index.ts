@@ -28,9 +28,10 @@ export type { WebMoeErrorCode, WebMoeErrorDetails, SerializedWebMoeError } from 
 export type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, ChatCompletionMessageParam, ChatCompletionRequest,
   ChatCompletionRequestNonStreaming, ChatCompletionRequestStreaming, ChatRole, Completion, CompletionChunk, CompletionFinishReason,
-  CompletionRequest, CompletionRequestNonStreaming, CompletionRequestStreaming, CompletionUsage, CreateEngineOptions,
+  CompletionRequest, CompletionRequestNonStreaming, CompletionRequestStreaming, CompletionUsage, CostFigures, CreateEngineOptions,
   DeviceLostInfo, EngineStats, ExpertPolicyName, ImportModelOptions, LoadProgress, ModelCard, ModelDeleted, ModelList,
-  ModelPart, ModelSource, MoeRoutingDelta, MoeUsage, PrefetchSetting, SamplingParams, TokenizeOptions, WebMoeEngine,
+  ModelPart, ModelSource, MoeRoutingDelta, MoeUsage, PhaseCostFigures, PrefetchSetting, RequestCostFigures, SamplingParams, TokenizeOptions,
+  WebMoeEngine,
 } from './api/types';
 export type {
   EngineServiceApi, ServiceRequest, ServiceResult, ServiceDelta, ServiceLoadOptions, ServiceLoaded, ServiceStats,

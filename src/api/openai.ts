@@ -8,15 +8,19 @@
  * every failure a WebMoeError.
  */
 
+import type { PhaseCost, RequestCost } from '../engine/engine';
 import { appendRouting } from '../engine/routing';
 import type { RoutingDelta } from '../engine/routing';
 import type { SamplingOptions } from '../engine/sampler';
 import type { EngineServiceApi, ServiceDelta, ServiceRequest, ServiceResult, ServiceStats } from '../engine/service-types';
 import { WebMoeError, abortedError, toWebMoeError } from '../engine/webmoe-error';
+import { perCosts } from '../gpu/cost-counter';
+import type { CostCounts } from '../gpu/cost-counter';
 import type { ModelSummary } from '../store/weight-store';
 import type {
-  ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Completion, CompletionChunk, CompletionRequest,
-  CompletionUsage, EngineStats, ImportModelOptions, ModelCard, ModelSource, MoeRoutingDelta, SamplingParams, WebMoeEngine,
+  ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatRole, Completion, CompletionChunk, CompletionRequest,
+  CompletionUsage, CostFigures, EngineStats, ImportModelOptions, ModelCard, ModelSource, MoeRoutingDelta, PhaseCostFigures, RequestCostFigures,
+  SamplingParams, WebMoeEngine,
 } from './types';
 
 export interface ClientHooks {
@@ -60,10 +64,8 @@ export function createClient(core: EngineServiceApi, model: string, hooks: Clien
   const created = () => Math.floor(Date.now() / 1000);
 
   async function chatCreate(request: ChatCompletionRequest): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion> {
-    if (!Array.isArray(request?.messages) || request.messages.length === 0) throw new WebMoeError('BAD_REQUEST', 'messages must be a non-empty array');
-    for (const [i, m] of request.messages.entries()) {
-      if (typeof m?.role !== 'string' || typeof m.content !== 'string') throw new WebMoeError('BAD_REQUEST', `messages[${i}] needs a string role and a string content`);
-    }
+    checkMessages(request?.messages);
+    checkStream(request.stream);
     const core = coreRequest(request, { messages: request.messages.map((m) => ({ ...m })) });
     const { run, cancel } = start(core, request.signal);
     const base = { id: `chatcmpl-${randomId()}`, created: created(), model };
@@ -90,7 +92,8 @@ export function createClient(core: EngineServiceApi, model: string, hooks: Clien
   }
 
   async function completionCreate(request: CompletionRequest): Promise<AsyncIterable<CompletionChunk> | Completion> {
-    if (typeof request?.prompt !== 'string') throw new WebMoeError('BAD_REQUEST', 'prompt must be a string');
+    if (typeof request?.prompt !== 'string') throw new WebMoeError('BAD_REQUEST', `prompt must be a string, got ${shown(request?.prompt)}`, { field: 'prompt' });
+    checkStream(request.stream);
     const { run, cancel } = start(coreRequest(request, { prompt: request.prompt }), request.signal);
     const base = { id: `cmpl-${randomId()}`, object: 'text_completion' as const, created: created(), model };
     if (request.stream) {
@@ -229,24 +232,77 @@ async function* streamOf<T>(run: Run, cancel: () => void, routedFirst: boolean, 
   }
 }
 
-/** The engine request of an OpenAI one; WebMoeError BAD_REQUEST for what the engine does not do. */
+/** The roles a message may have (ChatRole). */
+const ROLES: readonly ChatRole[] = ['system', 'user', 'assistant', 'tool', 'developer'];
+/** Most stop strings a request may give, and the longest one: the text that may be a stop string's start is held back from the stream. */
+export const MAX_STOP_STRINGS = 16;
+export const MAX_STOP_LENGTH = 1000;
+
+/** A request value in a message: JSON where it is one, short. */
+function shown(value: unknown): string {
+  const text = typeof value === 'number' || value === undefined ? String(value) : JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+/** BAD_REQUEST naming the field first (the server reads the field from the message's first word). */
+function badField(field: string, message: string): WebMoeError {
+  return new WebMoeError('BAD_REQUEST', `${field} ${message}`, { field });
+}
+
+function checkMessages(messages: unknown): asserts messages is ChatCompletionRequest['messages'] {
+  if (!Array.isArray(messages) || messages.length === 0) throw badField('messages', `must be a non-empty array, got ${shown(messages)}`);
+  for (const [i, m] of (messages as unknown[]).entries()) {
+    if (typeof m !== 'object' || m === null) throw badField(`messages[${i}]`, `must be an object with a role and a content, got ${shown(m)}`);
+    const { role, content } = m as { role?: unknown; content?: unknown };
+    if (!ROLES.some((r) => r === role)) throw badField(`messages[${i}].role`, `must be one of ${ROLES.join(', ')}, got ${shown(role)}`);
+    if (typeof content !== 'string') throw badField(`messages[${i}].content`, `must be a string, got ${shown(content)}`);
+  }
+}
+
+function checkStream(stream: unknown): void {
+  if (stream != null && typeof stream !== 'boolean') throw badField('stream', `must be a boolean, got ${shown(stream)}`);
+}
+
+/** A number field: undefined when absent (or null), else `ok` must hold. */
+function numberField(request: SamplingParams, field: keyof SamplingParams, ok: (v: number) => boolean, what: string): number | undefined {
+  const value: unknown = request[field];
+  if (value == null) return undefined;
+  if (typeof value !== 'number' || !ok(value)) throw badField(field, `must be ${what}, got ${shown(value)}`);
+  return value;
+}
+
+function stopStrings(stop: unknown): string[] {
+  if (stop == null) return [];
+  const stops: unknown[] = typeof stop === 'string' ? [stop] : Array.isArray(stop) ? stop : [stop];
+  if (stops.length > MAX_STOP_STRINGS) throw badField('stop', `must hold at most ${MAX_STOP_STRINGS} strings, got ${stops.length}`);
+  for (const s of stops) {
+    if (typeof s !== 'string' || s.length === 0 || s.length > MAX_STOP_LENGTH) {
+      throw badField('stop', `must be a string of 1 to ${MAX_STOP_LENGTH} characters or an array of them, got ${typeof s === 'string' ? `a string of ${s.length}` : shown(s)}`);
+    }
+  }
+  return stops as string[];
+}
+
+/** The engine request of an OpenAI one; WebMoeError BAD_REQUEST naming the field for what is malformed or what the engine does not do. */
 export function coreRequest(request: SamplingParams, prompt: Pick<ServiceRequest, 'prompt' | 'messages'>): ServiceRequest {
   const n = request.n ?? 1;
-  if (n !== 1) throw new WebMoeError('BAD_REQUEST', `n = ${n} is not supported; ask for one choice per request`);
-  const maxTokens = request.max_tokens ?? request.max_completion_tokens ?? undefined;
-  if (maxTokens !== undefined && !(Number.isInteger(maxTokens) && maxTokens >= 0)) {
-    throw new WebMoeError('BAD_REQUEST', `max_tokens must be an integer >= 0, got ${maxTokens}`);
-  }
-  const sampling: SamplingOptions = { temperature: request.temperature ?? 1 };
-  if (request.top_p != null) sampling.topP = request.top_p;
-  if (request.top_k != null) sampling.topK = request.top_k;
-  if (request.min_p != null) sampling.minP = request.min_p;
-  if (request.repetition_penalty != null) sampling.repeatPenalty = request.repetition_penalty;
-  if (request.seed != null) sampling.seed = request.seed;
-  const stop = request.stop == null ? [] : typeof request.stop === 'string' ? [request.stop] : [...request.stop];
-  if (stop.some((s) => typeof s !== 'string' || s.length === 0)) throw new WebMoeError('BAD_REQUEST', 'stop must be a non-empty string or an array of them');
+  if (n !== 1) throw badField('n', `= ${shown(n)} is not supported; ask for one choice per request`);
+  const integer = (v: number) => Number.isSafeInteger(v) && v >= 0;
+  const maxTokens = numberField(request, request.max_tokens != null ? 'max_tokens' : 'max_completion_tokens', integer, 'an integer >= 0');
+  const sampling: SamplingOptions = { temperature: numberField(request, 'temperature', (v) => Number.isFinite(v) && v >= 0, 'a finite number >= 0') ?? 1 };
+  const topP = numberField(request, 'top_p', (v) => v > 0 && v <= 1, 'in (0, 1]');
+  const topK = numberField(request, 'top_k', integer, 'an integer >= 0');
+  const minP = numberField(request, 'min_p', (v) => v >= 0 && v <= 1, 'in [0, 1]');
+  const penalty = numberField(request, 'repetition_penalty', (v) => Number.isFinite(v) && v > 0, 'a finite number > 0');
+  const seed = numberField(request, 'seed', Number.isSafeInteger, 'an integer');
+  if (topP !== undefined) sampling.topP = topP;
+  if (topK !== undefined) sampling.topK = topK;
+  if (minP !== undefined) sampling.minP = minP;
+  if (penalty !== undefined) sampling.repeatPenalty = penalty;
+  if (seed !== undefined) sampling.seed = seed;
+  const stop = stopStrings(request.stop);
   const routing = request.moe_routing ?? false;
-  if (typeof routing !== 'boolean') throw new WebMoeError('BAD_REQUEST', `moe_routing must be a boolean, got ${JSON.stringify(routing)}`);
+  if (typeof routing !== 'boolean') throw badField('moe_routing', `must be a boolean, got ${shown(routing)}`);
   return { ...prompt, maxTokens, sampling, stop, ...(routing ? { moeRouting: true } : {}) };
 }
 
@@ -293,7 +349,23 @@ export function statsOf(s: ServiceStats): EngineStats {
     requests: s.requests,
     device_losses: s.deviceLosses,
     last_usage: s.lastResult && usageOf(s.lastResult),
+    cost: { last_request: s.lastResult && costFiguresOf(s.lastResult.stats.cost), total: costFiguresOf(s.totalCost) },
   };
+}
+
+export function costFiguresOf(cost: RequestCost): RequestCostFigures {
+  const figures = (c: CostCounts): CostFigures => ({
+    dispatches: c.dispatches,
+    compute_passes: c.passes,
+    submissions: c.submissions,
+    round_trips: c.roundTrips,
+    weight_bytes: c.weightBytes,
+    upload_bytes: c.uploadBytes,
+    store_bytes: c.storeBytes,
+    encode_ms: c.encodeMs,
+  });
+  const phase = (p: PhaseCost): PhaseCostFigures => ({ tokens: p.tokens, ...figures(p.counts), per_token: figures(perCosts(p.counts, p.tokens)) });
+  return { prefill: phase(cost.prefill), decode: phase(cost.decode) };
 }
 
 export function modelCard(m: ModelSummary): ModelCard {

@@ -232,6 +232,51 @@ export interface ImportModelOptions {
   onProgress?: (progress: LoadProgress) => void;
 }
 
+/**
+ * What a run of tokens asked of the GPU, counted as the forward pass records
+ * it (always on; counting changes no output). Weight bytes come from each
+ * kernel's shapes: a matrix once per stream of workgroups that reads it (a
+ * decode matvec once, a prefill matmul once per tile of 8 tokens, the expert
+ * FFN once per routed token and expert, null experts included), a norm or
+ * bias vector once per dispatch; activations and the KV cache are not
+ * counted, and an embedding table split into pieces is counted as if ids
+ * spread evenly over them.
+ */
+export interface CostFigures {
+  /** Kernel dispatches (`dispatchWorkgroups` calls). */
+  dispatches: number;
+  compute_passes: number;
+  /** `queue.submit` calls. */
+  submissions: number;
+  /** Buffers read back and awaited (`mapAsync`): the sampled token's, and each streamed MoE layer's routing. */
+  round_trips: number;
+  /** Bytes of weights the kernels read (see above). */
+  weight_bytes: number;
+  /** Bytes written from the CPU to GPU buffers (`queue.writeBuffer`, and uniform blocks mapped at creation). */
+  upload_bytes: number;
+  /** Expert bytes read from the model store on misses and prefetches. */
+  store_bytes: number;
+  /** Milliseconds of JS spent building commands; waits on the GPU and the store, and the submit calls, excluded. */
+  encode_ms: number;
+}
+
+/** One phase of requests: the tokens it ran, what they cost in all, and per token. */
+export interface PhaseCostFigures extends CostFigures {
+  tokens: number;
+  /** The counts divided by `tokens` (zeros when no token ran). */
+  per_token: CostFigures;
+}
+
+/**
+ * Prefill: the prompt tokens run (after KV cache reuse). Decode: each
+ * generated token fed back. A prefetch still loading when a phase ends is
+ * counted where it finishes.
+ */
+export interface RequestCostFigures {
+  prefill: PhaseCostFigures;
+  decode: PhaseCostFigures;
+}
+
 /** What the engine has on the GPU and has done so far. */
 export interface EngineStats {
   /** The loaded model's id (a stored id or a file path), or null before loading / after unload. */
@@ -264,6 +309,8 @@ export interface EngineStats {
   device_losses: number;
   /** The last request's usage, or null. */
   last_usage: CompletionUsage | null;
+  /** What requests asked of the GPU: the last one (null before any) and every completed one since load, summed. */
+  cost: { last_request: RequestCostFigures | null; total: RequestCostFigures };
 }
 
 export interface TokenizeOptions {

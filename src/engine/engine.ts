@@ -24,6 +24,8 @@ import { StopMatcher, StreamingDetokenizer } from '../text/streaming';
 import { Tokenizer } from '../text/tokenizer';
 import { ContextOverflowError, EngineError } from './errors';
 import { storedExpertSource } from '../experts/expert-source';
+import { addCosts, costCounterOf, subtractCosts, zeroCosts } from '../gpu/cost-counter';
+import type { CostCounts } from '../gpu/cost-counter';
 import type { ExpertCacheStats } from '../experts/cache-stats';
 import { encodeChat, encodePrompt } from './prompt';
 import type { RoutingDelta } from './routing';
@@ -99,6 +101,35 @@ export interface GenerationStats {
   prefetchRecall: number;
   /** The same counts per layer (layers without routed experts are all zeros). */
   expertLayers: ExpertLayerFigures[];
+  /** What the request asked of the GPU, prefill and decode apart (src/gpu/cost-counter.ts). */
+  cost: RequestCost;
+}
+
+/** What one phase of a request cost: the tokens it ran and the counts they took (divide for a per-token view). */
+export interface PhaseCost {
+  tokens: number;
+  counts: CostCounts;
+}
+
+/**
+ * Prefill: the prompt tokens run (after KV cache reuse). Decode: each
+ * generated token fed back (the last one is not fed when generation ends on
+ * it). Loads still in flight when a phase ends (prefetches) are counted in
+ * the phase where they finish.
+ */
+export interface RequestCost {
+  prefill: PhaseCost;
+  decode: PhaseCost;
+}
+
+export function zeroRequestCost(): RequestCost {
+  return { prefill: { tokens: 0, counts: zeroCosts() }, decode: { tokens: 0, counts: zeroCosts() } };
+}
+
+/** a + b, phase by phase (the service's running total). */
+export function addRequestCosts(a: RequestCost, b: RequestCost): RequestCost {
+  const add = (x: PhaseCost, y: PhaseCost): PhaseCost => ({ tokens: x.tokens + y.tokens, counts: addCosts(x.counts, y.counts) });
+  return { prefill: add(a.prefill, b.prefill), decode: add(a.decode, b.decode) };
 }
 
 export interface ExpertLayerFigures {
@@ -132,6 +163,7 @@ export class Engine {
   private destroyed = false;
 
   private constructor(
+    private readonly device: GPUDevice,
     readonly model: MoeTransformer,
     readonly tokenizer: Tokenizer,
     /** The model's chat template, when it has one. */
@@ -165,7 +197,7 @@ export class Engine {
     const model = await MoeTransformer.load(device, file, source, options);
     const seconds = (performance.now() - started) / 1000;
     options.onProgress?.(`loaded ${model.config.arch}: ${formatMiB(model.weightBytes)} on the GPU, context ${model.maxContext}, in ${seconds.toFixed(1)} s`);
-    return new Engine(model, tokenizer, chatTemplate);
+    return new Engine(device, model, tokenizer, chatTemplate);
   }
 
   /** Positions the KV cache holds: the most prompt + generated tokens of one request. */
@@ -223,14 +255,20 @@ export class Engine {
     let prefilled = 0;
     let decodeMs = 0;
     let decodeSteps = 0;
+    // Differences of the device's cost counter around each run of the model.
+    const counter = costCounterOf(this.device);
+    let prefillCost = zeroCosts();
+    let decodeCost = zeroCosts();
     const reusedTokens = Math.min(commonPrefixLength(this.cached, prompt), prompt.length - 1);
 
     if (signal?.aborted) finishReason = 'abort';
     else if (maxTokens > 0) {
       // Prefill: the prompt past the reused prefix; the last token's output is sampled.
       let started = performance.now();
+      let before = counter.snapshot();
       let output = await this.feed(prompt.slice(reusedTokens), reusedTokens, sampler.output, signal, onRouting);
       prefillMs = performance.now() - started;
+      prefillCost = subtractCosts(counter.snapshot(), before);
       prefilled = this.cached.length - reusedTokens;
 
       // Decode: sample, stop or emit, run the token, repeat.
@@ -261,8 +299,10 @@ export class Engine {
         }
         if (tokens.length >= maxTokens) break;
         started = performance.now();
+        before = counter.snapshot();
         output = await this.feed([token], history.length - 1, sampler.output, signal, onRouting);
         decodeMs += performance.now() - started;
+        decodeCost = addCosts(decodeCost, subtractCosts(counter.snapshot(), before));
         decodeSteps++;
       }
       if (!stops.stopped) {
@@ -283,6 +323,7 @@ export class Engine {
         prefillTokPerS: perSecond(prefilled, prefillMs),
         decodeTokPerS: perSecond(decodeSteps, decodeMs),
         ...expertFigures(this.model.expertStats()),
+        cost: { prefill: { tokens: prefilled, counts: prefillCost }, decode: { tokens: decodeSteps, counts: decodeCost } },
       },
     };
   }
@@ -352,7 +393,7 @@ function formatMiB(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
-type ExpertFigures = Omit<GenerationStats, 'prefillTokPerS' | 'decodeTokPerS'>;
+type ExpertFigures = Omit<GenerationStats, 'prefillTokPerS' | 'decodeTokPerS' | 'cost'>;
 
 /** The expert cache's counters as the engine reports them (the API shapes them once more, in src/api/openai.ts). */
 function expertFigures(s: ExpertCacheStats): ExpertFigures {

@@ -9,7 +9,7 @@
 import type { MemoryReport } from '../models/moe-transformer';
 import type { ModelSummary } from '../store/weight-store';
 import type { ChatMessage } from '../text/chat-template';
-import type { GenerationStats } from './engine';
+import type { GenerationStats, RequestCost } from './engine';
 import type { RoutingDelta } from './routing';
 import type { SamplingOptions } from './sampler';
 
@@ -117,6 +117,8 @@ export interface ServiceStats {
   deviceLosses: number;
   /** The last request's result, without its routing. */
   lastResult: ServiceResult | null;
+  /** What every completed request since load cost, summed (the last one's is in lastResult.stats.cost). */
+  totalCost: RequestCost;
 }
 
 export interface EngineServiceApi {

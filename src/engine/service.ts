@@ -8,7 +8,7 @@
  * model on the next request.
  */
 
-import { Engine } from './engine';
+import { Engine, addRequestCosts, zeroRequestCost } from './engine';
 import type { EngineOptions } from './engine';
 import type {
   DeviceLostInfo, EngineServiceApi, LoadProgress, ModelPart, ModelSource, ServiceDelta, ServiceLoadOptions, ServiceLoaded, ServiceRequest, ServiceResult,
@@ -59,6 +59,7 @@ export class EngineService implements EngineServiceApi {
   private losses = 0;
   private requests = 0;
   private lastResult: ServiceResult | undefined;
+  private totalCost = zeroRequestCost();
   private releasing = false;
   private tail: Promise<void> = Promise.resolve();
   private readonly controllers = new Map<number, AbortController>();
@@ -124,6 +125,7 @@ export class EngineService implements EngineServiceApi {
     }
     if (result.finishReason === 'abort') throw abortedError();
     this.requests++;
+    this.totalCost = addRequestCosts(this.totalCost, result.stats.cost);
     this.lastResult = {
       promptTokens: result.promptTokens.length,
       completionTokens: result.tokens.length,
@@ -171,6 +173,7 @@ export class EngineService implements EngineServiceApi {
       requests: this.requests,
       deviceLosses: this.losses,
       lastResult: this.lastResult ?? null,
+      totalCost: this.totalCost,
     };
   }
 

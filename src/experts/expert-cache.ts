@@ -20,6 +20,7 @@
  * submitted is overwritten only once that FFN has read it.
  */
 
+import { costCounterOf, writeBufferCounted } from '../gpu/cost-counter';
 import { NO_SLAB, packExpertSlot, slotsPerSlab } from '../kernels/expert-slots';
 import type { ExpertSlotLayout, ExpertTensors } from '../kernels/expert-slots';
 import { emptyLayerStats, summarizeStats } from './cache-stats';
@@ -333,10 +334,12 @@ export class ExpertCache {
     const promise = this.queue.add(key, priority, async () => {
       const tensors = await this.options.source.readExpert(layer, expert);
       if (this.slotOf.get(key) !== slot) return; // evicted meanwhile (cannot happen while pinned)
-      this.device.queue.writeBuffer(this.slabs[place.slab], place.offsetBytes, packExpertSlot(this.options.layout, tensors));
-      this.device.queue.writeBuffer(this.table, key * 8, new Uint32Array([place.slab, place.offsetBytes]));
+      writeBufferCounted(this.device, this.slabs[place.slab], place.offsetBytes, packExpertSlot(this.options.layout, tensors));
+      writeBufferCounted(this.device, this.table, key * 8, new Uint32Array([place.slab, place.offsetBytes]));
       this.loaded.add(key);
-      stats.bytesStreamed += tensorBytes(tensors);
+      const bytes = tensorBytes(tensors);
+      stats.bytesStreamed += bytes;
+      costCounterOf(this.device).storeBytes += bytes;
     }).finally(() => this.loading.delete(key));
     this.loading.set(key, { promise, prefetch: priority === 'prefetch' });
     return promise;
@@ -350,7 +353,7 @@ export class ExpertCache {
     this.loaded.delete(victim);
     this.unusedPrefetches.delete(victim);
     this.evictions++;
-    this.device.queue.writeBuffer(this.table, victim * 8, new Uint32Array([NO_SLAB, 0]));
+    writeBufferCounted(this.device, this.table, victim * 8, new Uint32Array([NO_SLAB, 0]));
     return slot;
   }
 }

@@ -10,6 +10,7 @@
  */
 
 import { createStorageBuffer } from '../gpu/buffers';
+import { costCounterOf, writeBufferCounted } from '../gpu/cost-counter';
 import type { Recording } from '../gpu/recording';
 import { layoutKey, packExpertSlot, packSlotRefs } from '../kernels/expert-slots';
 import type { ExpertSlotRef } from '../kernels/expert-slots';
@@ -61,7 +62,7 @@ export class ResidentExperts implements ExpertScheduler {
           const place = pool.places[slot];
           const slab = pool.slabs[place.slab];
           if (run[run.length - 1] !== slab) run.push(slab);
-          device.queue.writeBuffer(slab, place.offsetBytes, packExpertSlot(layout, await model.fileSource.readExpert(l, e)));
+          writeBufferCounted(device, slab, place.offsetBytes, packExpertSlot(layout, await model.fileSource.readExpert(l, e)));
           refs[l * model.nExpert + e] = { slab: run.length - 1, offsetBytes: place.offsetBytes };
         }
         if (run.length > model.maxSlabBindings) {
@@ -92,7 +93,7 @@ export class ResidentExperts implements ExpertScheduler {
     });
   }
 
-  async runLayer(rec: Recording, layer: number, tokens: number, encodeFfn: (pass: GPUComputePassEncoder) => void): Promise<void> {
+  async runLayer(rec: Recording, layer: number, tokens: number, encodeFfn: (pass: GPUComputePassEncoder, liveTokens: number) => void): Promise<void> {
     const k = this.model.topK;
     if (this.traceRouting) {
       rec.endPass();
@@ -100,7 +101,7 @@ export class ResidentExperts implements ExpertScheduler {
       rec.encoder.copyBufferToBuffer(this.model.routing, 0, this.traceRouting, this.model.moeLayers.indexOf(layer) * bytes, bytes);
       rec.beginPass();
     }
-    encodeFfn(rec.pass);
+    encodeFfn(rec.pass, tokens);
     this.stats_[layer].accesses += tokens * k;
     this.stats_[layer].hits += tokens * k;
   }
@@ -117,7 +118,7 @@ export class ResidentExperts implements ExpertScheduler {
     this.traceStaging = undefined;
     try {
       if (staging && this.recorders.active) {
-        await staging.mapAsync(GPUMapMode.READ);
+        await costCounterOf(this.device).roundTrip(staging.mapAsync(GPUMapMode.READ));
         const words = new Uint32Array(staging.getMappedRange().slice(0));
         const k = Math.max(1, this.model.topK);
         const perLayer = routingBytes(this.batchTokens, k) / 4;

@@ -102,8 +102,11 @@ export interface ExpertScheduler {
   slabsOf(layer: number): GPUBuffer[];
   /** A batch of `tokens` starts at `startPosition` (0: a new sequence). */
   beginBatch(tokens: number, startPosition: number): void;
-  /** Layer `layer`'s routed experts for the batch: `encodeFfn` records the FFN into the open pass, once or per piece. */
-  runLayer(rec: Recording, layer: number, tokens: number, encodeFfn: (pass: GPUComputePassEncoder) => void): Promise<void>;
+  /**
+   * Layer `layer`'s routed experts for the batch: `encodeFfn` records the FFN into the open pass, once or per piece;
+   * `liveTokens` is how many of the batch's tokens that piece routes (the others are masked).
+   */
+  runLayer(rec: Recording, layer: number, tokens: number, encodeFfn: (pass: GPUComputePassEncoder, liveTokens: number) => void): Promise<void>;
   /** Before the batch's last submission: records what must be read back with it. */
   encodeBatchEnd(encoder: GPUCommandEncoder): void;
   /** After that submission. */

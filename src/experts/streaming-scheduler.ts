@@ -16,6 +16,7 @@
  */
 
 import { createEmptyStorageBuffer } from '../gpu/buffers';
+import { costCounterOf, writeBufferCounted } from '../gpu/cost-counter';
 import type { Recording } from '../gpu/recording';
 import { layoutKey } from '../kernels/expert-slots';
 import type { ExpertSlotLayout } from '../kernels/expert-slots';
@@ -118,8 +119,9 @@ export class StreamingExperts implements ExpertScheduler {
    * read back, prefetch started, the layer's experts made resident, and the
    * FFN submitted, in pieces of tokens when they do not fit at once.
    */
-  async runLayer(rec: Recording, l: number, T: number, encodeFfn: (pass: GPUComputePassEncoder) => void): Promise<void> {
+  async runLayer(rec: Recording, l: number, T: number, encodeFfn: (pass: GPUComputePassEncoder, liveTokens: number) => void): Promise<void> {
     const { model } = this;
+    const cost = costCounterOf(this.device);
     const cache = this.cacheFor(l);
     const k = model.topK;
     const index = this.moeIndex[l];
@@ -136,7 +138,7 @@ export class StreamingExperts implements ExpertScheduler {
     rec.submit();
     let words: Uint32Array;
     try {
-      await staging.mapAsync(GPUMapMode.READ);
+      await cost.roundTrip(staging.mapAsync(GPUMapMode.READ));
       words = new Uint32Array(staging.getMappedRange().slice(0));
     } finally {
       staging.destroy();
@@ -166,16 +168,16 @@ export class StreamingExperts implements ExpertScheduler {
     // Make the experts resident and run the FFN, one piece of tokens at a time.
     const pieces = planPieces(routing.ids, T, k, cache.availableSlots);
     for (const [p, piece] of pieces.entries()) {
-      if (pieces.length > 1) this.device.queue.writeBuffer(model.routing, 0, maskRouting(words, T, k, piece.tokens));
+      if (pieces.length > 1) writeBufferCounted(this.device, model.routing, 0, maskRouting(words, T, k, piece.tokens));
       const ready = cache.ensure(l, piece.experts);
       if (p === 0) for (const guess of predictions) this.cacheOf[guess.layer]?.prefetch(guess.layer, guess.experts, k);
       try {
-        await ready;
+        await cost.wait(ready);
       } catch (error) {
         cache.release();
         throw error;
       }
-      encodeFfn(rec.pass);
+      encodeFfn(rec.pass, piece.tokens.length);
       rec.submit();
       cache.release();
     }

@@ -2,8 +2,11 @@
  * Buffer helpers: storage and uniform buffers created from typed arrays, and
  * reading a buffer back to the CPU. WebGPU wants buffer sizes and copy sizes
  * in multiples of 4 bytes, so sizes are rounded up here and data is padded
- * with zeros.
+ * with zeros. Buffers made with data count as uploads on the device's cost
+ * counter (cost-counter.ts).
  */
+
+import { costCounterOf } from './cost-counter';
 
 /**
  * Usage of every storage buffer made here. A function, not a constant: in Node,
@@ -40,6 +43,7 @@ function createBufferWithData(
   });
   new Uint8Array(buffer.getMappedRange()).set(bytes);
   buffer.unmap();
+  costCounterOf(device).upload(bytes.byteLength);
   return buffer;
 }
 

@@ -79,6 +79,7 @@ export class AddKernel {
       ['f32', scale],
     ]);
     const bound = [buffers.y, buffers.b, ...(buffers.a ? [buffers.a] : [])];
-    encodeDispatch(this.device, pass, this.pipeline, uniforms, bound, ceilDiv(length, this.workgroupSize));
+    // b is counted as weights: the forward pass adds only biases with this kernel (stored once per token, so `length` of them are read).
+    encodeDispatch(this.device, pass, this.pipeline, uniforms, bound, ceilDiv(length, this.workgroupSize), length * 4);
   }
 }

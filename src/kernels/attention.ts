@@ -183,9 +183,11 @@ export class AttentionKernel {
       ['u32', this.variant.valueDim],
     ]);
     const sinks = buffers.sinks ? [buffers.sinks] : [];
+    // The sinks are the only weights here (a logit per head); the KV cache is not counted.
+    const sinkBytes = buffers.sinks ? nHeads * 4 : 0;
     const workgroups = nKvHeads * rowBlocks * splits;
     if (splits === 1) {
-      encodeDispatch(this.device, pass, this.attentionPipeline, uniforms, [buffers.q, buffers.kCache, buffers.vCache, buffers.out, ...sinks], workgroups);
+      encodeDispatch(this.device, pass, this.attentionPipeline, uniforms, [buffers.q, buffers.kCache, buffers.vCache, buffers.out, ...sinks], workgroups, sinkBytes);
       return;
     }
     const queryRows = tokens * nHeads;
@@ -193,7 +195,7 @@ export class AttentionKernel {
     const scratch = buffers.scratch ?? this.scratchOfAtLeast(scratchBytes);
     checkBindingSize(scratch, scratchBytes, 'attention scratch');
     checkU32Index(scratchBytes / 4, 'attention scratch');
-    encodeDispatch(this.device, pass, this.attentionPipeline, uniforms, [buffers.q, buffers.kCache, buffers.vCache, scratch, ...sinks], workgroups);
+    encodeDispatch(this.device, pass, this.attentionPipeline, uniforms, [buffers.q, buffers.kCache, buffers.vCache, scratch, ...sinks], workgroups, sinkBytes);
     const combineUniforms = packUniformScalars([
       ['u32', queryRows],
       ['u32', splits],

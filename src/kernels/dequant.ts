@@ -7,6 +7,7 @@
 
 import { asBufferBinding, checkBindingSize, createUniformBuffer, packUniformScalars } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
+import { countDispatch } from '../gpu/cost-counter';
 import { ceilDiv, workgroupGrid } from '../gpu/dispatch';
 import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
 import { loadShader } from '../gpu/shader-files';
@@ -126,6 +127,7 @@ export class DequantKernel {
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(...workgroupGrid(workgroups, this.device.limits.maxComputeWorkgroupsPerDimension));
+    countDispatch(this.device, srcEndBytes - srcOffsetBytes);
   }
 }
 

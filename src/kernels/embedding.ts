@@ -16,7 +16,7 @@ import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
 import { loadShader } from '../gpu/shader-files';
 import type { GgmlType } from '../quant/formats';
 import { checkInteger, checkU32Index, checkWorkgroupSize, encodeDispatch } from './kernel-support';
-import { checkWeightPlacement, decoderDefines, quantDecoder } from './quant-decoders';
+import { checkWeightPlacement, decoderDefines, quantDecoder, rowBytes } from './quant-decoders';
 import type { QuantDecoder } from './quant-decoders';
 
 export interface EmbeddingShape {
@@ -109,6 +109,9 @@ export class EmbeddingKernel {
       ['u32', rows],
     ]);
     const groups = (tokens * hidden) / 8;
-    encodeDispatch(this.device, pass, this.pipeline, uniforms, [buffers.table, buffers.ids, buffers.out], ceilDiv(groups, this.workgroupSize));
+    // One table row per token whose id lies in this piece of the table; which ones do is known only on the GPU, so a
+    // table split into pieces is counted as if ids spread evenly over them (exact for a table in one piece).
+    const weightBytes = Math.round((tokens * rowBytes(this.decoder, hidden) * rows) / vocab);
+    encodeDispatch(this.device, pass, this.pipeline, uniforms, [buffers.table, buffers.ids, buffers.out], ceilDiv(groups, this.workgroupSize), weightBytes);
   }
 }

@@ -25,6 +25,7 @@
 
 import { asBufferBinding, checkBindingSize, createUniformBuffer, packUniformScalars } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
+import { countDispatch } from '../gpu/cost-counter';
 import { ceilDiv, workgroupGrid } from '../gpu/dispatch';
 import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
 import type { BindingKind } from '../gpu/pipelines';
@@ -217,8 +218,12 @@ export class ExpertFfnKernel {
   /**
    * Records the FFN: 2 dispatches, or 3 in 'grouped' mode, where `groupCount`
    * is the number of groups in the list now in `slots` (it sizes the grid).
+   * `liveTokens` (default all) is how many tokens' routing is not masked, for
+   * the weight bytes counted: each live token reads its k experts' gate, up
+   * and down (a group its expert's, once), null experts included, since which
+   * ids are null is known only on the GPU.
    */
-  encode(pass: GPUComputePassEncoder, binding: ExpertFfnBinding, groupCount?: number): void {
+  encode(pass: GPUComputePassEncoder, binding: ExpertFfnBinding, groupCount?: number, liveTokens = binding.shape.tokens): void {
     const { tokens } = binding.shape;
     const { layout, topK, mode } = this.variant;
     if (mode === 'grouped') {
@@ -229,17 +234,22 @@ export class ExpertFfnKernel {
     if (tokens === 0 || groupCount === 0) return;
     const gateUpWork = mode === 'grouped' ? groupCount! : tokens * topK;
     const downWork = mode === 'grouped' ? groupCount! : tokens;
-    this.dispatch(pass, this.gateUpPipeline, binding.gateUpGroup, gateUpWork * ceilDiv(layout.ffn, this.rowsPerWorkgroup / 2));
-    this.dispatch(pass, this.downPipeline, binding.downGroup, downWork * ceilDiv(layout.hidden, this.rowsPerWorkgroup));
+    const reads = mode === 'grouped' ? groupCount! : liveTokens * topK;
+    const biases = layout.biases;
+    const gateUpBytes = layout.gate.sizeBytes + layout.up.sizeBytes + (biases ? biases.gate.sizeBytes + biases.up.sizeBytes : 0);
+    const downBytes = layout.down.sizeBytes + (biases ? biases.down.sizeBytes : 0);
+    this.dispatch(pass, this.gateUpPipeline, binding.gateUpGroup, gateUpWork * ceilDiv(layout.ffn, this.rowsPerWorkgroup / 2), reads * gateUpBytes);
+    this.dispatch(pass, this.downPipeline, binding.downGroup, downWork * ceilDiv(layout.hidden, this.rowsPerWorkgroup), reads * downBytes);
     if (this.combinePipeline && binding.combineGroup) {
-      this.dispatch(pass, this.combinePipeline, binding.combineGroup, ceilDiv(tokens * layout.hidden, COMBINE_WORKGROUP_SIZE));
+      this.dispatch(pass, this.combinePipeline, binding.combineGroup, ceilDiv(tokens * layout.hidden, COMBINE_WORKGROUP_SIZE), 0);
     }
   }
 
-  private dispatch(pass: GPUComputePassEncoder, pipeline: GPUComputePipeline, group: GPUBindGroup, workgroups: number): void {
+  private dispatch(pass: GPUComputePassEncoder, pipeline: GPUComputePipeline, group: GPUBindGroup, workgroups: number, weightBytes: number): void {
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(...workgroupGrid(workgroups, this.device.limits.maxComputeWorkgroupsPerDimension));
+    countDispatch(this.device, weightBytes);
   }
 
   private bindGroup(pipeline: GPUComputePipeline, uniforms: GPUBuffer, buffers: readonly BufferRef[]): GPUBindGroup {

@@ -6,6 +6,7 @@
 
 import { asBufferBinding, createUniformBuffer } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
+import { countDispatch } from '../gpu/cost-counter';
 import { workgroupGrid } from '../gpu/dispatch';
 
 /** Throws a RangeError unless `value` is an integer >= `min`. */
@@ -36,7 +37,8 @@ export function checkU32Index(largestIndex: number, what: string): void {
 /**
  * Records `pipeline` over `workgroups` workgroups (a count laid out as a 2-D
  * grid by workgroupGrid, or an explicit [x, y]), binding `uniforms` at 0 and
- * `buffers` at 1, 2, ... in order.
+ * `buffers` at 1, 2, ... in order; counted on the device's cost counter as
+ * one dispatch reading `weightBytes` of weights.
  */
 export function encodeDispatch(
   device: GPUDevice,
@@ -45,6 +47,7 @@ export function encodeDispatch(
   uniforms: ArrayBuffer,
   buffers: readonly BufferRef[],
   workgroups: number | readonly [number, number],
+  weightBytes = 0,
 ): void {
   const label = pipeline.label;
   const entries: GPUBindGroupEntry[] = [
@@ -56,4 +59,5 @@ export function encodeDispatch(
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);
   pass.dispatchWorkgroups(x, y);
+  countDispatch(device, weightBytes);
 }

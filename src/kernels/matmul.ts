@@ -9,12 +9,13 @@
 
 import { asBufferBinding, bindingSizeBytes, checkBindingSize, createUniformBuffer, packUniformScalars } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
+import { countDispatch } from '../gpu/cost-counter';
 import { ceilDiv, workgroupGrid } from '../gpu/dispatch';
 import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
 import { loadShader } from '../gpu/shader-files';
 import type { GgmlType } from '../quant/formats';
 import { checkVectorOffset } from './matvec';
-import { checkWeightPlacement, decoderDefines, quantDecoder } from './quant-decoders';
+import { checkWeightPlacement, decoderDefines, quantDecoder, rowBytes } from './quant-decoders';
 import type { QuantDecoder } from './quant-decoders';
 
 export interface MatmulOptions {
@@ -151,6 +152,8 @@ export class MatmulKernel {
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(...workgroupGrid(workgroups, this.device.limits.maxComputeWorkgroupsPerDimension));
+    // Each tile of tokens reads the whole matrix once.
+    countDispatch(this.device, rows * rowBytes(this.decoder, cols) * ceilDiv(tokens, this.geometry.tokensPerTile));
   }
 }
 

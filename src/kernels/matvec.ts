@@ -8,12 +8,13 @@
 
 import { asBufferBinding, bindingSizeBytes, checkBindingSize, createUniformBuffer, packUniformScalars } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
+import { countDispatch } from '../gpu/cost-counter';
 import { ceilDiv, workgroupGrid } from '../gpu/dispatch';
 import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
 import { loadShader } from '../gpu/shader-files';
 import type { GgmlType } from '../quant/formats';
 import { checkInteger } from './kernel-support';
-import { checkWeightPlacement, decoderDefines, quantDecoder } from './quant-decoders';
+import { checkWeightPlacement, decoderDefines, quantDecoder, rowBytes } from './quant-decoders';
 import type { QuantDecoder } from './quant-decoders';
 
 export interface MatvecOptions {
@@ -156,6 +157,8 @@ export class MatvecKernel {
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(...workgroupGrid(workgroups, this.device.limits.maxComputeWorkgroupsPerDimension));
+    // Each (token, head) reads its head's matrix: heads * tokens matrices of rows x cols.
+    countDispatch(this.device, rows * rowBytes(this.decoder, cols) * b.heads * b.tokens);
   }
 }
 

@@ -6,6 +6,7 @@
 
 import { asBufferBinding, checkBindingSize, createUniformBuffer, packUniformScalars } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
+import { countDispatch } from '../gpu/cost-counter';
 import { workgroupGrid } from '../gpu/dispatch';
 import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
 import { loadShader } from '../gpu/shader-files';
@@ -94,6 +95,8 @@ export class RmsNormKernel {
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(...workgroupGrid(shape.rows, this.device.limits.maxComputeWorkgroupsPerDimension));
+    // The weight vector, once per dispatch (every row reads the same one).
+    countDispatch(this.device, buffers.weight ? shape.cols * 4 : 0);
   }
 
   private check(buffers: RmsNormBuffers, shape: RmsNormShape): { xStride: number; yStride: number; yOffset: number } {

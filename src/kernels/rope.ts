@@ -137,7 +137,8 @@ export class RopeKernel {
       ['f32', constants.corrHigh],
     ]);
     const bound = [buffers.x, buffers.positions, ...(buffers.freqFactors ? [buffers.freqFactors] : [])];
-    encodeDispatch(this.device, pass, this.pipeline, uniforms, bound, ceilDiv(pairs, this.variant.workgroupSize));
+    const freqFactorBytes = buffers.freqFactors ? (params.nRot / 2) * 4 : 0;
+    encodeDispatch(this.device, pass, this.pipeline, uniforms, bound, ceilDiv(pairs, this.variant.workgroupSize), freqFactorBytes);
   }
 
   private check(buffers: RopeBuffers, shape: Required<RopeShape>, params: RopeParams): void {

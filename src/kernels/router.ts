@@ -12,6 +12,7 @@
 
 import { asBufferBinding, checkBindingSize, createUniformBuffer, packUniformScalars } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
+import { countDispatch } from '../gpu/cost-counter';
 import { ceilDiv, workgroupGrid } from '../gpu/dispatch';
 import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
 import type { BindingKind } from '../gpu/pipelines';
@@ -83,6 +84,10 @@ export interface RouterBinding {
   readonly shape: Readonly<RouterShape>;
   readonly logitsGroup: GPUBindGroup;
   readonly topKGroup: GPUBindGroup;
+  /** Weight bytes the logits dispatch reads: the router matrix (and shared gate row) per token, the logit bias once. */
+  readonly logitsWeightBytes: number;
+  /** Weight bytes the top-k dispatch reads: the selection bias, once. */
+  readonly topKWeightBytes: number;
 }
 
 /** Token-major ids and weights, [tokens * topK] each, best first per token. */
@@ -225,10 +230,13 @@ export class RouterKernel {
     ]);
     const topKBuffers: BufferRef[] = [buffers.logits, buffers.routing];
     if (buffers.selectionBias) topKBuffers.push(buffers.selectionBias);
+    const matrixBytes = nExperts * rowBytes(quantDecoder(this.variant.weightType), hidden) + (buffers.sharedGateWeight ? hidden * 4 : 0);
     return {
       shape: { ...shape },
       logitsGroup: this.bindGroup(this.logitsPipeline, logitsParams, logitsBuffers, label),
       topKGroup: this.bindGroup(this.topKPipeline, topKParams, topKBuffers, this.topKPipeline.label),
+      logitsWeightBytes: tokens * matrixBytes + (buffers.logitBias ? nExperts * 4 : 0),
+      topKWeightBytes: buffers.selectionBias ? nExperts * 4 : 0,
     };
   }
 
@@ -241,9 +249,11 @@ export class RouterKernel {
     pass.setPipeline(this.logitsPipeline);
     pass.setBindGroup(0, binding.logitsGroup);
     pass.dispatchWorkgroups(...workgroupGrid(tokens * ceilDiv(rows, this.rowsPerWorkgroup), maxPerDimension));
+    countDispatch(this.device, binding.logitsWeightBytes);
     pass.setPipeline(this.topKPipeline);
     pass.setBindGroup(0, binding.topKGroup);
     pass.dispatchWorkgroups(...workgroupGrid(ceilDiv(tokens, TOPK_WORKGROUP_SIZE), maxPerDimension));
+    countDispatch(this.device, binding.topKWeightBytes);
   }
 
   private bindGroup(pipeline: GPUComputePipeline, params: ArrayBuffer, buffers: BufferRef[], label: string): GPUBindGroup {

@@ -16,6 +16,8 @@
 import type { ByteSource } from '../gguf/source';
 import type { GgufFile } from '../gguf/types';
 import { createStorageBuffer } from '../gpu/buffers';
+import { costCounterOf, writeBufferCounted } from '../gpu/cost-counter';
+import type { CostCounter } from '../gpu/cost-counter';
 import { Recording } from '../gpu/recording';
 import { MAX_SLAB_BINDINGS } from '../kernels/expert-ffn';
 import type { ExpertFfnBinding } from '../kernels/expert-ffn';
@@ -176,10 +178,22 @@ export class MoeTransformer {
    * requested output, read back in the batch's last submission.
    */
   private async forwardBatch(tokens: readonly number[], startPosition: number, output: ForwardOutput): Promise<ForwardResult> {
+    // JS encode time runs from here to the last submission; submits and the awaits on the GPU or the store are left out.
+    const cost = costCounterOf(this.device);
+    cost.startEncode();
+    try {
+      return await this.recordBatch(tokens, startPosition, output, cost);
+    } finally {
+      cost.stopEncode();
+    }
+  }
+
+  /** forwardBatch's work, with the clock of `cost` open until the last submission. */
+  private async recordBatch(tokens: readonly number[], startPosition: number, output: ForwardOutput, cost: CostCounter): Promise<ForwardResult> {
     const T = tokens.length;
     const { device, state: s, config: c } = this;
-    device.queue.writeBuffer(s.ids, 0, Uint32Array.from(tokens));
-    device.queue.writeBuffer(s.positions, 0, Uint32Array.from(tokens, (_, t) => startPosition + t));
+    writeBufferCounted(device, s.ids, 0, Uint32Array.from(tokens));
+    writeBufferCounted(device, s.positions, 0, Uint32Array.from(tokens, (_, t) => startPosition + t));
     const rec = new Recording(device, `forward ${T} tokens at ${startPosition}`);
     this.experts.beginBatch(T, startPosition);
 
@@ -220,11 +234,12 @@ export class MoeTransformer {
     const staging = readFrom && device.createBuffer({ label: 'forward readback', size: readBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     if (readFrom && staging) rec.encoder.copyBufferToBuffer(readFrom, 0, staging, 0, readBytes);
     this.experts.encodeBatchEnd(rec.encoder);
-    device.queue.submit([rec.encoder.finish()]);
+    rec.finish();
+    cost.stopEncode();
     try {
       await this.experts.finishBatch();
       if (!staging) return {};
-      await staging.mapAsync(GPUMapMode.READ);
+      await cost.roundTrip(staging.mapAsync(GPUMapMode.READ));
       const bytes = staging.getMappedRange().slice(0);
       if (output === 'argmax') return { argmax: new Uint32Array(bytes)[0] };
       if (typeof output === 'object') return { candidates: decodeTopKResult(bytes) };
@@ -255,7 +270,7 @@ export class MoeTransformer {
 
     // Routed experts, read through the slot table: x += sum_j w_j down_j(silu(gate_j xb) * up_j xb).
     const experts = bindings.experts[l];
-    if (experts) await this.experts.runLayer(rec, l, T, (pass) => this.kernels.routedFfn(l).encode(pass, experts));
+    if (experts) await this.experts.runLayer(rec, l, T, (pass, liveTokens) => this.kernels.routedFfn(l).encode(pass, experts, undefined, liveTokens));
 
     // Shared expert or dense FFN, as one expert.
     const single = bindings.single[l];

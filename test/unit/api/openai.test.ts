@@ -14,6 +14,7 @@ import type { ChatCompletionChunk, CompletionChunk, MoeRoutingDelta } from '../.
 import type { RoutingDelta } from '../../../src/engine/routing';
 import { installErrorTransfer } from '../../../src/worker/transfer';
 import { ContextOverflowError } from '../../../src/engine/errors';
+import { zeroRequestCost } from '../../../src/engine/engine';
 import { GgufError } from '../../../src/gguf/errors';
 import { UnsupportedArchitectureError } from '../../../src/models/registry';
 import { StoreError } from '../../../src/store/errors';
@@ -55,7 +56,7 @@ class FakeCore implements EngineServiceApi {
       promptTokens: 7, completionTokens: PIECES.length, cachedPromptTokens: 2, text, finishReason: this.finishReason,
       stats: {
         prefillTokPerS: 100, decodeTokPerS: 50, expertHits: 30, expertMisses: 10, prefetchPrecision: 0.5, prefetchRecall: 0.25,
-        bytesStreamed: 4096, stallMs: 3, expertLayers: [],
+        bytesStreamed: 4096, stallMs: 3, expertLayers: [], cost: zeroRequestCost(),
       },
     };
   }

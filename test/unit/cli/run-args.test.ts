@@ -4,6 +4,7 @@ import { CliError } from '../../../src/cli/args';
 import { f32LittleEndian } from '../../../src/cli/logits';
 import { parseTokenList } from '../../../src/cli/model';
 import { RUN_HELP, parseRunArgs, runJson } from '../../../src/cli/run';
+import { zeroRequestCost } from '../../../src/engine/engine';
 import type { GenerateResult } from '../../../src/engine/engine';
 
 const BASE = ['--model', 'm.gguf', '--prompt', 'Hi'];
@@ -77,7 +78,7 @@ describe('webmoe run options', () => {
 
   it('--json writes exactly promptTokens, tokens, text and stats', () => {
     const layer = { hits: 3, misses: 0, prefetchLoads: 0, prefetchUsed: 0, bytesStreamed: 0, stallMs: 0 };
-    const stats = { prefillTokPerS: 1, decodeTokPerS: 2, expertHits: 3, expertMisses: 0, bytesStreamed: 0, stallMs: 0, prefetchPrecision: 0, prefetchRecall: 0, expertLayers: [layer] };
+    const stats = { prefillTokPerS: 1, decodeTokPerS: 2, expertHits: 3, expertMisses: 0, bytesStreamed: 0, stallMs: 0, prefetchPrecision: 0, prefetchRecall: 0, expertLayers: [layer], cost: zeroRequestCost() };
     const result: GenerateResult = { promptTokens: [1], tokens: [2, 3], text: 'ab', finishReason: 'length', stats, seed: 5, reusedTokens: 0 };
     expect(JSON.parse(runJson(result))).toEqual({ promptTokens: [1], tokens: [2, 3], text: 'ab', stats });
     expect(Object.keys(JSON.parse(runJson(result)))).toEqual(['promptTokens', 'tokens', 'text', 'stats']);
