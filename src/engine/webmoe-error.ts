@@ -119,8 +119,10 @@ export function toWebMoeError(error: unknown): WebMoeError {
     });
   }
   if (error instanceof EngineError) return make(ENGINE_CODES[error.code] ?? 'INTERNAL');
-  // A template that refuses the conversation (its own raise_exception) is the request's problem, not the model's.
-  if (error instanceof ChatTemplateError && error.failure === 'refused') return make('BAD_REQUEST');
+  // A template renders only for a request: one that refuses the conversation (its own raise_exception), fails on its
+  // messages or runs past the renderer's limits on them is that request's failure (the engine serves the next one);
+  // one that does not parse fails the model's load.
+  if (error instanceof ChatTemplateError && error.failure !== 'parse') return make('BAD_REQUEST', { templateFailure: error.failure });
   if (error instanceof TextError) return make(error.code === 'NO_CHAT_TEMPLATE' ? 'NO_CHAT_TEMPLATE' : 'UNSUPPORTED_MODEL');
   if (error instanceof GpuUnavailableError) return make('NO_WEBGPU');
   if (error instanceof GpuOperationError) return make('GPU_ERROR', { operation: error.operation });

@@ -27,6 +27,24 @@ export type ModelConfigErrorCode =
   /** Metadata that is missing, inconsistent or asks for something not implemented. */
   | 'BAD_CONFIG';
 
+/**
+ * The largest hyper-parameters a config may have: a few times the largest
+ * published MoE (DeepSeek-V3: 61 layers, hidden 7168, 128 heads, 256 experts;
+ * Llama 4 Scout: a 10 Mi context; Gemma: 262k tokens), so that a hostile
+ * file's counts are refused before anything is sized by them.
+ */
+export const MODEL_LIMITS = {
+  maxLayers: 1024,
+  /** Hidden size and every FFN width. */
+  maxWidth: 1 << 18,
+  maxHeads: 1024,
+  /** Width of one key or value head (and latent attention's cache row). */
+  maxHeadDim: 4096,
+  maxContext: 1 << 24,
+  maxVocab: 1 << 21,
+  maxExperts: 1024,
+} as const;
+
 export class ModelConfigError extends Error {
   override name = 'ModelConfigError';
   constructor(readonly code: ModelConfigErrorCode, message: string) {

@@ -9,7 +9,8 @@
 import type { GgufFile } from '../gguf/types';
 import type { Architecture, GraphChoices, TinyRecipe } from './architecture';
 import type { LayerTensors, ModelConfig, RopeConfig, ScaleConfig } from './config';
-import { ArchMetadata, checkStandardHeads, fullAttention, readCommonHparams, readRope } from './hparams';
+import { MODEL_LIMITS } from './config';
+import { ArchMetadata, checkFfnWidths, checkStandardHeads, fullAttention, readCommonHparams, readRope } from './hparams';
 import type { CommonHparams } from './hparams';
 import { TensorFinder, denseFfn, moeFfn, standardAttention, tableFacts, tensorTable } from './tensor-table';
 
@@ -52,9 +53,10 @@ function readDecoderConfig(file: GgufFile, spec: DecoderSpec): ModelConfig {
   const h = readCommonHparams(m, { allowsDense: spec.allowsDense });
   checkStandardHeads(m, h, { ownHeadDim: spec.ownHeadDim });
   const expertFF = spec.expertWidth(m, h);
-  const sharedExpertFF = spec.sharedExpertWidth?.(m, h) ?? 0;
+  const sharedExpertFF = m.count('expert_shared_feed_forward_length', spec.sharedExpertWidth?.(m, h) ?? 0, 0, MODEL_LIMITS.maxWidth);
   const rope = readRope(m, { kind: spec.graph.rope, dims: h.headDimK, contextLength: h.contextLength, readsYarnKeys: spec.readsYarnKeys });
-  const leadingDenseLayers = h.nExpert === 0 ? h.nLayer : m.optNumber('leading_dense_block_count') ?? 0;
+  const leadingDenseLayers = h.nExpert === 0 ? h.nLayer : m.count('leading_dense_block_count', m.optNumber('leading_dense_block_count') ?? 0, 0, h.nLayer);
+  checkFfnWidths(m, { ...h, expertFF, leadingDenseLayers });
 
   const shape = { ...h, expertFF, sharedExpertFF };
   const t = new TensorFinder(file, m.arch);

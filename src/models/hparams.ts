@@ -7,7 +7,7 @@
 
 import { ARCHITECTURE_KEY, getNumber, getString, optNumber, optNumberArray, optString } from '../gguf/metadata';
 import type { GgufFile } from '../gguf/types';
-import { ModelConfigError } from './config';
+import { MODEL_LIMITS, ModelConfigError } from './config';
 import type { RopeConfig, RopeOrdering, RopeScalingType } from './config';
 
 /** The keys of one file under its architecture's prefix (`<arch>.<suffix>`). */
@@ -54,6 +54,26 @@ export class ArchMetadata {
     return optString(this.file, this.key(suffix));
   }
 
+  /**
+   * `value` (read from `suffix`, or derived from other keys when it is absent)
+   * if it is an integer in min..max; else BAD_CONFIG naming the key and the
+   * value, before anything is sized or looped over by it.
+   */
+  count(suffix: string, value: number, min: number, max: number): number {
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw new ModelConfigError('BAD_CONFIG', `${this.key(suffix)} = ${value}: must be an integer in ${min}..${max}`);
+    }
+    return value;
+  }
+
+  /** `value` if it is a finite number (and > 0 with `positive`); else BAD_CONFIG naming the key. */
+  real(suffix: string, value: number, opts: { positive?: boolean } = {}): number {
+    if (!Number.isFinite(value) || (opts.positive && !(value > 0))) {
+      throw new ModelConfigError('BAD_CONFIG', `${this.key(suffix)} = ${value}: must be a finite number${opts.positive ? ' > 0' : ''}`);
+    }
+    return value;
+  }
+
   error(message: string, code: 'BAD_CONFIG' | 'BAD_SHAPE' = 'BAD_CONFIG'): ModelConfigError {
     return new ModelConfigError(code, `${this.arch}: ${message}`);
   }
@@ -82,16 +102,19 @@ export interface CommonHparams {
  * accepted.
  */
 export function readCommonHparams(m: ArchMetadata, opts: { allowsDense: boolean }): CommonHparams {
-  const nLayer = m.number('block_count');
-  const hidden = m.number('embedding_length');
-  const nHead = m.required('attention.head_count');
-  const nHeadKv = m.uniform('attention.head_count_kv') ?? nHead;
-  const headDimK = m.uniform('attention.key_length') ?? hidden / nHead;
-  const headDimV = m.uniform('attention.value_length') ?? hidden / nHead;
-  const nExpert = m.optNumber('expert_count') ?? 0;
-  const nExpertUsed = m.uniform('expert_used_count') ?? 0;
-  if (!Number.isInteger(headDimK) || !Number.isInteger(headDimV)) throw m.error(`hidden ${hidden} is not a multiple of ${nHead} heads`);
-  if (nHeadKv < 1 || nHead % nHeadKv !== 0) throw m.error(`${nHead} heads is not a multiple of ${nHeadKv} kv heads`);
+  const L = MODEL_LIMITS;
+  const nLayer = m.count('block_count', m.number('block_count'), 1, L.maxLayers);
+  const hidden = m.count('embedding_length', m.number('embedding_length'), 1, L.maxWidth);
+  const nHead = m.count('attention.head_count', m.required('attention.head_count'), 1, L.maxHeads);
+  const nHeadKv = m.count('attention.head_count_kv', m.uniform('attention.head_count_kv') ?? nHead, 1, L.maxHeads);
+  const keyLength = m.uniform('attention.key_length');
+  const valueLength = m.uniform('attention.value_length');
+  if ((keyLength === undefined || valueLength === undefined) && hidden % nHead !== 0) throw m.error(`hidden ${hidden} is not a multiple of ${nHead} heads`);
+  const headDimK = m.count('attention.key_length', keyLength ?? hidden / nHead, 1, L.maxHeadDim);
+  const headDimV = m.count('attention.value_length', valueLength ?? hidden / nHead, 1, L.maxHeadDim);
+  const nExpert = m.count('expert_count', m.optNumber('expert_count') ?? 0, 0, L.maxExperts);
+  const nExpertUsed = m.count('expert_used_count', m.uniform('expert_used_count') ?? 0, 0, L.maxExperts);
+  if (nHead % nHeadKv !== 0) throw m.error(`${nHead} heads is not a multiple of ${nHeadKv} kv heads`);
   if (nExpert === 0 && !opts.allowsDense) throw m.error('expert_count must be > 0');
   if (nExpert > 0 && (nExpertUsed < 1 || nExpertUsed > nExpert)) throw m.error(`expert_used_count ${nExpertUsed} must be in 1..${nExpert}`);
   return {
@@ -101,11 +124,11 @@ export function readCommonHparams(m: ArchMetadata, opts: { allowsDense: boolean 
     nHeadKv,
     headDimK,
     headDimV,
-    contextLength: m.number('context_length'),
-    rmsEps: m.number('attention.layer_norm_rms_epsilon'),
+    contextLength: m.count('context_length', m.number('context_length'), 1, L.maxContext),
+    rmsEps: m.real('attention.layer_norm_rms_epsilon', m.number('attention.layer_norm_rms_epsilon'), { positive: true }),
     nExpert,
     nExpertUsed,
-    denseFF: m.uniform('feed_forward_length') ?? 0,
+    denseFF: m.count('feed_forward_length', m.uniform('feed_forward_length') ?? 0, 0, L.maxWidth),
   };
 }
 
@@ -117,9 +140,21 @@ export function checkStandardHeads(m: ArchMetadata, h: CommonHparams, opts: { ow
   }
 }
 
+/**
+ * Widths the layers use must not be 0: the routed experts' (with experts)
+ * and the dense FFN's (with dense layers); `expertFF` comes from
+ * expert_feed_forward_length or feed_forward_length, as the architecture reads it.
+ */
+export function checkFfnWidths(m: ArchMetadata, h: Pick<CommonHparams, 'nExpert' | 'nLayer' | 'denseFF'> & { expertFF: number; leadingDenseLayers: number }): void {
+  m.count('expert_feed_forward_length', h.expertFF, 0, MODEL_LIMITS.maxWidth);
+  if (h.nExpert > 0 && h.leadingDenseLayers < h.nLayer && h.expertFF < 1) throw m.error('the routed experts\' FFN width (expert_feed_forward_length or feed_forward_length) must be > 0');
+  if (h.leadingDenseLayers > 0 && h.denseFF < 1) throw m.error(`${m.key('feed_forward_length')} must be > 0 for the ${h.leadingDenseLayers} dense layer(s)`);
+}
+
 /** `expert_feed_forward_length`, or llama.cpp's fallback of feed_forward_length / experts used. */
 export function expertWidthOrShare(m: ArchMetadata, h: CommonHparams): number {
-  return m.uniform('expert_feed_forward_length') ?? (h.nExpertUsed > 0 ? Math.floor(h.denseFF / h.nExpertUsed) : 0);
+  const width = m.uniform('expert_feed_forward_length') ?? (h.nExpertUsed > 0 ? Math.floor(h.denseFF / h.nExpertUsed) : 0);
+  return m.count('expert_feed_forward_length', width, 0, MODEL_LIMITS.maxWidth);
 }
 
 const SCALING_TYPES: readonly RopeScalingType[] = ['none', 'linear', 'yarn', 'longrope'];
@@ -136,25 +171,32 @@ export const YARN_DEFAULTS: RopeConfig['yarn'] = { attnFactor: 1, betaFast: 32, 
 export function readRope(m: ArchMetadata, opts: { kind: RopeOrdering; dims: number; contextLength: number; readsYarnKeys?: boolean }): RopeConfig {
   const dims = m.optNumber('rope.dimension_count') ?? opts.dims;
   if (dims !== opts.dims) throw m.error(`rope dimension count ${dims} != head dim ${opts.dims}`);
+  // Both orderings rotate pairs of dimensions.
+  if (m.count('rope.dimension_count', dims, 2, MODEL_LIMITS.maxHeadDim) % 2 !== 0) throw m.error(`rope dimension count ${dims} must be even`);
   // llama.cpp's default scaling type is "linear", which with no factor is no scaling.
   const scalingName = m.optString('rope.scaling.type') ?? 'linear';
   const scalingType = SCALING_TYPES.find((t) => t === scalingName);
   if (!scalingType) throw new ModelConfigError('BAD_CONFIG', `${m.key('rope.scaling.type')}: unknown rope scaling '${scalingName}'`);
-  const factor = m.optNumber('rope.scaling.factor') ?? m.optNumber('rope.scale_linear') ?? 0;
+  const factorKey = m.optNumber('rope.scaling.factor') === undefined && m.optNumber('rope.scale_linear') !== undefined ? 'rope.scale_linear' : 'rope.scaling.factor';
+  const factor = m.optNumber(factorKey) ?? 0;
+  if (factor !== 0) m.real(factorKey, factor, { positive: true });
   return {
     kind: opts.kind,
     dims,
-    freqBase: m.optNumber('rope.freq_base') ?? 10000,
+    freqBase: m.real('rope.freq_base', m.optNumber('rope.freq_base') ?? 10000, { positive: true }),
     scalingType,
     scalingFactor: factor === 0 ? 1 : factor,
-    originalContextLength: m.optNumber('rope.scaling.original_context_length') ?? opts.contextLength,
-    attnFactor: m.optNumber('rope.scaling.attn_factor') ?? 1,
+    originalContextLength: m.count('rope.scaling.original_context_length', m.optNumber('rope.scaling.original_context_length') ?? opts.contextLength, 1, MODEL_LIMITS.maxContext),
+    attnFactor: m.real('rope.scaling.attn_factor', m.optNumber('rope.scaling.attn_factor') ?? 1, { positive: true }),
     yarn: opts.readsYarnKeys ? readYarn(m) : { ...YARN_DEFAULTS },
   };
 }
 
 function readYarn(m: ArchMetadata): RopeConfig['yarn'] {
-  const yarnKey = (suffix: string): number | undefined => m.optNumber(`rope.scaling.yarn_${suffix}`);
+  const yarnKey = (suffix: string): number | undefined => {
+    const value = m.optNumber(`rope.scaling.yarn_${suffix}`);
+    return value === undefined ? undefined : m.real(`rope.scaling.yarn_${suffix}`, value);
+  };
   return {
     extFactor: yarnKey('ext_factor'),
     attnFactor: yarnKey('attn_factor') ?? YARN_DEFAULTS.attnFactor,

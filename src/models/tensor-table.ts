@@ -176,7 +176,13 @@ export function tableFacts(
     vocabSize,
     qkvBias: tensors.layers.some((l) => l.attention.kind === 'standard' && (l.attention.qBias ?? l.attention.kBias ?? l.attention.vBias) !== undefined),
     tiedOutput: tensors.output === tensors.tokenEmbd,
-    bosTokenId: optNumber(file, 'tokenizer.ggml.bos_token_id'),
-    eosTokenId: optNumber(file, 'tokenizer.ggml.eos_token_id'),
+    bosTokenId: tokenIdOf(file, 'tokenizer.ggml.bos_token_id', vocabSize),
+    eosTokenId: tokenIdOf(file, 'tokenizer.ggml.eos_token_id', vocabSize),
   };
+}
+
+/** A special token id, undefined when outside the vocabulary (as the tokenizer and llama.cpp ignore it). */
+function tokenIdOf(file: GgufFile, key: string, vocabSize: number): number | undefined {
+  const id = optNumber(file, key);
+  return id !== undefined && Number.isInteger(id) && id >= 0 && id < vocabSize ? id : undefined;
 }

@@ -29,7 +29,8 @@ import { kvBool, kvF32, kvString, kvU32 } from '../../gguf/writer';
 import type { Architecture, GraphChoices, TensorSpec, TinyShape } from '../architecture';
 import type { LatentAttentionConfig, LatentAttentionTensors, LayerTensors, ModelConfig, RopeConfig } from '../config';
 import { defaultScales } from '../decoder';
-import { ArchMetadata, fullAttention, readCommonHparams, readRope } from '../hparams';
+import { MODEL_LIMITS } from '../config';
+import { ArchMetadata, checkFfnWidths, fullAttention, readCommonHparams, readRope } from '../hparams';
 import { TensorFinder, denseFfn, moeFfn, tableFacts, tensorTable } from '../tensor-table';
 import { standardTinyTensors } from '../tiny-tensors';
 
@@ -52,15 +53,16 @@ function readConfig(file: GgufFile): ModelConfig {
   if ((m.optNumber('expert_group_count') ?? 0) > 1) throw m.error('group-limited routing (expert_group_count > 1) is not supported');
   if ((m.optNumber('attention.temperature_scale') ?? 0) !== 0) throw m.error('attention temperature scaling is not supported');
 
-  const kvLoraRank = required('attention.kv_lora_rank');
-  const ropeDim = required('rope.dimension_count');
-  const keyLengthMla = required('attention.key_length_mla');
+  const { maxHeadDim, maxWidth } = MODEL_LIMITS;
+  const kvLoraRank = m.count('attention.kv_lora_rank', required('attention.kv_lora_rank'), 1, maxHeadDim);
+  const ropeDim = m.count('rope.dimension_count', required('rope.dimension_count'), 2, maxHeadDim);
+  const keyLengthMla = m.count('attention.key_length_mla', required('attention.key_length_mla'), 1, maxHeadDim);
   const latent: LatentAttentionConfig = {
     kvLoraRank,
-    qLoraRank: m.optNumber('attention.q_lora_rank') ?? 0,
+    qLoraRank: m.count('attention.q_lora_rank', m.optNumber('attention.q_lora_rank') ?? 0, 0, maxWidth),
     ropeDim,
     nopeDim: keyLengthMla - ropeDim,
-    valueDim: required('attention.value_length_mla'),
+    valueDim: m.count('attention.value_length_mla', required('attention.value_length_mla'), 1, maxHeadDim),
   };
   if (latent.nopeDim < 1) throw m.error(`key_length_mla ${keyLengthMla} must exceed the rope dimension count ${ropeDim}`);
   // The cache row is [latent | rope key], one for all heads; its first L values are the values.
@@ -70,10 +72,11 @@ function readConfig(file: GgufFile): ModelConfig {
 
   const gating = m.optNumber('expert_gating_func') ?? 0;
   if (gating !== 0 && gating !== 1 && gating !== 2) throw m.error(`expert_gating_func ${gating} is not supported (1 softmax, 2 sigmoid)`);
-  const scale = m.optNumber('expert_weights_scale') ?? 0;
-  const expertFF = required('expert_feed_forward_length');
-  const sharedExpertFF = expertFF * required('expert_shared_count');
-  const leadingDenseLayers = m.optNumber('leading_dense_block_count') ?? 0;
+  const scale = m.real('expert_weights_scale', m.optNumber('expert_weights_scale') ?? 0);
+  const expertFF = m.count('expert_feed_forward_length', required('expert_feed_forward_length'), 1, maxWidth);
+  const sharedExpertFF = m.count('expert_shared_count', required('expert_shared_count'), 0, Math.floor(maxWidth / expertFF)) * expertFF;
+  const leadingDenseLayers = m.count('leading_dense_block_count', m.optNumber('leading_dense_block_count') ?? 0, 0, h.nLayer);
+  checkFfnWidths(m, { ...h, expertFF, leadingDenseLayers });
   const rope = readDeepseekRope(m, ropeDim, h.contextLength);
   const shape = { ...h, expertFF, sharedExpertFF };
 
@@ -141,6 +144,7 @@ function readDeepseekRope(m: ArchMetadata, ropeDim: number, contextLength: numbe
   const rope = readRope(m, { kind: graph.rope, dims: ropeDim, contextLength });
   const stored = m.optNumber('rope.scaling.yarn_log_multiplier');
   if (stored === undefined) return rope;
+  m.real('rope.scaling.yarn_log_multiplier', stored);
   const logMultiplier = f(stored / f(0.1));
   return { ...rope, yarn: { ...rope.yarn, logMultiplier, mscale: logMultiplier } };
 }

@@ -11,6 +11,7 @@
 
 import { optNumber } from '../../gguf/metadata';
 import { kvF32, kvString, kvU32 } from '../../gguf/writer';
+import { MODEL_LIMITS } from '../config';
 import type { RopeConfig } from '../config';
 import { defineDecoder } from '../decoder';
 import type { ArchMetadata, CommonHparams } from '../hparams';
@@ -26,10 +27,9 @@ export const GPT_OSS_SLIDING_WINDOW = 16;
  */
 function readSlidingWindows(m: ArchMetadata, h: CommonHparams, rope: RopeConfig): number[] {
   const window = m.optNumber('attention.sliding_window');
-  if (window === undefined || !Number.isInteger(window) || window < 1) {
-    throw m.error(`${m.key('attention.sliding_window')} must be a positive integer`);
-  }
-  const period = m.uniform('attention.sliding_window_pattern') ?? 2;
+  if (window === undefined) throw m.error(`${m.key('attention.sliding_window')} must be a positive integer`);
+  m.count('attention.sliding_window', window, 1, MODEL_LIMITS.maxContext);
+  const period = m.count('attention.sliding_window_pattern', m.uniform('attention.sliding_window_pattern') ?? 2, 0, MODEL_LIMITS.maxLayers);
   const swaFreqBase = optNumber(m.file, m.key('rope.freq_base_swa'));
   if (swaFreqBase !== undefined && swaFreqBase !== rope.freqBase) {
     throw m.error(`a separate RoPE base for sliding-window layers (${swaFreqBase}) is not supported`);

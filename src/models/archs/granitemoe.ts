@@ -24,6 +24,10 @@ import { standardTinyTensors } from '../tiny-tensors';
 function readGraniteScales(m: ArchMetadata, h: CommonHparams): ScaleConfig {
   const logit = m.optNumber('logit_scale');
   if (logit === undefined) throw m.error(`required metadata key ${m.key('logit_scale')} is missing`);
+  for (const key of ['logit_scale', 'embedding_scale', 'residual_scale', 'attention.scale']) {
+    const value = m.optNumber(key);
+    if (value !== undefined) m.real(key, value);
+  }
   if (optBool(m.file, m.key('rope.scaling.finetuned')) === false) {
     throw m.error('models without RoPE (rope.scaling.finetuned = false) are not supported');
   }
@@ -33,7 +37,8 @@ function readGraniteScales(m: ArchMetadata, h: CommonHparams): ScaleConfig {
     embedding: orOne(m.optNumber('embedding_scale')),
     residual: orOne(m.optNumber('residual_scale')),
     attention: attention === 0 ? 1 / Math.sqrt(h.headDimK) : attention,
-    logit,
+    // llama.cpp divides the logits only by a logit_scale other than 0.
+    logit: orOne(logit),
   };
 }
 
