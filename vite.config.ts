@@ -27,7 +27,13 @@ export default defineConfig(({ mode }) => {
       root: resolve(root, 'test/pages'),
       base: './',
       worker,
-      build: { outDir: resolve(root, 'dist/test-pages'), emptyOutDir: true, target: 'es2022' },
+      build: {
+        outDir: resolve(root, 'dist/test-pages'),
+        emptyOutDir: true,
+        target: 'es2022',
+        // index.html: the library as a page imports it; store.html: store operations for the store-fault tests.
+        rollupOptions: { input: { index: resolve(root, 'test/pages/index.html'), store: resolve(root, 'test/pages/store.html') } },
+      },
     };
   }
   if (mode === 'cli') {

@@ -33,7 +33,11 @@ export interface StoreErrorDetails {
   recordKey?: string;
   /** QUOTA_EXCEEDED: bytes the import still has to write. */
   neededBytes?: number;
-  /** QUOTA_EXCEEDED: bytes the storage reported as available. */
+  /**
+   * QUOTA_EXCEEDED: bytes available: what the storage reported, or, when a
+   * write did not fit although the report said it would, that write's size
+   * (an upper bound: less than it was free).
+   */
   availableBytes?: number;
   cause?: unknown;
 }

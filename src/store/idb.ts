@@ -65,9 +65,13 @@ class IndexedDbBackend implements StoreBackend {
   }
 
   private database(): Promise<IDBDatabase> {
-    this.connection ??= openDatabase(this.factory, this.databaseName, () => {
-      this.connection = undefined;
-    });
+    if (this.connection === undefined) {
+      // Only this connection's closing forgets it: a newer one may have replaced it meanwhile.
+      const opened: Promise<IDBDatabase> = openDatabase(this.factory, this.databaseName, () => {
+        if (this.connection === opened) this.connection = undefined;
+      });
+      this.connection = opened;
+    }
     const connection = this.connection;
     connection.catch(() => {
       if (this.connection === connection) this.connection = undefined;
@@ -79,11 +83,26 @@ class IndexedDbBackend implements StoreBackend {
     stores: string[], mode: IDBTransactionMode, durability: 'strict' | 'relaxed',
     body: (tx: IDBTransaction) => IDBRequest<T> | void,
   ): Promise<T> {
-    const db = await this.database();
-    const tx = db.transaction(stores, mode, { durability });
+    const tx = await this.begin(stores, mode, durability);
     const request = body(tx);
     await transactionDone(tx);
     return request ? request.result : (undefined as T);
+  }
+
+  /**
+   * A new transaction. Another tab deleting or upgrading the database closes
+   * our connection (see openDatabase), possibly between handing it out and
+   * this call: then the transaction is begun once more on a new connection.
+   */
+  private async begin(stores: string[], mode: IDBTransactionMode, durability: 'strict' | 'relaxed'): Promise<IDBTransaction> {
+    const db = await this.database();
+    try {
+      return db.transaction(stores, mode, { durability });
+    } catch (error) {
+      if ((error as { name?: unknown } | null)?.name !== 'InvalidStateError') throw error;
+      if (this.connection !== undefined && (await this.connection) === db) this.connection = undefined;
+      return (await this.database()).transaction(stores, mode, { durability });
+    }
   }
 
   putRecords(modelId: string, records: readonly RecordWrite[]): Promise<void> {
@@ -155,8 +174,14 @@ function openDatabase(factory: IDBFactory, name: string, onClosed: () => void): 
       if (!db.objectStoreNames.contains(MANIFESTS)) db.createObjectStore(MANIFESTS);
       if (!db.objectStoreNames.contains(RECORDS)) db.createObjectStore(RECORDS);
     };
+    let refused = false;
     request.onsuccess = () => {
       const db = request.result;
+      // Opened after all, once the tab that blocked us gave way: nobody holds this connection, so it must not linger.
+      if (refused) {
+        db.close();
+        return;
+      }
       // Another tab deleting or upgrading the database must not wait on us forever.
       db.onversionchange = () => {
         db.close();
@@ -166,7 +191,10 @@ function openDatabase(factory: IDBFactory, name: string, onClosed: () => void): 
       resolve(db);
     };
     request.onerror = () => reject(request.error);
-    request.onblocked = () => reject(new Error(`IndexedDB ${name} is held open by another tab with an older version`));
+    request.onblocked = () => {
+      refused = true;
+      reject(new Error(`IndexedDB ${name} is held open by another tab with an older version`));
+    };
   });
 }
 

@@ -14,6 +14,11 @@
  *   6. the manifest with state 'complete', written durably: only now is the model usable
  * An import of the same file under the same id resumes: records that are
  * present and journaled are kept, everything else is (re)written.
+ * Imports of one model id run one at a time across tabs and workers (see
+ * lock.ts): a second one waits, then finds the model complete or resumes it.
+ * A model deleted while it is being imported (by another tab) stops the
+ * import with MODEL_NOT_FOUND before the next batch or the commit, so a
+ * deletion is never undone by a late commit of a model missing its records.
  * Memory stays bounded by about two batches: the next batch is read from the
  * source while the current one is written.
  */
@@ -29,10 +34,12 @@ import type { Batch } from './batches';
 import { StoreError, corruptRecordError, formatBytes, storageCall } from './errors';
 import { recordHash, sha256Hex } from './hash';
 import { finishedRecords, journalRecord, removeJournals } from './journal';
+import { importLockName, withLock } from './lock';
 import { manifestRecords } from './manifest';
 import type { ModelManifest, RecordEntry } from './manifest';
 import { checkModelId, modelIdFromName } from './model-id';
 import { planImport } from './plan';
+import type { ImportPlan } from './plan';
 
 export interface ImportProgress {
   modelId: string;
@@ -73,6 +80,8 @@ export interface ImportResult {
   alreadyComplete: boolean;
   /** Records kept from an earlier, interrupted import. */
   recordsResumed: number;
+  /** Their bytes: what resuming saved from reading and writing again. */
+  bytesResumed: number;
   recordsWritten: number;
   bytesWritten: number;
   /** Whether the platform granted persistent storage. */
@@ -94,13 +103,18 @@ export async function importModel(backend: StoreBackend, input: ByteSource | rea
   const fingerprint = await fingerprintSource(set);
   const plan = planImport(file, { modelId, sourceName: source.name, fingerprint, sharedChunkBytes: options.sharedChunkBytes });
   options.signal?.throwIfAborted();
+  return withLock(importLockName(modelId), () => importLocked(backend, source, plan, options), options.signal);
+}
 
+/** The import proper, run holding the model's import lock. */
+async function importLocked(backend: StoreBackend, source: ByteSource, plan: ImportPlan, options: ImportOptions): Promise<ImportResult> {
+  const { modelId } = plan.manifest;
   const existing = await storageCall(modelId, 'reading the manifest', () => backend.getManifest(modelId));
   const resuming = existing !== undefined && sameLayout(existing, plan.manifest);
   if (resuming && existing.state === 'complete') {
     const done = recordTotals(existing);
     options.onProgress?.({ modelId, phase: 'complete', bytesDone: done.bytes, bytesTotal: done.bytes, recordsDone: done.count, recordsTotal: done.count });
-    return { manifest: existing, alreadyComplete: true, recordsResumed: 0, recordsWritten: 0, bytesWritten: 0, persisted: false };
+    return { manifest: existing, alreadyComplete: true, recordsResumed: 0, bytesResumed: 0, recordsWritten: 0, bytesWritten: 0, persisted: false };
   }
   if (existing?.state === 'complete' && !options.replace) {
     throw new StoreError('MODEL_EXISTS',
@@ -120,7 +134,8 @@ export async function importModel(backend: StoreBackend, input: ByteSource | rea
   const persisted = await backend.requestPersistence().catch(() => false);
 
   if (!resuming) {
-    if (existing !== undefined) await storageCall(modelId, 'deleting the previous import', () => backend.deleteModel(modelId));
+    // Also when no manifest is stored: records of an import whose model was deleted under it may be left.
+    await storageCall(modelId, 'deleting the previous import', () => backend.deleteModel(modelId));
     await storageCall(modelId, 'writing the manifest', () => backend.putManifest(plan.manifest, { durable: false }));
   }
 
@@ -135,10 +150,11 @@ export async function importModel(backend: StoreBackend, input: ByteSource | rea
   let journal = done.nextJournal;
   await forEachPrefetched(batches.map((b) => () => loadAndHash(source, b)), async (loaded, i) => {
     options.signal?.throwIfAborted();
+    await checkNotDeleted(backend, plan.manifest);
     const writes: RecordWrite[] = loaded.map((r) => ({ key: r.key, bytes: r.bytes }));
     writes.push(journalRecord(journal++, loaded));
     const remainingBytes = progress.bytesTotal - progress.bytesDone;
-    await storageCall(modelId, `writing ${batches[i].keys[0]}…`, () => backend.putRecords(modelId, writes), (cause) => quotaError(backend, modelId, remainingBytes, cause));
+    await storageCall(modelId, `writing ${batches[i].keys[0]}…`, () => backend.putRecords(modelId, writes), (cause) => quotaError(backend, modelId, remainingBytes, sum(writes.map((w) => w.bytes.byteLength)), cause));
     for (const r of loaded) hashes.set(r.key, r.hash);
     progress.bytesDone += batches[i].bytes;
     progress.recordsDone += loaded.length;
@@ -147,14 +163,16 @@ export async function importModel(backend: StoreBackend, input: ByteSource | rea
 
   const verify = options.verify ?? 'all';
   const toVerify = verify === 'all' ? records : verify === 'resumed' ? records.filter((r) => resumedKeys.has(r.key)) : [];
-  await verifyRecords(backend, modelId, toVerify, hashes, options);
+  await verifyRecords(backend, plan.manifest, toVerify, hashes, options);
 
   const manifest: ModelManifest = commitManifest(plan.manifest, hashes);
+  await checkNotDeleted(backend, plan.manifest);
   await storageCall(modelId, 'committing the manifest', () => backend.putManifest(manifest, { durable: true }));
   await removeJournals(backend, modelId);
   options.onProgress?.({ ...progress, phase: 'complete' });
   return {
     manifest, alreadyComplete: false, recordsResumed: resumedKeys.size,
+    bytesResumed: sum(records.filter((r) => resumedKeys.has(r.key)).map((r) => r.bytes)),
     recordsWritten: pending.length, bytesWritten: sum(pending.map((r) => r.bytes)), persisted,
   };
 }
@@ -230,8 +248,9 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
 
 // ---------------------------------------------------------------- verification and errors
 
-async function verifyRecords(backend: StoreBackend, modelId: string, records: readonly RecordEntry[],
+async function verifyRecords(backend: StoreBackend, plan: ModelManifest, records: readonly RecordEntry[],
   hashes: ReadonlyMap<string, string>, options: ImportOptions): Promise<void> {
+  const { modelId } = plan;
   const progress = { modelId, phase: 'verifying' as const, bytesDone: 0, bytesTotal: sum(records.map((r) => r.bytes)),
     recordsDone: 0, recordsTotal: records.length };
   if (records.length > 0) options.onProgress?.({ ...progress });
@@ -244,6 +263,8 @@ async function verifyRecords(backend: StoreBackend, modelId: string, records: re
       : bytes.byteLength !== record.bytes ? `has ${bytes.byteLength} bytes, expected ${record.bytes}`
         : recordHash(bytes) !== hashes.get(record.key) ? 'does not match its hash' : undefined;
     if (problem !== undefined) {
+      // A record gone because another tab deleted the model is no damage: say what happened.
+      if (bytes === undefined) await checkNotDeleted(backend, plan);
       // Drop it so that the next import writes it again.
       await backend.deleteRecords(modelId, [record.key]).catch(() => undefined);
       throw corruptRecordError(modelId, record.key, `read back after writing, ${record.key} ${problem}; import again to rewrite it`);
@@ -254,10 +275,33 @@ async function verifyRecords(backend: StoreBackend, modelId: string, records: re
   });
 }
 
-async function quotaError(backend: StoreBackend, modelId: string, remainingBytes: number, cause: unknown): Promise<StoreError> {
-  const available = await backend.availableBytes().catch(() => undefined);
-  const availableText = available === undefined ? '' : ` (${formatBytes(available)} available)`;
+/**
+ * Throws MODEL_NOT_FOUND when the manifest this import wrote is gone (another
+ * tab or worker deleted the model) or was replaced by another file's, after
+ * removing what this import wrote since: deletions do not take the import
+ * lock, so an import notices them here, between batches and before the commit.
+ */
+async function checkNotDeleted(backend: StoreBackend, plan: ModelManifest): Promise<void> {
+  const { modelId } = plan;
+  const stored = await storageCall(modelId, 'reading the manifest', () => backend.getManifest(modelId));
+  if (stored !== undefined && stored.state === 'importing' && stored.source.fingerprint === plan.source.fingerprint) return;
+  if (stored === undefined) await backend.deleteModel(modelId).catch(() => undefined);
+  throw new StoreError('MODEL_NOT_FOUND', `${modelId} was deleted (by another tab or worker) while it was being imported; import it again to store it`, { modelId });
+}
+
+/**
+ * QUOTA_EXCEEDED for a write that did not fit. Less than that write's size
+ * was free, whatever the storage estimate says: estimates can be far off
+ * (Chromium's ignores a quota set through DevTools and pads its figures), so
+ * the estimate is reported only when it is below that bound.
+ */
+async function quotaError(backend: StoreBackend, modelId: string, remainingBytes: number, failedWriteBytes: number, cause: unknown): Promise<StoreError> {
+  const estimate = await backend.availableBytes().catch(() => undefined);
+  const believable = estimate !== undefined && estimate < failedWriteBytes;
+  const available = believable ? estimate : failedWriteBytes;
+  const availableText = believable ? `${formatBytes(available)} available`
+    : `less than ${formatBytes(failedWriteBytes)} available (a write of that size did not fit${estimate === undefined ? '' : `; the storage estimate said ${formatBytes(estimate)}`})`;
   return new StoreError('QUOTA_EXCEEDED',
-    `storage ran out while importing ${modelId}: ${formatBytes(remainingBytes)} still to write${availableText}; free space and import again to resume`,
+    `storage ran out while importing ${modelId}: ${formatBytes(remainingBytes)} still to write, ${availableText}; free space and import again to resume`,
     { modelId, neededBytes: remainingBytes, availableBytes: available, cause });
 }

@@ -202,9 +202,24 @@ export class StoredModel {
     return problems;
   }
 
+  /**
+   * Why a record is absent: the model was deleted (or replaced by another
+   * file) since it was opened, typically by another tab or worker, which is
+   * MODEL_NOT_FOUND; else the store lost it, which is CORRUPT_RECORD.
+   */
+  private async missingRecordError(key: string): Promise<StoreError> {
+    const now = await this.backend.getManifest(this.modelId).catch(() => this.manifest);
+    if (now === undefined || now.state !== 'complete' || now.source.fingerprint !== this.manifest.source.fingerprint) {
+      const what = now === undefined ? 'was deleted' : 'was replaced by another import';
+      return new StoreError('MODEL_NOT_FOUND',
+        `${this.modelId} ${what} while in use (record ${key} is gone); import it again and reload it`, { modelId: this.modelId, recordKey: key });
+    }
+    return corruptRecordError(this.modelId, key, 'the record is missing');
+  }
+
   private async readRecord(entry: RecordEntry, options: ReadOptions): Promise<Uint8Array> {
     const bytes = await storageCall(this.modelId, `reading ${entry.key}`, () => this.backend.getRecord(this.modelId, entry.key));
-    if (bytes === undefined) throw corruptRecordError(this.modelId, entry.key, 'the record is missing');
+    if (bytes === undefined) throw await this.missingRecordError(entry.key);
     if (bytes.byteLength !== entry.bytes) {
       throw corruptRecordError(this.modelId, entry.key, `the record has ${bytes.byteLength} bytes, expected ${entry.bytes}`);
     }

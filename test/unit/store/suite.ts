@@ -19,7 +19,7 @@ import { GgmlType } from '../../../src/quant/formats';
 import { TINY_ARCHS } from '../../../src/tiny/archs';
 import { tinyWeightTypesFor } from '../../../src/tiny/make-tiny';
 import {
-  InjectedFailure, backendContents, expectSameBytes, expectedExpert, failingBackend, failingSource, namedSource,
+  InjectedFailure, backendContents, bind, expectSameBytes, expectedExpert, failingBackend, failingSource, namedSource,
   parseGguf, quotaLimitedBackend, rangeFetch, smallEstimateBackend, snapshot, tensorSlice, tiny,
 } from './helpers';
 import type { FailurePlan } from './helpers';
@@ -221,6 +221,58 @@ export function defineStoreSuite(newBackend: BackendFactory): void {
       const resumed = await createWeightStore(backend).importModel(namedSource(gguf(), ID), SMALL);
       expect(resumed.recordsWritten).toBe(1);
       expect(await snapshot(backend, ID)).toEqual(expected);
+    });
+  });
+
+  describe('concurrent use (another tab or worker)', () => {
+    const gguf = () => tiny({ arch: 'olmoe', type: 'q8_0', layers: 2, experts: 4, merges: 40 });
+    const ID = 'shared.gguf';
+
+    it('two imports of one model at once: one writes it, the other waits for it and finds it complete', async () => {
+      const backend = await newBackend();
+      const expected = await (async () => {
+        const clean = await newBackend();
+        await createWeightStore(clean).importModel(namedSource(gguf(), ID), SMALL);
+        return snapshot(clean, ID);
+      })();
+      const results = await Promise.all([
+        createWeightStore(backend).importModel(namedSource(gguf(), ID), SMALL),
+        createWeightStore(backend).importModel(namedSource(gguf(), ID), SMALL),
+      ]);
+      expect(results.map((r) => r.alreadyComplete).sort()).toEqual([false, true]);
+      expect(results.find((r) => !r.alreadyComplete)!.recordsResumed).toBe(0);
+      expect(await snapshot(backend, ID)).toEqual(expected);
+    });
+
+    it.each(['all', 'none'] as const)('a model deleted while it is being imported (verify: %s) stops the import with MODEL_NOT_FOUND, leaving nothing behind', async (verify) => {
+      const backend = await newBackend();
+      let writes = 0;
+      // Another tab deletes the model just before this import's third batch is written.
+      const deletedUnder: StoreBackend = {
+        ...bind(backend),
+        async putRecords(modelId, records) {
+          if (++writes === 3) await createWeightStore(backend).deleteModel(modelId);
+          return backend.putRecords(modelId, records);
+        },
+      };
+      const error = await expectStoreError(createWeightStore(deletedUnder).importModel(namedSource(gguf(), ID), { ...SMALL, verify }), 'MODEL_NOT_FOUND');
+      expect(error.message).toMatch(/deleted .*while it was being imported/);
+      expect(await createWeightStore(backend).listModels()).toEqual([]);
+      expect(await backend.listRecordKeys(ID)).toEqual([]);
+      const again = await createWeightStore(backend).importModel(namedSource(gguf(), ID), SMALL);
+      expect(again.recordsResumed).toBe(0);
+    });
+
+    it('a model deleted while open: its next read is MODEL_NOT_FOUND saying it was deleted, not CORRUPT_RECORD', async () => {
+      const backend = await newBackend();
+      const store = createWeightStore(backend);
+      await store.importModel(namedSource(gguf(), ID), SMALL);
+      const model = await store.openModel(ID);
+      await model.readExpert(0, 1);
+      expect(await createWeightStore(backend).deleteModel(ID)).toBe(true);
+      const error = await expectStoreError(model.readExpert(1, 2), 'MODEL_NOT_FOUND');
+      expect(error.message).toMatch(/was deleted while in use/);
+      await expectStoreError(model.readMetadata(), 'MODEL_NOT_FOUND');
     });
   });
 
