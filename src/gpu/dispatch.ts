@@ -3,6 +3,8 @@
  * maxComputeWorkgroupsPerDimension (65,535 by default).
  */
 
+import { attachArena, UniformArena } from './uniform-arena';
+
 export function ceilDiv(numerator: number, denominator: number): number {
   return Math.floor((numerator + denominator - 1) / denominator);
 }
@@ -32,7 +34,15 @@ export function workgroupGrid(workgroups: number, maxPerDimension = 65535): [num
 export function submitComputePass(device: GPUDevice, label: string, record: (pass: GPUComputePassEncoder) => void): void {
   const encoder = device.createCommandEncoder({ label });
   const pass = encoder.beginComputePass({ label });
-  record(pass);
-  pass.end();
-  device.queue.submit([encoder.finish()]);
+  const arena = new UniformArena(device, `${label} params`);
+  attachArena(pass, arena);
+  try {
+    record(pass);
+    pass.end();
+    arena.flush();
+    device.queue.submit([encoder.finish()]);
+  } finally {
+    // Destroyed after submit: its buffer lives until the GPU is done with it.
+    arena.destroy();
+  }
 }

@@ -72,4 +72,9 @@ export class ArgmaxKernel {
     encodeDispatch(this.device, pass, this.partialPipeline, uniforms, bound, nPartials);
     encodeDispatch(this.device, pass, this.finalPipeline, uniforms, bound, 1);
   }
+
+  /** Frees the kernel's own scratch buffers. */
+  destroy(): void {
+    this.ownScratch.destroy();
+  }
 }

@@ -5,7 +5,8 @@
  * shader's header for bindings and geometry.
  */
 
-import { asBufferBinding, checkBindingSize, createUniformBuffer, packUniformScalars } from '../gpu/buffers';
+import { uniformBinding } from '../gpu/uniform-arena';
+import { asBufferBinding, checkBindingSize, packUniformScalars } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
 import { countDispatch } from '../gpu/cost-counter';
 import { ceilDiv, workgroupGrid } from '../gpu/dispatch';
@@ -118,7 +119,7 @@ export class DequantKernel {
       label: this.label,
       layout: this.pipeline.getBindGroupLayout(0),
       entries: [
-        { binding: 0, resource: { buffer: createUniformBuffer(this.device, params, `${this.label} params`) } },
+        { binding: 0, resource: uniformBinding(this.device, pass, params, `${this.label} params`) },
         { binding: 1, resource: asBufferBinding(buffers.src) },
         { binding: 2, resource: asBufferBinding(buffers.dst) },
       ],

@@ -103,6 +103,8 @@ export interface ExpertFfnBinding {
   readonly gateUpGroup: GPUBindGroup;
   readonly downGroup: GPUBindGroup;
   readonly combineGroup?: GPUBindGroup;
+  /** The binding's own uniform buffer: whoever keeps the binding destroys it with it. */
+  readonly uniforms: GPUBuffer;
 }
 
 const DEFAULT_WORKGROUP_SIZE = 64;
@@ -212,6 +214,7 @@ export class ExpertFfnKernel {
       gateUpGroup: this.bindGroup(this.gateUpPipeline, uniforms, [x, routing, slots, hidden, ...slabs]),
       downGroup: this.bindGroup(this.downPipeline, uniforms, [hidden, routing, slots, downOutput, ...slabs]),
       combineGroup: this.combinePipeline && this.bindGroup(this.combinePipeline, uniforms, [buffers.pairOutput!, routing, buffers.y]),
+      uniforms,
     };
   }
 

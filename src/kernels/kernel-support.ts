@@ -4,7 +4,8 @@
  * followed by storage buffers at bindings 1, 2, ...
  */
 
-import { asBufferBinding, createUniformBuffer } from '../gpu/buffers';
+import { asBufferBinding } from '../gpu/buffers';
+import { uniformBinding } from '../gpu/uniform-arena';
 import type { BufferRef } from '../gpu/buffers';
 import { countDispatch } from '../gpu/cost-counter';
 import { workgroupGrid } from '../gpu/dispatch';
@@ -51,7 +52,7 @@ export function encodeDispatch(
 ): void {
   const label = pipeline.label;
   const entries: GPUBindGroupEntry[] = [
-    { binding: 0, resource: { buffer: createUniformBuffer(device, uniforms, `${label} params`) } },
+    { binding: 0, resource: uniformBinding(device, pass, uniforms, `${label} params`) },
     ...buffers.map((buffer, index) => ({ binding: index + 1, resource: asBufferBinding(buffer) })),
   ];
   const bindGroup = device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });

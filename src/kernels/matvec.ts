@@ -6,7 +6,8 @@
  * see the shader's header for bindings and geometry.
  */
 
-import { asBufferBinding, bindingSizeBytes, checkBindingSize, createUniformBuffer, packUniformScalars } from '../gpu/buffers';
+import { uniformBinding } from '../gpu/uniform-arena';
+import { asBufferBinding, bindingSizeBytes, checkBindingSize, packUniformScalars } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
 import { countDispatch } from '../gpu/cost-counter';
 import { ceilDiv, workgroupGrid } from '../gpu/dispatch';
@@ -147,7 +148,7 @@ export class MatvecKernel {
       label: this.label,
       layout: this.pipeline.getBindGroupLayout(0),
       entries: [
-        { binding: 0, resource: { buffer: createUniformBuffer(this.device, params, `${this.label} params`) } },
+        { binding: 0, resource: uniformBinding(this.device, pass, params, `${this.label} params`) },
         { binding: 1, resource: asBufferBinding(buffers.w) },
         { binding: 2, resource: asBufferBinding(buffers.x) },
         { binding: 3, resource: asBufferBinding(buffers.y) },

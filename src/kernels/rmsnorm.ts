@@ -4,7 +4,8 @@
  * dispatch size; see the shader's header for bindings and geometry.
  */
 
-import { asBufferBinding, checkBindingSize, createUniformBuffer, packUniformScalars } from '../gpu/buffers';
+import { uniformBinding } from '../gpu/uniform-arena';
+import { asBufferBinding, checkBindingSize, packUniformScalars } from '../gpu/buffers';
 import type { BufferRef } from '../gpu/buffers';
 import { countDispatch } from '../gpu/cost-counter';
 import { workgroupGrid } from '../gpu/dispatch';
@@ -82,7 +83,7 @@ export class RmsNormKernel {
       ['u32', yOffset],
     ]);
     const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: createUniformBuffer(this.device, params, `${this.label} params`) } },
+      { binding: 0, resource: uniformBinding(this.device, pass, params, `${this.label} params`) },
       { binding: 1, resource: asBufferBinding(buffers.x) },
       { binding: 2, resource: asBufferBinding(buffers.y) },
     ];

@@ -88,6 +88,8 @@ export interface RouterBinding {
   readonly logitsWeightBytes: number;
   /** Weight bytes the top-k dispatch reads: the selection bias, once. */
   readonly topKWeightBytes: number;
+  /** The binding's own uniform buffers: whoever keeps the binding destroys them with it. */
+  readonly uniforms: readonly GPUBuffer[];
 }
 
 /** Token-major ids and weights, [tokens * topK] each, best first per token. */
@@ -231,10 +233,13 @@ export class RouterKernel {
     const topKBuffers: BufferRef[] = [buffers.logits, buffers.routing];
     if (buffers.selectionBias) topKBuffers.push(buffers.selectionBias);
     const matrixBytes = nExperts * rowBytes(quantDecoder(this.variant.weightType), hidden) + (buffers.sharedGateWeight ? hidden * 4 : 0);
+    const logitsUniforms = createUniformBuffer(this.device, logitsParams, `${label} params`);
+    const topKUniforms = createUniformBuffer(this.device, topKParams, `${this.topKPipeline.label} params`);
     return {
       shape: { ...shape },
-      logitsGroup: this.bindGroup(this.logitsPipeline, logitsParams, logitsBuffers, label),
-      topKGroup: this.bindGroup(this.topKPipeline, topKParams, topKBuffers, this.topKPipeline.label),
+      logitsGroup: this.bindGroup(this.logitsPipeline, logitsUniforms, logitsBuffers, label),
+      topKGroup: this.bindGroup(this.topKPipeline, topKUniforms, topKBuffers, this.topKPipeline.label),
+      uniforms: [logitsUniforms, topKUniforms],
       logitsWeightBytes: tokens * matrixBytes + (buffers.logitBias ? nExperts * 4 : 0),
       topKWeightBytes: buffers.selectionBias ? nExperts * 4 : 0,
     };
@@ -256,12 +261,12 @@ export class RouterKernel {
     countDispatch(this.device, binding.topKWeightBytes);
   }
 
-  private bindGroup(pipeline: GPUComputePipeline, params: ArrayBuffer, buffers: BufferRef[], label: string): GPUBindGroup {
+  private bindGroup(pipeline: GPUComputePipeline, uniforms: GPUBuffer, buffers: BufferRef[], label: string): GPUBindGroup {
     return this.device.createBindGroup({
       label,
       layout: pipeline.getBindGroupLayout(0),
       entries: [
-        { binding: 0, resource: { buffer: createUniformBuffer(this.device, params, `${label} params`) } },
+        { binding: 0, resource: { buffer: uniforms } },
         ...buffers.map((buffer, index) => ({ binding: index + 1, resource: asBufferBinding(buffer) })),
       ],
     });

@@ -106,4 +106,9 @@ export class SampleTopKKernel {
     encodeDispatch(this.device, pass, this.partialPipeline, uniforms, bound, nSlices);
     encodeDispatch(this.device, pass, this.finalPipeline, uniforms, bound, 1);
   }
+
+  /** Frees the kernel's own scratch buffers. */
+  destroy(): void {
+    this.ownScratch.destroy();
+  }
 }

@@ -44,6 +44,8 @@ export async function createTwoPassPipelines(device: GPUDevice, op: string, work
 /** A kernel's own scratch buffer, replaced by a larger one when too small (passes already recorded may still use the old one). */
 export class GrowingScratch {
   private buffer?: GPUBuffer;
+  /** Outgrown buffers: commands recorded but not yet submitted may still use them, so they go at destroy(). */
+  private readonly outgrown: GPUBuffer[] = [];
 
   constructor(
     private readonly device: GPUDevice,
@@ -51,7 +53,16 @@ export class GrowingScratch {
   ) {}
 
   atLeast(bytes: number): GPUBuffer {
-    if (!this.buffer || this.buffer.size < bytes) this.buffer = createEmptyStorageBuffer(this.device, bytes, this.label);
+    if (!this.buffer || this.buffer.size < bytes) {
+      if (this.buffer) this.outgrown.push(this.buffer);
+      this.buffer = createEmptyStorageBuffer(this.device, bytes, this.label);
+    }
     return this.buffer;
+  }
+
+  destroy(): void {
+    this.buffer?.destroy();
+    this.buffer = undefined;
+    this.outgrown.splice(0).forEach((b) => b.destroy());
   }
 }

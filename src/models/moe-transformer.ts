@@ -18,6 +18,7 @@ import type { GgufFile } from '../gguf/types';
 import { createStorageBuffer } from '../gpu/buffers';
 import { costCounterOf, writeBufferCounted } from '../gpu/cost-counter';
 import type { CostCounter } from '../gpu/cost-counter';
+import { UniformArena } from '../gpu/uniform-arena';
 import { Recording } from '../gpu/recording';
 import { MAX_SLAB_BINDINGS } from '../kernels/expert-ffn';
 import type { ExpertFfnBinding } from '../kernels/expert-ffn';
@@ -62,6 +63,8 @@ export class MoeTransformer {
   /** Pre-gate router bindings by target layer and output buffer. */
   private readonly pregateBindings = new Map<string, RouterBinding>();
   private readonly pregateScratch: GPUBuffer;
+  /** Every dispatch's parameters, written once per submission (kept across batches). */
+  private readonly uniforms: UniformArena;
 
   private constructor(
     private readonly device: GPUDevice,
@@ -76,6 +79,7 @@ export class MoeTransformer {
     private readonly attention: AttentionBlock,
   ) {
     this.pregateScratch = createStorageBuffer(device, new Uint32Array(2), 'pre-gate shared routing');
+    this.uniforms = new UniformArena(device, 'forward params');
   }
 
   /** Reads the config and weights of a GGUF file, uploads them and builds every pipeline. */
@@ -194,7 +198,7 @@ export class MoeTransformer {
     const { device, state: s, config: c } = this;
     writeBufferCounted(device, s.ids, 0, Uint32Array.from(tokens));
     writeBufferCounted(device, s.positions, 0, Uint32Array.from(tokens, (_, t) => startPosition + t));
-    const rec = new Recording(device, `forward ${T} tokens at ${startPosition}`);
+    const rec = new Recording(device, `forward ${T} tokens at ${startPosition}`, this.uniforms);
     this.experts.beginBatch(T, startPosition);
 
     // Token embedding: x [T, hidden] = tokenEmbd rows of ids * embedding scale, one lookup per piece of the table.
@@ -438,7 +442,17 @@ export class MoeTransformer {
     this.singleTable.destroy();
     this.pregateScratch.destroy();
     this.attention.destroy();
+    this.uniforms.destroy();
+    this.kernels.argmax.destroy();
+    this.kernels.sampleTopK.destroy();
+    for (const b of this.bindingsByTokens.values()) [...b.router, ...b.experts, ...b.single].forEach((binding) => destroyUniforms(binding));
+    for (const binding of this.pregateBindings.values()) destroyUniforms(binding);
   }
+}
+
+function destroyUniforms(binding: RouterBinding | ExpertFfnBinding | undefined): void {
+  if (!binding) return;
+  for (const buffer of Array.isArray(binding.uniforms) ? binding.uniforms : [binding.uniforms]) buffer.destroy();
 }
 
 /** The most positions a layer's K (or V) cache can hold within one binding on `device`. */

@@ -81,7 +81,7 @@ describe('webmoe run, logits, tokenize', () => {
     expect(out.tokens).toEqual(expected.tokens);
     expect(out.text).toBe(expected.text);
     expect(Object.keys(out.stats).sort()).toEqual([
-      'bytesStreamed', 'decodeTokPerS', 'expertHits', 'expertLayers', 'expertMisses', 'prefetchPrecision', 'prefetchRecall', 'prefillTokPerS', 'stallMs',
+      'bytesStreamed', 'cost', 'decodeTokPerS', 'expertHits', 'expertLayers', 'expertMisses', 'prefetchPrecision', 'prefetchRecall', 'prefillTokPerS', 'stallMs',
     ]);
     expect(out.stats.expertHits).toBe(expected.stats.expertHits);
     expect(out.stats.expertLayers.map((l) => l.hits)).toEqual(expected.stats.expertLayers.map((l) => l.hits));
