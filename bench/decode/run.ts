@@ -127,7 +127,7 @@ async function runOnce(device: GPUDevice, bytes: Uint8Array, prompt: number[], c
     maxContext: PROMPT_TOKENS + DECODE_TOKENS + 8,
     expertBudgetBytes: config.budget < 1 ? Math.floor(config.budget * routedBytes) : undefined,
     expertPolicy: 'lru',
-    prefetch: config.prefetch,
+    prefetch: config.prefetch ?? { predictor: 'none' }, // on demand: the engine's default would prefetch
   });
   try {
     // maxTokens samples DECODE + 1 tokens, of which DECODE are fed back: the decode steps.

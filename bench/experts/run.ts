@@ -119,7 +119,7 @@ async function main(): Promise<void> {
         const engine = await Engine.fromStoredModel(gpu.device, stored, {
           expertBudgetBytes: budget === 1 ? undefined : Math.floor(budget * routedBytes),
           expertPolicy: 'lru',
-          prefetch,
+          prefetch: prefetch ?? { predictor: 'none' }, // on demand: the engine's default would prefetch
           maxContext: 256,
         });
         try {

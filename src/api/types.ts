@@ -13,7 +13,7 @@ export type { DeviceLostInfo, ExpertPolicyName, LoadProgress, ModelPart, ModelSo
 export interface CreateEngineOptions extends Omit<ServiceLoadOptions, 'prefetch'> {
   /** The model to load (see ModelSource): a split set as a list of its shards. A File, Blob, bytes or URL is imported into the model store first. */
   model: ModelSource;
-  /** Prefetch predicted experts when streaming: a predictor name or its settings (default none). */
+  /** Prefetch predicted experts when streaming: a predictor name or its settings (default: 'affinity', next layer, guesses of confidence 0.45 or more; 'none' turns it off). */
   prefetch?: PrefetchSetting['predictor'] | PrefetchSetting;
   /** Progress of import and load. */
   onProgress?: (progress: LoadProgress) => void;

@@ -30,10 +30,11 @@ ${MODEL_HELP}
   --stop TEXT        stop before this text (may be repeated)
   --context N        KV cache positions (default min(model context, 4096))
   --expert-budget-mb N  GPU memory for routed experts, in MiB (default: all of them); less streams them
-  --expert-policy P  replacement policy of the expert cache when streaming: ${POLICY_NAMES.join(', ')} (default lru)
+  --expert-policy P  replacement policy of the expert cache when streaming: ${POLICY_NAMES.join(', ')} (default next-use)
   --prefetch PRED[:D]  when streaming, load predicted experts D MoE layers ahead (D 1..${MAX_PREFETCH_LOOKAHEAD}, default 1):
                      pregate (the next layers' routers applied to this layer's input, on the GPU) or
-                     affinity (P(experts at l+D | experts at l), learned from the routing so far); default none
+                     affinity (P(experts at l+D | experts at l), learned from the routing so far; guesses below 0.45 confidence are not loaded);
+                     none; default affinity:1
   --trace FILE       record the routing of every token to FILE (webmoe trace JSONL, for webmoe simulate)
   --json             print only one JSON object at the end:
                      {"promptTokens":[...],"tokens":[...],"text":"...","stats":{...}}
@@ -133,10 +134,11 @@ export function parseSampling(v: Record<string, string | undefined>): SamplingOp
 
 /** `pregate`, `affinity`, or either with `:lookahead` (1..MAX_PREFETCH_LOOKAHEAD). */
 export function parsePrefetch(text: string): PrefetchOptions {
+  if (text === 'none') return { predictor: 'none' };
   const match = /^(pregate|affinity)(?::(\d+))?$/.exec(text);
   const lookahead = match?.[2] === undefined ? 1 : Number(match[2]);
   if (!match || lookahead < 1 || lookahead > MAX_PREFETCH_LOOKAHEAD) {
-    throw new CliError(`--prefetch must be pregate or affinity, optionally with :lookahead in 1..${MAX_PREFETCH_LOOKAHEAD} (e.g. affinity:2), got '${text}'`);
+    throw new CliError(`--prefetch must be pregate or affinity (or none), optionally with :lookahead in 1..${MAX_PREFETCH_LOOKAHEAD} (e.g. affinity:2), got '${text}'`);
   }
   return { predictor: match[1] as PrefetchOptions['predictor'], lookahead };
 }

@@ -17,8 +17,8 @@ ${MODEL_HELP}
   --host H             address to listen on (default ${DEFAULT_HOST}: this machine only)
   --context N          KV cache positions (default min(model context, 4096))
   --expert-budget-mb N GPU memory for routed experts, in MiB (default: all of them); less streams them
-  --expert-policy P    replacement policy of the expert cache when streaming: ${POLICY_NAMES.join(', ')} (default lru)
-  --prefetch PRED[:D]  when streaming, load predicted experts D MoE layers ahead: pregate or affinity (D 1..${MAX_PREFETCH_LOOKAHEAD})
+  --expert-policy P    replacement policy of the expert cache when streaming: ${POLICY_NAMES.join(', ')} (default next-use)
+  --prefetch PRED[:D]  when streaming, load predicted experts D MoE layers ahead: pregate, affinity (D 1..${MAX_PREFETCH_LOOKAHEAD}) or none; default affinity:1
   --max-queue N        requests that may wait behind the running one (default ${DEFAULT_MAX_QUEUE}); more get 429
   --max-tokens-limit N most max_tokens a request may ask for (default ${DEFAULT_MAX_TOKENS_LIMIT}); more is 400;
                        a request without max_tokens gets this many, or what the context has left

@@ -5,6 +5,7 @@
 import { BudgetError, budgetSlots, parseBudget } from '../experts/analysis/budget';
 import { createPolicy, isPolicyName, POLICY_NAMES, type PolicyName } from '../experts/policies';
 import { createPredictor, isPredictorName, PREDICTOR_NAMES, type PredictorName } from '../experts/predictors';
+import { DEFAULT_EXPERT_POLICY, DEFAULT_MIN_CONFIDENCE, DEFAULT_PREFETCH } from '../experts/scheduler';
 import { simulate, type SimulationReport } from '../experts/analysis/simulator';
 import { hottestKeys } from '../experts/analysis/stats';
 import { commonShape, TraceFormatError, type RoutingTrace } from '../experts/trace';
@@ -17,8 +18,13 @@ const HELP = `usage: webmoe simulate --trace <file|dir> --budget <fraction|size>
                         trace JSONL, gpt-oss router_data JSON or Mixtral rows
   --budget <b>          cache size: a fraction of all experts (0.25, 25%) or
                         bytes (512MB, 2GiB; needs the expert size)
-  --policy <names>      ${POLICY_NAMES.join(', ')} (comma-separated to compare; default lru)
-  --prefetch <name>     ${PREDICTOR_NAMES.join(', ')}
+  --policy <names>      ${POLICY_NAMES.join(', ')} (comma-separated to compare; default lru
+                        when --prefetch is given)
+  --prefetch <name>     ${PREDICTOR_NAMES.join(', ')}, none
+                        (neither --policy nor --prefetch: the engine's default streaming,
+                        ${DEFAULT_EXPERT_POLICY} with ${DEFAULT_PREFETCH.predictor} prefetch)
+  --min-confidence <c>  load only guesses of at least this confidence, 0..1
+                        (default ${DEFAULT_MIN_CONFIDENCE} with the engine's default, else 0)
   --lookahead <d>       positions (layers) ahead to prefetch (default 1)
   --width <m>           experts prefetched per position (default top_k)
   --half-life <n>       lfu-decay half-life in accesses
@@ -32,6 +38,7 @@ const OPTIONS = {
   budget: { type: 'string' },
   policy: { type: 'string' },
   prefetch: { type: 'string' },
+  'min-confidence': { type: 'string' },
   lookahead: { type: 'string' },
   width: { type: 'string' },
   'half-life': { type: 'string' },
@@ -46,6 +53,7 @@ interface SimulateRequest {
   predictor: PredictorName | undefined;
   lookahead: number;
   width: number | undefined;
+  minConfidence: number;
   halfLife: number | undefined;
   pin: number;
 }
@@ -57,7 +65,7 @@ function parsePolicies(value: unknown): PolicyName[] {
 }
 
 function parsePredictor(value: unknown): PredictorName | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || value === 'none') return undefined;
   const name = String(value);
   if (!isPredictorName(name)) throw new CliError(`--prefetch must be one of ${PREDICTOR_NAMES.join(', ')}, got '${name}'`);
   return name;
@@ -75,8 +83,9 @@ export function runSimulations(traces: RoutingTrace[], prior: RoutingTrace[] | u
       pinned,
       lookahead: req.lookahead,
       prefetchWidth: req.width,
+      gate: { minConfidence: req.minConfidence },
       belady: i === 0,
-      policy: (c) => createPolicy(name, c, { halfLifeAccesses: req.halfLife }),
+      policy: (c) => createPolicy(name, c, { halfLifeAccesses: req.halfLife, shape }),
       predictor: predictorName ? () => createPredictor(predictorName, shape, { lookahead: req.lookahead, prior }) : undefined,
     }));
 }
@@ -129,6 +138,16 @@ export function formatReports(traces: RoutingTrace[], reports: SimulationReport[
   ].join('\n');
 }
 
+/**
+ * The engine's default predictor for replay. A pre-gate needs the hidden
+ * states, which real traces do not carry: affinity stands in for it.
+ */
+function defaultPredictor(): PredictorName | undefined {
+  const name = DEFAULT_PREFETCH.predictor;
+  if (name === 'none') return undefined;
+  return name === 'pregate' ? 'affinity' : name;
+}
+
 export async function simulateCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(argv, OPTIONS, HELP);
   if (!parsed) return;
@@ -136,15 +155,20 @@ export async function simulateCommand(argv: string[]): Promise<void> {
   const tracePaths = (v.trace as string[] | undefined) ?? [];
   if (tracePaths.length === 0) throw new CliError(`--trace is required\n\n${HELP}`);
   if (v.budget === undefined) throw new CliError(`--budget is required\n\n${HELP}`);
+  // Neither chosen: replay what the engine does by default. Its predictor
+  // needs no pre-gate guesses (real traces carry none), so it replays as is.
+  const engineDefault = v.policy === undefined && v.prefetch === undefined;
   const req: SimulateRequest = {
-    policies: parsePolicies(v.policy),
-    predictor: parsePredictor(v.prefetch),
-    lookahead: intOption(v.lookahead, 'lookahead') ?? 1,
+    policies: engineDefault ? [DEFAULT_EXPERT_POLICY] : parsePolicies(v.policy),
+    predictor: engineDefault ? defaultPredictor() : parsePredictor(v.prefetch),
+    lookahead: intOption(v.lookahead, 'lookahead') ?? (engineDefault ? DEFAULT_PREFETCH.lookahead ?? 1 : 1),
     width: intOption(v.width, 'width'),
+    minConfidence: floatOption(v['min-confidence'], 'min-confidence') ?? (engineDefault ? DEFAULT_PREFETCH.minConfidence ?? DEFAULT_MIN_CONFIDENCE : 0),
     halfLife: floatOption(v['half-life'], 'half-life'),
     pin: intOption(v.pin, 'pin') ?? 0,
   };
   if (req.lookahead < 1) throw new CliError('--lookahead must be at least 1');
+  if (!(req.minConfidence >= 0 && req.minConfidence <= 1)) throw new CliError('--min-confidence must be in 0..1');
   if (req.halfLife !== undefined && !(req.halfLife > 0)) throw new CliError('--half-life must be positive');
   try {
     const traces = await readTracePaths(tracePaths);
@@ -156,7 +180,15 @@ export async function simulateCommand(argv: string[]): Promise<void> {
     if (req.pin > capacity) throw new CliError(`--pin ${req.pin} exceeds the ${capacity} slots of the budget`);
     const reports = runSimulations(traces, prior, capacity, expertBytes, req);
     if (v.json) console.log(JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2));
-    else console.log(formatReports(traces, reports, expertBytes, req.pin, prior !== undefined));
+    else {
+      if (engineDefault) {
+        console.log(`the engine's default streaming: ${DEFAULT_EXPERT_POLICY} policy, ${req.predictor} prefetch ${req.lookahead} layer(s) ahead, ` +
+          `guesses of confidence ${req.minConfidence} or more` +
+          (DEFAULT_PREFETCH.predictor === 'pregate' ? ' (affinity in place of the pre-gate: traces carry no pre-gate guesses)' : '') +
+          ' (choose with --policy, --prefetch, --min-confidence)');
+      }
+      console.log(formatReports(traces, reports, expertBytes, req.pin, prior !== undefined));
+    }
   } catch (err) {
     if (err instanceof BudgetError || err instanceof TraceFormatError) throw new CliError(err.message);
     throw err;

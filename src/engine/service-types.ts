@@ -24,15 +24,17 @@ export type ModelPart = string | Blob | Uint8Array | ArrayBuffer;
  */
 export type ModelSource = ModelPart | readonly ModelPart[];
 
-export type ExpertPolicyName = 'lru' | 'lfu' | 'lfu-decay' | 'fifo';
+export type ExpertPolicyName = 'next-use' | 'lru' | 'lfu' | 'lfu-decay' | 'fifo';
 
 export interface PrefetchSetting {
-  /** 'pregate': the next layers' routers applied early on the GPU; 'affinity': co-occurrence learned online. */
-  predictor: 'pregate' | 'affinity';
+  /** 'pregate': the next layers' routers applied early on the GPU; 'affinity': co-occurrence learned online; 'none': no prefetch. */
+  predictor: 'pregate' | 'affinity' | 'none';
   /** MoE layers ahead, 1..4 (default 1). */
   lookahead?: number;
   /** Experts guessed per layer (default: the model's top-k). */
   width?: number;
+  /** Smallest confidence (probability of being routed) an affinity guess needs to be loaded, 0..1 (default 0.45). */
+  minConfidence?: number;
 }
 
 export interface LoadProgress {
@@ -57,9 +59,9 @@ export interface ServiceLoadOptions {
   modelId?: string;
   /** GPU memory for routed experts in MiB; unset: all resident. Less streams experts through a cache. */
   expertBudgetMB?: number;
-  /** Replacement policy of the expert cache when streaming (default 'lru'). */
+  /** Replacement policy of the expert cache when streaming (default 'next-use'). */
   expertPolicy?: ExpertPolicyName;
-  /** Prefetch predicted experts when streaming (default none). */
+  /** Prefetch predicted experts when streaming (default: affinity, next layer, confidence 0.45; 'none' turns it off). */
   prefetch?: PrefetchSetting;
   /** KV cache positions (default min(model context, 4096)). */
   contextLength?: number;

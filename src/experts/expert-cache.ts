@@ -241,21 +241,28 @@ export class ExpertCache {
    * Starts loading `experts` of `layer` on a prediction, without waiting.
    * Keys already resident or loading are refreshed in the policy only; a
    * load never takes the last `reserve` free-to-evict slots (demand needs them).
+   * `confidence[i]` (the predictor's probability that experts[i] is routed)
+   * goes to the policy, which may refuse a guess it rates below its victim.
    */
-  prefetch(layer: number, experts: readonly number[], reserve: number): void {
+  prefetch(layer: number, experts: readonly number[], reserve: number, confidence?: readonly number[]): void {
     const policy = this.options.policy;
-    for (const expert of experts) {
+    for (const [i, expert] of experts.entries()) {
       const key = this.key(layer, expert);
       if (policy.has(key)) {
-        if (this.loaded.has(key) || this.loading.has(key)) policy.prefetch(key);
+        if (this.loaded.has(key) || this.loading.has(key)) policy.prefetch(key, confidence?.[i]);
         continue;
       }
       if (this.pinnedByUser + this.held.length + this.prefetchPins + reserve >= this.capacity) return;
       if (policy.size >= this.capacity && policy.victim() === undefined) return;
+      const decided = policy.prefetch(key, confidence?.[i]);
+      if (!decided.admitted) continue;
       this.layerStats[layer].prefetchLoads++;
       this.unusedPrefetches.add(key);
       this.prefetchPins++;
-      this.admit(key, 'prefetch', () => policy.pin([key])[0])
+      this.admit(key, 'prefetch', () => {
+        policy.pin([key]);
+        return decided.evicted;
+      })
         .finally(() => {
           policy.unpin([key]);
           this.prefetchPins--;

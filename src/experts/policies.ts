@@ -1,6 +1,6 @@
 /**
  * The replacement policies: LRU, FIFO, LFU and LFU with exponential decay,
- * plus a factory by name. Each only says how a use changes a key's score;
+ * plus a factory by name (which also builds next-use, next-use-policy.ts). Each only says how a use changes a key's score;
  * ordering, pins and tie-breaks live in ScoredPolicy.
  *
  * A prefetch refreshes recency but is not a use for frequency: a predicted
@@ -8,6 +8,7 @@
  * predictor inflate what the cache thinks is popular.
  */
 
+import { NextUsePolicy } from './next-use-policy';
 import { ScoredPolicy, type ExpertCachePolicy, type ExpertKey } from './policy';
 
 /** Least recently used first: recency alone orders keys (every score stays 0). */
@@ -101,13 +102,15 @@ export class LfuDecayPolicy extends ScoredPolicy {
   }
 }
 
-export const POLICY_NAMES = ['lru', 'fifo', 'lfu', 'lfu-decay'] as const;
+export const POLICY_NAMES = ['lru', 'fifo', 'lfu', 'lfu-decay', 'next-use'] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];
 
 export interface PolicyOptions {
-  /** For lfu-decay; default: DEFAULT_HALF_LIFE_ACCESSES. */
+  /** For lfu-decay and next-use; default: DEFAULT_HALF_LIFE_ACCESSES. */
   halfLifeAccesses?: number;
   keepHistory?: boolean;
+  /** For next-use: the cycle of layers its keys come from (keys are layer * nExperts + expert); default one layer. */
+  shape?: { nLayers: number; nExperts: number; topK: number };
 }
 
 /**
@@ -116,6 +119,8 @@ export interface PolicyOptions {
  * trace sets at a 25% budget, and within 0.002 of the best at 12.5%.
  */
 export const DEFAULT_HALF_LIFE_ACCESSES = 1024;
+
+const FLAT_SHAPE = { nLayers: 1, nExperts: Number.MAX_SAFE_INTEGER, topK: 1 };
 
 export function isPolicyName(name: string): name is PolicyName {
   return (POLICY_NAMES as readonly string[]).includes(name);
@@ -131,5 +136,8 @@ export function createPolicy(name: PolicyName, capacity: number, options: Policy
       return new LfuPolicy(capacity, options);
     case 'lfu-decay':
       return new LfuDecayPolicy(capacity, { halfLifeAccesses: options.halfLifeAccesses ?? DEFAULT_HALF_LIFE_ACCESSES, keepHistory: options.keepHistory });
+    case 'next-use':
+      // Without a shape every key counts as one layer's: no cycle, so recent frequency alone ranks.
+      return new NextUsePolicy(capacity, { ...(options.shape ?? FLAT_SHAPE), halfLifeAccesses: options.halfLifeAccesses ?? DEFAULT_HALF_LIFE_ACCESSES });
   }
 }

@@ -49,8 +49,12 @@ export interface ExpertCachePolicy {
   has(key: ExpertKey): boolean;
   /** A demand use: counts a hit or a miss; a missing key is admitted, evicting the victim if full. */
   access(key: ExpertKey): AccessResult;
-  /** A speculative load: admits (or refreshes) the key like a use but counts neither hit nor miss. */
-  prefetch(key: ExpertKey): AccessResult;
+  /**
+   * A speculative load: admits (or refreshes) the key like a use but counts neither hit nor miss.
+   * `confidence` is the predictor's probability that the key is used; a policy may refuse a
+   * guess it rates below the key it would evict (admitted false; next-use does).
+   */
+  prefetch(key: ExpertKey, confidence?: number): AccessResult;
   /** The key the next admission would evict, or undefined when the cache has room or all is pinned. */
   victim(): ExpertKey | undefined;
   /** Keeps keys resident until unpinned (admitting those missing); pins nest. Returns the keys evicted. */
@@ -102,7 +106,7 @@ export abstract class ScoredPolicy implements ExpertCachePolicy {
     return result;
   }
 
-  prefetch(key: ExpertKey): AccessResult {
+  prefetch(key: ExpertKey, _confidence?: number): AccessResult {
     return this.use(key, false);
   }
 

@@ -23,21 +23,44 @@ import type { PolicyName } from './policies';
 import type { ExpertCachePolicy } from './policy';
 import type { RoutingTrace, TokenRouting } from './trace';
 
-/** How experts are guessed ahead of their layer. */
-export type PrefetchPredictorName = 'pregate' | 'affinity';
+/** How experts are guessed ahead of their layer ('none': no prefetch). */
+export type PrefetchPredictorName = 'pregate' | 'affinity' | 'none';
 
 export interface PrefetchOptions {
   /**
    * 'pregate': layer l+d's router applied to layer l's FFN input on the GPU
    * (only the ids come back); 'affinity': P(experts at l+d | experts at l),
-   * learned online from the routing seen so far (reaches into the next token).
+   * learned online from the routing seen so far (reaches into the next token);
+   * 'none': load only what is routed.
    */
   predictor: PrefetchPredictorName;
   /** MoE layers ahead to prefetch, 1..4 (default 1). */
   lookahead?: number;
   /** Experts guessed per layer (default the model's k). */
   width?: number;
+  /**
+   * Smallest confidence (the predictor's probability that the guess is routed) worth a load,
+   * 0..1 (default DEFAULT_MIN_CONFIDENCE); pre-gate guesses count as sure.
+   */
+  minConfidence?: number;
 }
+
+/**
+ * Affinity guesses below this probability of being routed are not loaded.
+ * Chosen on the first half of each shared trace (gpt-oss-20b, Mixtral-8x7B)
+ * as the lowest threshold whose loads stay within 1.2x on-demand LRU's;
+ * the second halves confirm it (bench/results/experts-real-traces.md).
+ */
+export const DEFAULT_MIN_CONFIDENCE = 0.45;
+
+/**
+ * What streaming does when the caller chooses nothing: the next-use policy
+ * with confidence-gated affinity prefetch of the next layer. Of the policies
+ * and predictors that need no pre-gate it came closest to Belady's optimum
+ * at the lowest loads on the shared traces (bench/results/experts-real-traces.md).
+ */
+export const DEFAULT_EXPERT_POLICY: PolicyName = 'next-use';
+export const DEFAULT_PREFETCH: Readonly<PrefetchOptions> = { predictor: 'affinity', lookahead: 1, minConfidence: DEFAULT_MIN_CONFIDENCE };
 
 export const MAX_PREFETCH_LOOKAHEAD = 4;
 
@@ -51,11 +74,11 @@ export interface ExpertSchedulerOptions {
   expertBudgetBytes?: number;
   /** Where missing experts are read (default: the model's GGUF); e.g. `storedExpertSource` over the WeightStore. */
   expertSource?: ExpertSource;
-  /** Replacement policy of the expert cache: a name or a factory (default 'lru'). */
+  /** Replacement policy of the expert cache: a name or a factory (default DEFAULT_EXPERT_POLICY, 'next-use'). */
   expertPolicy?: PolicyName | ((capacity: number) => ExpertCachePolicy);
   /** Experts kept resident for good when streaming (hot experts). */
   pinnedExperts?: readonly { layer: number; expert: number }[];
-  /** Prefetch of predicted experts when streaming (default none). */
+  /** Prefetch of predicted experts when streaming (default DEFAULT_PREFETCH: affinity, next layer, gated; `{ predictor: 'none' }` turns it off). */
   prefetch?: PrefetchOptions;
   /** Expert reads in flight at once when streaming (default 4). */
   expertLoadConcurrency?: number;

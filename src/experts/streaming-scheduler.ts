@@ -25,9 +25,10 @@ import type { ExpertCacheStats } from './cache-stats';
 import { summarizeStats } from './cache-stats';
 import { createSlotTable, ExpertBudgetError, ExpertCache } from './expert-cache';
 import { createPolicy, isPolicyName } from './policies';
+import { PrefetchGate } from './prefetch-gate';
 import { AffinityPredictor } from './predictors';
-import { MAX_PREFETCH_LOOKAHEAD } from './scheduler';
-import type { ExpertMemory, ExpertScheduler, ExpertSchedulerOptions, SchedulerModel } from './scheduler';
+import { DEFAULT_EXPERT_POLICY, DEFAULT_MIN_CONFIDENCE, DEFAULT_PREFETCH, MAX_PREFETCH_LOOKAHEAD } from './scheduler';
+import type { ExpertMemory, ExpertScheduler, ExpertSchedulerOptions, PrefetchOptions, SchedulerModel } from './scheduler';
 import { maskRouting, planPieces } from './streaming-pieces';
 import type { RoutingTrace, TokenRouting } from './trace';
 import { RoutingRecorders } from './trace-recorder';
@@ -38,6 +39,8 @@ export class StreamingExperts implements ExpertScheduler {
   /** moeIndex[layer]: the layer's place among MoE layers, or -1. */
   private readonly moeIndex: number[];
   private readonly predictor?: AffinityPredictor;
+  /** Loads only guesses whose confidence reaches the threshold (pre-gate guesses count as sure). */
+  private readonly gate: PrefetchGate;
   private readonly lookahead: number;
   private readonly width: number;
   /** [lookahead] routing buffers the pre-gate writes, [1, 2k] words each. */
@@ -58,21 +61,27 @@ export class StreamingExperts implements ExpertScheduler {
     readonly table: GPUBuffer,
   ) {
     this.moeIndex = Array.from({ length: model.nLayer }, (_, l) => model.moeLayers.indexOf(l));
-    this.lookahead = options.prefetch?.lookahead ?? 1;
-    this.width = options.prefetch?.width ?? model.topK;
-    if (options.prefetch?.predictor === 'affinity') {
+    const prefetch = prefetchOf(options);
+    this.lookahead = prefetch.lookahead ?? 1;
+    this.width = prefetch.width ?? model.topK;
+    this.gate = new PrefetchGate({ minConfidence: prefetch.minConfidence ?? DEFAULT_MIN_CONFIDENCE });
+    if (prefetch.predictor === 'affinity') {
       this.predictor = new AffinityPredictor({ nLayers: model.moeLayers.length, nExperts: model.nExpert }, this.lookahead);
     }
-    if (options.prefetch?.predictor === 'pregate') {
+    if (prefetch.predictor === 'pregate') {
       for (let d = 0; d < this.lookahead; d++) this.pregateRouting.push(createEmptyStorageBuffer(device, routingBytes(1, Math.max(1, model.topK)), `pre-gate routing ${d + 1}`));
     }
   }
 
   /** Checks the options and the budget (a typed error names the minimum), builds the caches and loads pinned experts. */
   static async create(device: GPUDevice, model: SchedulerModel, options: ExpertSchedulerOptions & { expertBudgetBytes: number }): Promise<StreamingExperts> {
-    const policyName = options.expertPolicy ?? 'lru';
+    const policyName = options.expertPolicy ?? DEFAULT_EXPERT_POLICY;
     if (typeof policyName === 'string' && !isPolicyName(policyName)) throw new RangeError(`unknown expert cache policy '${String(policyName)}'`);
-    const lookahead = options.prefetch?.lookahead ?? 1;
+    const minConfidence = prefetchOf(options).minConfidence ?? DEFAULT_MIN_CONFIDENCE;
+    if (!(minConfidence >= 0 && minConfidence <= 1)) throw new RangeError(`prefetch minConfidence must be in 0..1, got ${minConfidence}`);
+    // next-use reads layers from keys (layer * nExperts + expert, model layer numbers).
+    const shape = { nLayers: model.nLayer, nExperts: model.nExpert, topK: model.topK };
+    const lookahead = prefetchOf(options).lookahead ?? 1;
     if (!Number.isInteger(lookahead) || lookahead < 1 || lookahead > MAX_PREFETCH_LOOKAHEAD) {
       throw new RangeError(`prefetch lookahead must be an integer in 1..${MAX_PREFETCH_LOOKAHEAD}, got ${lookahead}`);
     }
@@ -88,7 +97,7 @@ export class StreamingExperts implements ExpertScheduler {
         nLayers: model.nLayer,
         nExperts: model.nExpert,
         capacity,
-        policy: typeof policyName === 'function' ? policyName(capacity) : createPolicy(policyName, capacity),
+        policy: typeof policyName === 'function' ? policyName(capacity) : createPolicy(policyName, capacity, { shape }),
         source: options.expertSource ?? model.fileSource,
         slabLimitBytes: model.slabLimitBytes,
         maxSlabBindings: model.maxSlabBindings,
@@ -147,7 +156,7 @@ export class StreamingExperts implements ExpertScheduler {
     this.recorders.setLayer(index, routing.ids, routing.weights);
 
     // Predictions for the next layers (decode only): pre-gate ids, or affinity learned so far.
-    const predictions: { layer: number; experts: number[] }[] = [];
+    const predictions: { layer: number; experts: number[]; confidence?: number[] }[] = [];
     pregate.forEach((p, i) => {
       const ids = Array.from(unpackRouting(words.subarray((bytes + i * one) / 4), 1, k).ids).slice(0, this.width);
       predictions.push({ layer: p.layer, experts: ids });
@@ -161,7 +170,8 @@ export class StreamingExperts implements ExpertScheduler {
       for (let d = 1; d <= this.lookahead; d++) {
         const flat = index + d;
         const target = { token: from.token + Math.floor(flat / n), layer: flat % n };
-        predictions.push({ layer: model.moeLayers[target.layer], experts: predictor.predict(from, target, this.width) });
+        const guesses = this.gate.confident(predictor.predictScored(from, target, this.width));
+        predictions.push({ layer: model.moeLayers[target.layer], experts: guesses.map((g) => g.expert), confidence: guesses.map((g) => g.score) });
       }
     }
 
@@ -170,7 +180,7 @@ export class StreamingExperts implements ExpertScheduler {
     for (const [p, piece] of pieces.entries()) {
       if (pieces.length > 1) writeBufferCounted(this.device, model.routing, 0, maskRouting(words, T, k, piece.tokens));
       const ready = cache.ensure(l, piece.experts);
-      if (p === 0) for (const guess of predictions) this.cacheOf[guess.layer]?.prefetch(guess.layer, guess.experts, k);
+      if (p === 0) for (const guess of predictions) this.cacheOf[guess.layer]?.prefetch(guess.layer, guess.experts, k, guess.confidence);
       try {
         await cost.wait(ready);
       } catch (error) {
@@ -276,6 +286,11 @@ export class StreamingExperts implements ExpertScheduler {
     if (!cache) throw new RangeError(`layer ${layer} has no routed experts`);
     return cache;
   }
+}
+
+/** The caller's prefetch, or the default one; `{ predictor: 'none' }` is no prefetch. */
+function prefetchOf(options: ExpertSchedulerOptions): Readonly<PrefetchOptions> {
+  return options.prefetch ?? DEFAULT_PREFETCH;
 }
 
 /** The MoE layers of one slot layout, and the pinned experts among them. */

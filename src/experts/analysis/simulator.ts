@@ -14,7 +14,9 @@
  *     into the next token), the predicted experts are loaded, or refreshed if
  *     resident, each pinned until the round ends so one round does not evict
  *     its own guesses. Loads are assumed to finish before they are needed
- *     (no timing model): a stall is a demand miss.
+ *     (no timing model): a stall is a demand miss. A gate (prefetch-gate.ts)
+ *     loads only guesses confident enough, within a per-token allowance,
+ *     and the policy may refuse a guess it rates below its victim.
  * A prefetched expert is "used" when a demand access finds it before its
  * eviction: precision = used / prefetch loads; recall = used / (used + misses),
  * the share of needed loads that prefetch covered.
@@ -22,7 +24,8 @@
 
 import { beladyMin } from './belady';
 import type { ExpertCachePolicy, ExpertKey } from '../policy';
-import type { ExpertPredictor, RoutingPosition } from '../predictors';
+import { PrefetchGate, type PrefetchGateOptions } from '../prefetch-gate';
+import { scoredPredictions, type ExpertPredictor, type RoutingPosition } from '../predictors';
 import { accessSequence, commonShape, type RoutingTrace } from '../trace';
 
 export interface SimulationOptions {
@@ -36,6 +39,8 @@ export interface SimulationOptions {
   lookahead?: number;
   /** Experts prefetched per position (default: the trace's top_k). */
   prefetchWidth?: number;
+  /** Which guesses are loaded: confidence threshold and per-token allowance (default: every guess). */
+  gate?: PrefetchGateOptions;
   /** Keys pinned (and loaded) at the start of every trace. */
   pinned?: readonly ExpertKey[];
   /** Bytes of one expert, for bytes moved (default: the traces' expertBytes). */
@@ -133,14 +138,20 @@ function demandLayer(state: ReplayState, keys: readonly ExpertKey[]): ExpertKey[
   return held;
 }
 
-function prefetchRound(state: ReplayState, trace: RoutingTrace, predictor: ExpertPredictor, from: RoutingPosition, lookahead: number, width: number, held: ExpertKey[]): void {
+function prefetchRound(state: ReplayState, trace: RoutingTrace, predictor: ExpertPredictor, gate: PrefetchGate, from: RoutingPosition, lookahead: number, width: number, held: ExpertKey[]): void {
   for (let d = 1; d <= lookahead; d++) {
     const target = advance(from, d, trace.nLayers);
     if (target.token >= trace.tokens.length) return;
-    for (const e of predictor.predict(from, target, width)) {
-      const key = target.layer * trace.nExperts + e;
-      const r = state.policy.prefetch(key);
-      if (!r.admitted) return; // every slot is held: nothing more fits this round
+    for (const guess of gate.confident(scoredPredictions(predictor, from, target, width))) {
+      const key = target.layer * trace.nExperts + guess.expert;
+      const resident = state.policy.has(key);
+      if (!resident && !gate.take()) return; // this token's allowance is spent
+      const r = state.policy.prefetch(key, guess.score);
+      if (!r.admitted) {
+        // every slot is held, or the policy rates the guess below the key it would evict
+        if (!resident) gate.refund();
+        continue;
+      }
       if (!r.hit) {
         state.counts.prefetchLoads++;
         state.pending.add(key);
@@ -160,6 +171,7 @@ export function simulateTrace(trace: RoutingTrace, options: SimulationOptions): 
   predictor?.begin(trace);
   const lookahead = options.lookahead ?? 1;
   const width = options.prefetchWidth ?? trace.topK;
+  const gate = new PrefetchGate(options.gate);
   if (options.pinned?.length) {
     const before = policy.size;
     policy.pin(options.pinned);
@@ -167,12 +179,13 @@ export function simulateTrace(trace: RoutingTrace, options: SimulationOptions): 
   }
   trace.tokens.forEach((token, t) => {
     state.counts.tokens++;
+    gate.beginToken();
     for (let l = 0; l < trace.nLayers; l++) {
       const ids = token.experts[l];
       const held = demandLayer(state, ids.map((e) => l * trace.nExperts + e));
       if (predictor) {
         predictor.observe(t, l, ids);
-        prefetchRound(state, trace, predictor, { token: t, layer: l }, lookahead, width, held);
+        prefetchRound(state, trace, predictor, gate, { token: t, layer: l }, lookahead, width, held);
       }
       policy.unpin(held);
     }

@@ -57,7 +57,7 @@ describe('webmoe run options', () => {
     expect(usageError([...BASE, '--seed', 'x'])).toMatch(/--seed must be a non-negative integer/);
     expect(usageError([...BASE, '--expert-budget-mb=-5'])).toMatch(/--expert-budget-mb must be >= 0/);
     expect(usageError([...BASE, '--context', '0'])).toMatch(/--context must be at least 1/);
-    expect(usageError([...BASE, '--expert-policy', 'mru'])).toMatch(/--expert-policy must be one of lru, fifo, lfu, lfu-decay, got 'mru'/);
+    expect(usageError([...BASE, '--expert-policy', 'mru'])).toMatch(/--expert-policy must be one of lru, fifo, lfu, lfu-decay, next-use, got 'mru'/);
     expect(usageError([...BASE, '--prefetch', 'oracle'])).toMatch(/--prefetch must be pregate or affinity/);
     expect(usageError([...BASE, '--prefetch', 'pregate:0'])).toMatch(/lookahead in 1\.\.4/);
     expect(usageError([...BASE, '--prefetch', 'affinity:5'])).toMatch(/got 'affinity:5'/);

@@ -53,12 +53,26 @@ describe('webmoe simulate', () => {
     expect(report.belady!.hitRate).toBeGreaterThan(0);
   }, 60_000);
 
+  it('without --policy or --prefetch replays the engine\'s default streaming, keeping the JSON fields', async () => {
+    const file = join(familyDir('gpt-oss-20b'), 'gpqa_diamond_Genetics.json');
+    const json = await webmoe('simulate', '--trace', file, '--budget', '0.25', '--json');
+    expect(json.code).toBe(0);
+    const report = JSON.parse(json.stdout) as SimulationReport;
+    expect(report).toMatchObject({ policy: 'next-use', predictor: 'affinity', lookahead: 1, tokens: 330 });
+    for (const field of ['hitRate', 'misses', 'prefetchLoads'] as const) expect(typeof report[field]).toBe('number');
+    expect(report.belady!.hitRate).toBeGreaterThan(report.hitRate - 0.2);
+    const text = await webmoe('simulate', '--trace', file, '--budget', '0.25');
+    expect(text.stdout).toMatch(/engine's default streaming: next-use policy, affinity prefetch/);
+    expect(row(text.stdout, 'next-use')[1]).toBe('affinity d=1');
+  }, 60_000);
+
   it('reads its own trace format, taking the expert size from the header for a budget in bytes', async () => {
     const traces = await readTracePaths([familyDir('mixtral-8x7b')]);
     const expertBytes = 176_160_768;
     const own = join(dir, 'mixtral.webmoe.jsonl');
     await writeTraceFile(own, traces.map((t) => ({ ...t, expertBytes })));
-    const r = await webmoe('simulate', '--trace', own, '--budget', '11.3GB', '--json');
+    // --policy lru: on-demand LRU, no longer what simulate replays by default.
+    const r = await webmoe('simulate', '--trace', own, '--budget', '11.3GB', '--policy', 'lru', '--json');
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout) as SimulationReport;
     expect(report.capacity).toBe(64); // 11.3 GB / 176 MB, as 25% of 256 experts
