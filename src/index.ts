@@ -21,7 +21,7 @@ export { Sampler, samplingPath, checkSamplingOptions, applyRepetitionPenalty, ca
 export type { SamplingOptions, SamplingPath } from './engine/sampler';
 export { encodePrompt, encodeChat } from './engine/prompt';
 export { storedModelAsGguf } from './engine/stored-model';
-export { createEngine, spawnWorker } from './api/worker-client';
+export { createEngine, openModelStore, spawnWorker } from './api/worker-client';
 export type { WorkerClient } from './api/worker-client';
 export { WebMoeError, toWebMoeError } from './api/errors';
 export type { WebMoeErrorCode, WebMoeErrorDetails, SerializedWebMoeError } from './api/errors';
@@ -29,7 +29,7 @@ export type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, ChatCompletionMessageParam, ChatCompletionRequest,
   ChatCompletionRequestNonStreaming, ChatCompletionRequestStreaming, ChatRole, Completion, CompletionChunk, CompletionFinishReason,
   CompletionRequest, CompletionRequestNonStreaming, CompletionRequestStreaming, CompletionUsage, CostFigures, CreateEngineOptions,
-  DeviceLostInfo, EngineStats, ExpertPolicyName, ImportModelOptions, LoadProgress, ModelCard, ModelDeleted, ModelList,
+  DeviceLostInfo, EngineStats, ExpertPolicyName, ImportModelOptions, LoadProgress, ModelCard, ModelDeleted, ModelList, ModelStoreOptions, WebMoeModelStore,
   ModelPart, ModelSource, MoeRoutingDelta, MoeUsage, PhaseCostFigures, PrefetchSetting, RequestCostFigures, SamplingParams, TokenizeOptions,
   WebMoeEngine,
 } from './api/types';

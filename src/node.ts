@@ -5,7 +5,7 @@
  * 'webmoe' and never see node:* modules.
  */
 export * from './index';
-export { createEngine, nodePlatform } from './api/node';
+export { createEngine, nodePlatform, openModelStore } from './api/node';
 export { nodeGpu, installNavigatorGpu } from './gpu/node';
 export { openFsWeightStore } from './store/fs-node';
 export { defaultStoreDir } from './engine/node';

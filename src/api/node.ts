@@ -12,8 +12,8 @@ import { openFsWeightStore } from '../store/fs-node';
 import { EngineService } from '../engine/service';
 import type { Platform } from '../engine/service';
 import { toWebMoeError } from '../engine/webmoe-error';
-import { createClient } from './openai';
-import type { CreateEngineOptions, WebMoeEngine } from './types';
+import { createClient, createStoreClient } from './openai';
+import type { CreateEngineOptions, ModelStoreOptions, WebMoeEngine, WebMoeModelStore } from './types';
 import { serviceLoadOptions } from './worker-client';
 
 export const nodePlatform: Platform = {
@@ -36,4 +36,15 @@ export async function createEngine(options: CreateEngineOptions): Promise<WebMoe
   } catch (error) {
     throw toWebMoeError(error);
   }
+}
+
+/**
+ * The filesystem model store alone, with no model loaded and no GPU device
+ * opened: list, import (a path, URL, Blob or bytes; an interrupted import
+ * resumes) and delete models.
+ */
+export async function openModelStore(options: ModelStoreOptions = {}): Promise<WebMoeModelStore> {
+  const core = new EngineService(nodePlatform);
+  await core.useStore({ storeDir: options.storeDir });
+  return createStoreClient(core);
 }

@@ -20,12 +20,42 @@ import type { ModelSummary } from '../store/weight-store';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatRole, Completion, CompletionChunk, CompletionRequest,
   CompletionUsage, CostFigures, EngineStats, ImportModelOptions, ModelCard, ModelSource, MoeRoutingDelta, PhaseCostFigures, RequestCostFigures,
-  SamplingParams, WebMoeEngine,
+  SamplingParams, WebMoeEngine, WebMoeModelStore,
 } from './types';
 
 export interface ClientHooks {
   /** Runs after the core unloaded (the browser client ends its worker here). */
   afterUnload?: () => void;
+}
+
+/** engine.models over `core`, each call through `guard`. */
+function storeMethods(core: EngineServiceApi, guard: <T>(call: () => Promise<T>) => Promise<T>): WebMoeEngine['models'] {
+  return {
+    list: () => guard(async () => ({ object: 'list' as const, data: (await core.listModels()).map(modelCard) })),
+    delete: (id: string) => guard(async () => ({ id, object: 'model' as const, deleted: await core.deleteModel(id) })),
+    import: (source: ModelSource, options: ImportModelOptions = {}) => guard(async () => modelCard(await core.importModel(source, options.id, options.onProgress))),
+  };
+}
+
+/** The model store over `core` (a service with no model loaded); `close` runs `onClose` once. */
+export function createStoreClient(core: EngineServiceApi, onClose: () => Promise<void> | void = () => {}): WebMoeModelStore {
+  let closed = false;
+  const guard = async <T>(call: () => Promise<T>): Promise<T> => {
+    if (closed) throw new WebMoeError('UNLOADED', 'the model store was closed; open it again');
+    try {
+      return await call();
+    } catch (error) {
+      throw toWebMoeError(error);
+    }
+  };
+  return {
+    ...storeMethods(core, guard),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await onClose();
+    },
+  };
 }
 
 /** The public engine object over `core`, serving model `model`. */
@@ -112,11 +142,7 @@ export function createClient(core: EngineServiceApi, model: string, hooks: Clien
   return {
     chat: { completions: { create: chatCreate as WebMoeEngine['chat']['completions']['create'] } },
     completions: { create: completionCreate as WebMoeEngine['completions']['create'] },
-    models: {
-      list: () => guard(async () => ({ object: 'list' as const, data: (await core.listModels()).map(modelCard) })),
-      delete: (id: string) => guard(async () => ({ id, object: 'model' as const, deleted: await core.deleteModel(id) })),
-      import: (source: ModelSource, options: ImportModelOptions = {}) => guard(async () => modelCard(await core.importModel(source, options.id, options.onProgress))),
-    },
+    models: storeMethods(core, guard),
     tokenize: (text, options = {}) => guard(() => core.tokenize(text, options.add_special_tokens ?? true)),
     detokenize: (tokens) => guard(() => core.detokenize([...tokens])),
     stats: () => guard(async () => statsOf(await core.stats())),

@@ -318,6 +318,24 @@ export interface TokenizeOptions {
   add_special_tokens?: boolean;
 }
 
+/** Where a model store lives, for openModelStore. */
+export interface ModelStoreOptions {
+  /** Node: the store's directory (default `$WEBMOE_STORE` or `~/.cache/webmoe/store`). */
+  storeDir?: string;
+  /** Browser: the store's IndexedDB database (default `webmoe-weights`). */
+  databaseName?: string;
+}
+
+/** The model store alone, without a model or a GPU: engine.models, and close. */
+export interface WebMoeModelStore {
+  list(): Promise<ModelList>;
+  delete(id: string): Promise<ModelDeleted>;
+  /** Imports a GGUF (URL, File/Blob, bytes; in Node also a path; or a split set's shards); an interrupted import resumes. */
+  import(source: ModelSource, options?: ImportModelOptions): Promise<ModelCard>;
+  /** Ends the store's worker (browsers); later calls fail with UNLOADED. */
+  close(): Promise<void>;
+}
+
 /** The engine: an OpenAI-shaped client of one loaded model. */
 export interface WebMoeEngine {
   readonly chat: {

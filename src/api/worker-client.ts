@@ -7,8 +7,8 @@ import * as Comlink from 'comlink';
 import type { WorkerApi } from '../worker/api';
 import type { EngineServiceApi, ServiceLoadOptions } from '../engine/service-types';
 import { WebMoeError, toWebMoeError } from '../engine/webmoe-error';
-import { createClient } from './openai';
-import type { CreateEngineOptions, WebMoeEngine } from './types';
+import { createClient, createStoreClient } from './openai';
+import type { CreateEngineOptions, ModelStoreOptions, WebMoeEngine, WebMoeModelStore } from './types';
 import { installErrorTransfer } from '../worker/transfer';
 
 export interface WorkerClient {
@@ -68,6 +68,23 @@ export function serviceLoadOptions(options: CreateEngineOptions): ServiceLoadOpt
   };
 }
 
+/**
+ * The model store alone, in a worker of its own that opens no GPU device:
+ * list, import (with progress; an interrupted import resumes) and delete
+ * models without loading one. `close()` ends the worker.
+ */
+export async function openModelStore(options: ModelStoreOptions = {}): Promise<WebMoeModelStore> {
+  const client = spawnWorker();
+  const core = remoteService(client.api.service as unknown as Comlink.Remote<EngineServiceApi>);
+  try {
+    await core.useStore({ databaseName: options.databaseName });
+  } catch (error) {
+    client.terminate();
+    throw toWebMoeError(error);
+  }
+  return createStoreClient(core, () => client.terminate());
+}
+
 /** The worker's service with callbacks passed as comlink proxies. */
 function remoteService(remote: Comlink.Remote<EngineServiceApi>): EngineServiceApi {
   const callback = <F extends (...args: never[]) => unknown>(f: F | undefined) => (f ? Comlink.proxy(f) : undefined);
@@ -77,6 +94,7 @@ function remoteService(remote: Comlink.Remote<EngineServiceApi>): EngineServiceA
     abort: (id) => void remote.abort(id).catch(() => {}),
     tokenize: (text, addSpecial) => remote.tokenize(text, addSpecial),
     detokenize: (tokens) => remote.detokenize(tokens),
+    useStore: (options) => remote.useStore(options),
     listModels: () => remote.listModels(),
     deleteModel: (id) => remote.deleteModel(id),
     importModel: (source, id, onProgress) => remote.importModel(source, id, callback(onProgress)),

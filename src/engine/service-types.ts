@@ -131,6 +131,8 @@ export interface EngineServiceApi {
   abort(id: number): void;
   tokenize(text: string, addSpecial: boolean): Promise<number[]>;
   detokenize(tokens: number[]): Promise<string>;
+  /** The model store to use while no model is loaded (a loaded model's options name its own). */
+  useStore(options: Pick<ServiceLoadOptions, 'storeDir' | 'databaseName'>): Promise<void>;
   listModels(): Promise<ModelSummary[]>;
   deleteModel(id: string): Promise<boolean>;
   importModel(source: ModelSource, id: string | undefined, onProgress?: (p: LoadProgress) => void): Promise<ModelSummary>;

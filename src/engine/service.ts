@@ -147,6 +147,14 @@ export class EngineService implements EngineServiceApi {
     return this.loaded().tokenizer.decode(tokens);
   }
 
+  async useStore(options: Pick<ServiceLoadOptions, 'storeDir' | 'databaseName'>): Promise<void> {
+    await this.exclusive(async () => {
+      if (this.engine) throw new WebMoeError('BAD_REQUEST', 'a model is loaded: its store stays in use until unload');
+      this.options = { ...this.options, storeDir: options.storeDir, databaseName: options.databaseName };
+      this.store = undefined;
+    });
+  }
+
   async listModels(): Promise<ModelSummary[]> {
     return (await this.openStore()).listModels();
   }

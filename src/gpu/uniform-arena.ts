@@ -30,12 +30,9 @@ interface Chunk {
 export class UniformArena {
   private readonly chunks: Chunk[] = [];
   private current = 0;
-  private readonly alignment: number;
   private destroyed = false;
 
-  constructor(private readonly device: GPUDevice, private readonly label = 'uniform arena') {
-    this.alignment = device.limits.minUniformBufferOffsetAlignment;
-  }
+  constructor(private readonly device: GPUDevice, private readonly label = 'uniform arena') {}
 
   /** Buffers this arena holds (for accounting). */
   get bufferCount(): number {
@@ -49,7 +46,7 @@ export class UniformArena {
     const size = Math.max(16, Math.ceil(bytes.byteLength / 16) * 16);
     if (size > CHUNK_BYTES) throw new RangeError(`a uniform struct of ${bytes.byteLength} bytes exceeds the arena's ${CHUNK_BYTES}-byte buffers`);
     let chunk = this.chunks[this.current];
-    let offset = chunk ? alignUp(chunk.usedBytes, this.alignment) : 0;
+    let offset = chunk ? alignUp(chunk.usedBytes, this.device.limits.minUniformBufferOffsetAlignment) : 0;
     if (!chunk || offset + size > CHUNK_BYTES) {
       if (chunk) this.current++;
       chunk = this.chunks[this.current] ??= this.newChunk();

@@ -58,6 +58,13 @@ interface BatchBindings {
   single: (ExpertFfnBinding | undefined)[];
 }
 
+/**
+ * Batch sizes whose router and FFN bindings are kept: decode's 1 and a few
+ * prompt chunk sizes; each size holds a few uniform buffers per layer, so an
+ * unbounded cache would grow with every new prompt length.
+ */
+const MAX_BATCH_BINDINGS = 4;
+
 export class MoeTransformer {
   private readonly bindingsByTokens = new Map<number, BatchBindings>();
   /** Pre-gate router bindings by target layer and output buffer. */
@@ -310,7 +317,18 @@ export class MoeTransformer {
   /** Router and expert FFN bindings for batches of T tokens (made on first use). */
   private bindingsFor(T: number): BatchBindings {
     let b = this.bindingsByTokens.get(T);
-    if (b) return b;
+    if (b) {
+      // Most recently used last: the oldest batch size is the one to drop.
+      this.bindingsByTokens.delete(T);
+      this.bindingsByTokens.set(T, b);
+      return b;
+    }
+    if (this.bindingsByTokens.size >= MAX_BATCH_BINDINGS) {
+      // Every batch recorded with them has been submitted: destroyed buffers live until the GPU is done.
+      const [oldest, evicted] = this.bindingsByTokens.entries().next().value as [number, BatchBindings];
+      this.bindingsByTokens.delete(oldest);
+      [...evicted.router, ...evicted.experts, ...evicted.single].forEach((binding) => destroyUniforms(binding));
+    }
     const c = this.config;
     const s = this.state;
     const k = this.kernels;

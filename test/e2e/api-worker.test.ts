@@ -63,6 +63,7 @@ interface Report {
   badCode: string;
   badIsWebMoeError: boolean;
   models: string[];
+  storeModels: string[];
   longestTaskMs: number;
   longTasks: number;
   maxTimerLagMs: number;
@@ -156,6 +157,10 @@ describe('createEngine in a worker (Chromium)', () => {
       const deviceLosses = (await engine.stats()).device_losses;
       const afterLoss = (await engine.chat.completions.create({ messages, max_tokens: 8, temperature: 0 })).choices[0].message.content;
       const models = (await engine.models.list()).data.map((m) => m.id);
+      // The store alone, in a worker of its own with no model and no GPU device.
+      const store = await webmoe.openModelStore();
+      const storeModels = (await store.list()).data.map((m) => `${m.id}:${m.state}`);
+      await store.close();
 
       clearInterval(timer);
       await new Promise((r) => setTimeout(r, 100));
@@ -201,6 +206,7 @@ describe('createEngine in a worker (Chromium)', () => {
         badCode,
         badIsWebMoeError,
         models,
+        storeModels,
         longestTaskMs: Math.max(0, ...generationLongTasks),
         longTasks: generationLongTasks.length,
         maxTimerLagMs,
@@ -247,6 +253,7 @@ describe('createEngine in a worker (Chromium)', () => {
     expect(report.deviceLosses).toBe(1);
     expect(report.afterLoss).toBe(report.whole);
     expect(report.models).toContain('tiny-e2e');
+    expect(report.storeModels).toContain('tiny-e2e:complete');
     expect(report.badCode).toBe('BAD_GGUF');
     expect(report.badIsWebMoeError).toBe(true);
     expect(pageErrors).toEqual([]);

@@ -17,34 +17,12 @@ import { serviceLoadOptions } from '../../src/api/worker-client';
 import { WebMoeError } from '../../src/api/errors';
 import { EngineService } from '../../src/engine/service';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
+import { countBuffers } from '../support/gpu-buffers';
+import type { DeviceBuffers } from '../support/gpu-buffers';
 
 const CYCLES = 10;
 const dir = mkdtempSync(join(tmpdir(), 'webmoe-loss-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Live buffers of one device: created and not yet destroyed. */
-interface DeviceBuffers {
-  device: GPUDevice;
-  live: Set<GPUBuffer>;
-  created: number;
-}
-
-function countBuffers(device: GPUDevice): DeviceBuffers {
-  const counted: DeviceBuffers = { device, live: new Set(), created: 0 };
-  const create = device.createBuffer.bind(device);
-  device.createBuffer = (descriptor: GPUBufferDescriptor) => {
-    const buffer = create(descriptor);
-    counted.created++;
-    counted.live.add(buffer);
-    const destroy = buffer.destroy.bind(buffer);
-    buffer.destroy = () => {
-      counted.live.delete(buffer);
-      destroy();
-    };
-    return buffer;
-  };
-  return counted;
-}
 
 describe('device loss while a reply streams, with experts streaming', () => {
   it(`recovers ${CYCLES} times with the same answer and no buffer left behind`, async () => {

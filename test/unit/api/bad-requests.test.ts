@@ -43,6 +43,7 @@ class FakeCore implements EngineServiceApi {
   async detokenize() {
     return '';
   }
+  async useStore() {}
   async listModels() {
     return [];
   }

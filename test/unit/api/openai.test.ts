@@ -69,6 +69,7 @@ class FakeCore implements EngineServiceApi {
   async detokenize(tokens: number[]) {
     return String.fromCharCode(...tokens);
   }
+  async useStore() {}
   async listModels() {
     return [];
   }
