@@ -36,7 +36,9 @@ import type * as LlamaCppNode from './test/setup/llama-cpp-reference';
 const GPU_TESTS = ['test/gpu/**/*.test.ts'];
 /** GPU tests that need Node itself (child processes, the filesystem): gpu-node only. */
 const NODE_GPU_TESTS = ['test/gpu-node/**/*.test.ts'];
-const GPU_NODE_ONLY = ['test/gpu/olmoe-shape-parity.test.ts'];
+// expert-cache: the cache's choices do not depend on the adapter, and Chromium streams experts in the
+// e2e suites (the demo under a 0.5 MB budget, the store faults under 0.6 MiB).
+const GPU_NODE_ONLY = ['test/gpu/olmoe-shape-parity.test.ts', 'test/gpu/expert-cache.test.ts'];
 
 // Software adapters are slow: a pipeline compile or a small dispatch can take seconds.
 const GPU_TEST_TIMEOUT_MS = 120_000;

@@ -7,12 +7,12 @@ import { toWebMoeError } from '../api/errors';
 import { createEngine } from '../api/node';
 import type { ChatCompletionMessageParam, CompletionUsage, EngineStats, SamplingParams, WebMoeEngine } from '../api/types';
 import { defaultModelPath } from '../default-model';
-import { POLICY_NAMES, isPolicyName } from '../experts/policies';
+import type { POLICY_NAMES } from '../experts/policies';
 import { formatBytes } from '../store/errors';
 import { prefetched, withRoomLeft } from '../server/handlers';
-import { CliError, floatOption, intOption, parseCommand } from './args';
+import { CliError, intOption, parseCommand } from './args';
 import { MODEL_HELP, openModelArg, progress } from './model';
-import { parsePrefetch, parseSampling } from './run';
+import { parsePrefetch, parseSampling, parseStreamingOptions } from './run';
 
 const DEFAULT_MAX_TOKENS = 256;
 const DEFAULT_TEMPERATURE = 0.8;
@@ -69,12 +69,7 @@ export function parseChatArgs(argv: string[]): ChatArgs | undefined {
   const s = parseSampling(v);
   const maxTokens = intOption(v['max-tokens'], 'max-tokens') ?? DEFAULT_MAX_TOKENS;
   if (maxTokens === 0) throw new CliError('--max-tokens must be at least 1');
-  const budgetMb = floatOption(v['expert-budget-mb'], 'expert-budget-mb');
-  if (budgetMb !== undefined && budgetMb < 0) throw new CliError(`--expert-budget-mb must be >= 0, got '${v['expert-budget-mb']}'`);
-  const policy = v['expert-policy'];
-  if (policy !== undefined && !isPolicyName(policy)) throw new CliError(`--expert-policy must be one of ${POLICY_NAMES.join(', ')}, got '${policy}'`);
-  const context = intOption(v.context, 'context');
-  if (context === 0) throw new CliError('--context must be at least 1');
+  const { budgetMb, policy, context } = parseStreamingOptions(v);
   return {
     model: v.model,
     store: v.store,

@@ -87,12 +87,7 @@ export function parseRunArgs(argv: string[]): RunArgs | undefined {
   const v = parsed.values as Record<string, string | undefined>;
   if (v.prompt === undefined) throw new CliError(`--prompt is required\n\n${RUN_HELP}`);
   const sampling = parseSampling(v);
-  const budgetMb = floatOption(v['expert-budget-mb'], 'expert-budget-mb');
-  if (budgetMb !== undefined && budgetMb < 0) throw new CliError(`--expert-budget-mb must be >= 0, got '${v['expert-budget-mb']}'`);
-  const policy = v['expert-policy'];
-  if (policy !== undefined && !isPolicyName(policy)) throw new CliError(`--expert-policy must be one of ${POLICY_NAMES.join(', ')}, got '${policy}'`);
-  const context = intOption(v.context, 'context');
-  if (context === 0) throw new CliError('--context must be at least 1');
+  const { budgetMb, policy, context } = parseStreamingOptions(v);
   return {
     model: v.model,
     store: v.store,
@@ -108,6 +103,17 @@ export function parseRunArgs(argv: string[]): RunArgs | undefined {
     trace: v.trace,
     json: parsed.values.json === true,
   };
+}
+
+/** --expert-budget-mb, --expert-policy and --context, shared by the commands that load a model. */
+export function parseStreamingOptions(v: Record<string, string | undefined>): { budgetMb?: number; policy?: PolicyName; context?: number } {
+  const budgetMb = floatOption(v['expert-budget-mb'], 'expert-budget-mb');
+  if (budgetMb !== undefined && budgetMb < 0) throw new CliError(`--expert-budget-mb must be >= 0, got '${v['expert-budget-mb']}'`);
+  const policy = v['expert-policy'];
+  if (policy !== undefined && !isPolicyName(policy)) throw new CliError(`--expert-policy must be one of ${POLICY_NAMES.join(', ')}, got '${policy}'`);
+  const context = intOption(v.context, 'context');
+  if (context === 0) throw new CliError('--context must be at least 1');
+  return { budgetMb, policy, context };
 }
 
 /** --temperature, --top-k, --top-p, --min-p, --repeat-penalty and --seed, checked as the sampler checks them. */

@@ -2,13 +2,13 @@
 import { createEngine } from '../api/node';
 import type { CreateEngineOptions } from '../api/types';
 import { defaultModelPath } from '../default-model';
-import { POLICY_NAMES, isPolicyName } from '../experts/policies';
+import { POLICY_NAMES } from '../experts/policies';
 import { MAX_PREFETCH_LOOKAHEAD } from '../experts/scheduler';
 import { DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE, DEFAULT_MAX_TOKENS_LIMIT, DEFAULT_PORT, startServer } from '../server/index';
 import type { ServerOptions } from '../server/index';
-import { CliError, floatOption, intOption, parseCommand } from './args';
+import { CliError, intOption, parseCommand } from './args';
 import { MODEL_HELP, progress } from './model';
-import { parsePrefetch } from './run';
+import { parsePrefetch, parseStreamingOptions } from './run';
 
 export const SERVE_HELP = `usage: webmoe serve [--model <file.gguf|stored-id>] [--port ${DEFAULT_PORT}] [--host ${DEFAULT_HOST}] [options]
 
@@ -49,12 +49,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | undefined {
   const v = parsed.values as Record<string, string | undefined>;
   const port = intOption(v.port, 'port');
   if (port !== undefined && port > 65535) throw new CliError(`--port must be in 0..65535, got ${port}`);
-  const budgetMb = floatOption(v['expert-budget-mb'], 'expert-budget-mb');
-  if (budgetMb !== undefined && budgetMb < 0) throw new CliError(`--expert-budget-mb must be >= 0, got '${v['expert-budget-mb']}'`);
-  const policy = v['expert-policy'];
-  if (policy !== undefined && !isPolicyName(policy)) throw new CliError(`--expert-policy must be one of ${POLICY_NAMES.join(', ')}, got '${policy}'`);
-  const context = intOption(v.context, 'context');
-  if (context === 0) throw new CliError('--context must be at least 1');
+  const { budgetMb, policy, context } = parseStreamingOptions(v);
   const maxTokensLimit = intOption(v['max-tokens-limit'], 'max-tokens-limit');
   if (maxTokensLimit === 0) throw new CliError('--max-tokens-limit must be at least 1');
   const bodyKb = intOption(v['max-body-kb'], 'max-body-kb');

@@ -11,13 +11,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { nodePlatform } from '../../src/api/node';
 import { createClient } from '../../src/api/openai';
 import { serviceLoadOptions } from '../../src/api/worker-client';
 import { WebMoeError } from '../../src/api/errors';
 import { EngineService } from '../../src/engine/service';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
-import { countBuffers } from '../support/gpu-buffers';
+import { countingPlatform } from '../support/gpu-buffers';
 import type { DeviceBuffers } from '../support/gpu-buffers';
 
 const CYCLES = 10;
@@ -30,14 +29,7 @@ describe('device loss while a reply streams, with experts streaming', () => {
     // 16 experts of ~100 KB per layer: a 0.5 MB budget keeps a few resident and streams the rest.
     writeFileSync(path, makeTinyModel({ arch: 'qwen3moe', type: 'q8_0', seed: 8, layers: 2, hidden: 128, experts: 16, topK: 2, expertFF: 256 }));
     const devices: DeviceBuffers[] = [];
-    const core = new EngineService({
-      ...nodePlatform,
-      requestGpu: async () => {
-        const gpu = await nodePlatform.requestGpu();
-        devices.push(countBuffers(gpu.device));
-        return gpu;
-      },
-    });
+    const core = new EngineService(countingPlatform(devices));
     const options = { model: path, storeDir: join(dir, 'store'), contextLength: 64, expertBudgetMB: 0.5, prefetch: 'pregate' as const };
     const loaded = await core.load(path, serviceLoadOptions(options));
     const engine = createClient(core, loaded.model);

@@ -2,6 +2,8 @@
  * Counts a device's live GPU buffers (created and not yet destroyed) by
  * wrapping its createBuffer, for tests that check nothing is left behind.
  */
+import { nodePlatform } from '../../src/api/node';
+import type { Platform } from '../../src/engine/service';
 
 export interface DeviceBuffers {
   device: GPUDevice;
@@ -24,4 +26,16 @@ export function countBuffers(device: GPUDevice): DeviceBuffers {
     return buffer;
   };
   return counted;
+}
+
+/** The Node platform, with each device it creates counted into `devices`. */
+export function countingPlatform(devices: DeviceBuffers[]): Platform {
+  return {
+    ...nodePlatform,
+    requestGpu: async () => {
+      const gpu = await nodePlatform.requestGpu();
+      devices.push(countBuffers(gpu.device));
+      return gpu;
+    },
+  };
 }
