@@ -76,7 +76,7 @@ export class EngineService implements EngineServiceApi {
         this.opener = await this.resolve(model, options.modelId);
         await this.startEngine();
       } catch (error) {
-        this.release();
+        await this.release();
         throw toWebMoeError(error);
       }
       return { model: this.opener.name, architecture: this.engine!.model.config.arch };
@@ -187,6 +187,7 @@ export class EngineService implements EngineServiceApi {
 
   async unload(): Promise<void> {
     for (const controller of this.controllers.values()) controller.abort();
+    // Unload resolves once the model's files are closed too.
     await this.exclusive(async () => this.release());
   }
 
@@ -334,14 +335,15 @@ export class EngineService implements EngineServiceApi {
     return this.engine;
   }
 
-  private release(): void {
+  private async release(): Promise<void> {
     this.releasing = true;
     this.engine?.destroy();
     this.engine = undefined;
     this.gpu?.device.destroy();
     this.gpu = undefined;
-    void closeAll(this.files);
+    const files = this.files;
     this.files = [];
+    await closeAll(files);
   }
 
   /** Runs `work` after everything queued before it. */
