@@ -15,7 +15,9 @@
  *                   indexed on the GPU by the routed ids: no readback at all
  *                   when every expert is resident. 2 dispatches.
  *   'grouped'       prefill: `slots` is a group list (pairs gathered by
- *                   expert, `groupPairsByExpert` + `packGroupList`), so each
+ *                   expert: built on the GPU by expert-group-list.ts from
+ *                   the routing and the expert table, or on the CPU with
+ *                   `groupPairsByExpert` + `packGroupList`), so each
  *                   expert's weights are read once per tile of tokens.
  *                   3 dispatches (gate/up, down, combine).
  * Changing which experts are resident changes only the contents of `slots`:
@@ -220,7 +222,9 @@ export class ExpertFfnKernel {
 
   /**
    * Records the FFN: 2 dispatches, or 3 in 'grouped' mode, where `groupCount`
-   * is the number of groups in the list now in `slots` (it sizes the grid).
+   * sizes the grid: the number of groups in the list now in `slots`, or a
+   * bound on it when the list is built on the GPU (maxGroups; workgroups past
+   * the list's count do nothing, and the weight bytes counted are a bound too).
    * `liveTokens` (default all) is how many tokens' routing is not masked, for
    * the weight bytes counted: each live token reads its k experts' gate, up
    * and down (a group its expert's, once), null experts included, since which

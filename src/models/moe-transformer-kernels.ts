@@ -9,6 +9,7 @@ import { AddKernel } from '../kernels/add';
 import { ArgmaxKernel } from '../kernels/argmax';
 import { EmbeddingKernel } from '../kernels/embedding';
 import { ExpertFfnKernel } from '../kernels/expert-ffn';
+import { ExpertGroupListKernel } from '../kernels/expert-group-list';
 import type { FfnActivation } from '../kernels/expert-ffn';
 import { MatmulKernel } from '../kernels/matmul';
 import { MatvecKernel } from '../kernels/matvec';
@@ -35,8 +36,12 @@ export interface ForwardKernels {
   matmul(type: GgmlType): MatmulKernel;
   /** The router of MoE layer `layer`. */
   router(layer: number): RouterKernel;
-  /** The routed experts' FFN of layer `layer`. */
+  /** The routed experts' FFN of layer `layer`, one token at a time (decode). */
   routedFfn(layer: number): ExpertFfnKernel;
+  /** The same FFN grouped by expert (prefill): each expert's weights read once per tile of tokens. */
+  routedFfnGrouped(layer: number): ExpertFfnKernel;
+  /** Builds the grouped FFN's group list on the GPU. */
+  groupList: ExpertGroupListKernel;
   /** The FFN of layer `layer`'s shared expert or dense FFN. */
   singleFfn(layer: number): ExpertFfnKernel;
 }
@@ -61,6 +66,7 @@ export async function createForwardKernels(
 
   const routers = new Map<number, RouterKernel>();
   const routedFfns = new Map<number, ExpertFfnKernel>();
+  const groupedFfns = new Map<number, ExpertFfnKernel>();
   const singleFfns = new Map<number, ExpertFfnKernel>();
   for (const [l, w] of layers.entries()) {
     if (w.router) {
@@ -73,10 +79,13 @@ export async function createForwardKernels(
         hasSharedGate: w.sharedGate !== undefined,
       }));
     }
-    const ffn = (layout: ExpertSlotLayout, slabCount: number, topK: number, activation: FfnActivation) =>
-      ExpertFfnKernel.create(device, { layout, activation, topK, mode: 'expert-table', slabCount });
+    const ffn = (layout: ExpertSlotLayout, slabCount: number, topK: number, activation: FfnActivation, mode: 'expert-table' | 'grouped' = 'expert-table') =>
+      ExpertFfnKernel.create(device, { layout, activation, topK, mode, slabCount });
     const r = routed[l];
-    if (r) routedFfns.set(l, await ffn(r.layout, r.slabCount, config.nExpertUsed, config.activation));
+    if (r) {
+      routedFfns.set(l, await ffn(r.layout, r.slabCount, config.nExpertUsed, config.activation));
+      groupedFfns.set(l, await ffn(r.layout, r.slabCount, config.nExpertUsed, config.activation, 'grouped'));
+    }
     // Shared experts and dense FFNs are plain SwiGLU in every supported graph.
     if (w.single) singleFfns.set(l, await ffn(w.single.layout, 1, 1, 'silu'));
   }
@@ -97,6 +106,8 @@ export async function createForwardKernels(
     matmul: (t) => pick(matmuls, t, 'matmul'),
     router: (l) => pick(routers, l, 'router'),
     routedFfn: (l) => pick(routedFfns, l, 'routed expert FFN'),
+    routedFfnGrouped: (l) => pick(groupedFfns, l, 'grouped routed expert FFN'),
+    groupList: await ExpertGroupListKernel.create(device),
     singleFfn: (l) => pick(singleFfns, l, 'single expert FFN'),
   };
 }

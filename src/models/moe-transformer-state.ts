@@ -6,6 +6,7 @@
  */
 
 import { createEmptyStorageBuffer, createStorageBuffer } from '../gpu/buffers';
+import { groupListWords } from '../kernels/expert-slots';
 import { routingBytes } from '../kernels/router';
 import { topKResultBytes } from '../kernels/sample-topk';
 import type { ModelConfig } from './config';
@@ -31,6 +32,8 @@ export class RunState {
   readonly sharedRouting: GPUBuffer; // [B, 2] words: id 0, weight = the shared expert's gate (the router writes it)
   readonly unitRouting: GPUBuffer; // [B, 2] words: id 0, weight = the residual scale (an ungated shared expert or a dense FFN as one expert)
   readonly ffnHidden: GPUBuffer; // [B * topK, maxFfnWidth] expert activations
+  readonly pairOutput: GPUBuffer; // [B * topK, hidden] each routed pair's expert output (grouped prefill)
+  readonly groupList: GPUBuffer; // u32 groupListWords(B * topK): routed pairs gathered by expert (grouped prefill)
   readonly logits: GPUBuffer; // [B, vocab]
   readonly argmax: GPUBuffer; // u32 [1]
   readonly topK: GPUBuffer; // u32 [2 + 2 maxTopK] sampling candidates
@@ -53,6 +56,10 @@ export class RunState {
     this.sharedRouting = createEmptyStorageBuffer(device, routingBytes(B, 1), 'shared routing');
     this.unitRouting = createStorageBuffer(device, unitRoutingWords(B, c.scales.residual), 'unit routing');
     this.ffnHidden = f32(B * topK * sizes.maxFfnWidth, 'ffn hidden');
+    // One-token batches run the FFN per token: the grouped buffers are needed only for more.
+    const groupedPairs = B > 1 ? B * topK : 1;
+    this.pairOutput = f32(groupedPairs * c.hidden, 'pair output');
+    this.groupList = createEmptyStorageBuffer(device, groupListWords(groupedPairs) * 4, 'group list');
     this.logits = f32(B * c.vocabSize, 'logits');
     this.argmax = f32(1, 'argmax');
     this.topK = createEmptyStorageBuffer(device, topKResultBytes(sizes.maxTopK), 'top-k');

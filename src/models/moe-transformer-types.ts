@@ -9,8 +9,15 @@ import type { ExpertSchedulerOptions } from '../experts/scheduler';
 export interface MoeTransformerOptions extends ExpertSchedulerOptions {
   /** Positions the KV cache holds; default min(model context, 4096). */
   maxContext?: number;
-  /** Most tokens per forward submission (prefill is cut into batches of this); default 32. */
+  /** Most tokens per forward submission (prefill is cut into batches of this); default 128. */
   maxBatchTokens?: number;
+  /**
+   * Batches of several tokens run the routed experts grouped by expert, each
+   * expert's weights read once per tile of its tokens (default true); false
+   * runs them token by token as decode does. The outputs are the same bits
+   * either way: this exists to measure what grouping buys.
+   */
+  groupedPrefill?: boolean;
   /** Largest expert slab buffer; default min(128 MiB, device limits). */
   maxSlabBytes?: number;
   /**

@@ -10,7 +10,10 @@
  * the expert scheduler (src/experts/scheduler.ts): all resident, read through
  * a slot table on the GPU with one submission per batch, or streamed through
  * an expert cache, with a submission per MoE layer. The pass below is the
- * same either way, and so are its outputs.
+ * same either way, and so are its outputs. A batch of several tokens
+ * (prefill) gathers its routed pairs by expert on the GPU and reads each
+ * expert's weights once per group of its tokens; one token (decode) reads
+ * its k experts through the table directly. Both give the same bits.
  */
 
 import type { ByteSource } from '../gguf/source';
@@ -22,6 +25,7 @@ import { UniformArena } from '../gpu/uniform-arena';
 import { Recording } from '../gpu/recording';
 import { MAX_SLAB_BINDINGS } from '../kernels/expert-ffn';
 import type { ExpertFfnBinding } from '../kernels/expert-ffn';
+import { maxGroups } from '../kernels/expert-group-list';
 import { packSlotRefs } from '../kernels/expert-slots';
 import type { RouterBinding } from '../kernels/router';
 import { SampleTopKKernel, topKResultBytes } from '../kernels/sample-topk';
@@ -48,7 +52,7 @@ import { modelConfigFromGguf } from './registry';
 export type { ForwardOutput, ForwardResult, MemoryReport, MoeTransformerOptions, TopKOutput } from './moe-transformer-types';
 
 const DEFAULT_MAX_CONTEXT = 4096;
-const DEFAULT_MAX_BATCH_TOKENS = 32;
+const DEFAULT_MAX_BATCH_TOKENS = 128;
 const DEFAULT_MAX_SLAB_BYTES = 128 * 1024 * 1024;
 
 /** Bindings that depend on the batch size, made once per size. */
@@ -84,6 +88,8 @@ export class MoeTransformer {
     private readonly singleTable: GPUBuffer,
     /** The attention sub-block (standard, or latent), with its KV cache. */
     private readonly attention: AttentionBlock,
+    /** Whether batches of several tokens run the routed experts grouped by expert. */
+    private readonly groupedPrefill: boolean,
   ) {
     this.pregateScratch = createStorageBuffer(device, new Uint32Array(2), 'pre-gate shared routing');
     this.uniforms = new UniformArena(device, 'forward params');
@@ -142,7 +148,7 @@ export class MoeTransformer {
     const singleTable = createStorageBuffer(device, packSlotRefs(weights.layers.map((l) => l.single?.ref)), 'single expert slot table');
     const context = { config, weights, kernels, state };
     const attention = config.latent ? await LatentAttention.create(device, context) : await StandardAttention.create(device, context);
-    self = new MoeTransformer(device, config, weights, kernels, state, experts, singleTable, attention);
+    self = new MoeTransformer(device, config, weights, kernels, state, experts, singleTable, attention, options.groupedPrefill ?? true);
     return self;
   }
 
@@ -280,12 +286,26 @@ export class MoeTransformer {
     if (router) this.kernels.router(l).encode(rec.pass, router);
 
     // Routed experts, read through the slot table: x += sum_j w_j down_j(silu(gate_j xb) * up_j xb).
+    // A batch of several tokens is gathered by expert on the GPU first, so each expert's weights are read once per tile of tokens.
     const experts = bindings.experts[l];
-    if (experts) await this.experts.runLayer(rec, l, T, (pass, liveTokens) => this.kernels.routedFfn(l).encode(pass, experts, undefined, liveTokens));
+    if (experts) {
+      await this.experts.runLayer(rec, l, T, (pass, liveTokens) => {
+        if (!this.grouped(T)) return this.kernels.routedFfn(l).encode(pass, experts, undefined, liveTokens);
+        const ffn = this.kernels.routedFfnGrouped(l);
+        const shape = { tokens: T, topK: c.nExpertUsed, nExperts: c.nExpert, layer: l, tile: ffn.pairTile };
+        this.kernels.groupList.encode(pass, { routing: s.routing, table: this.experts.table, list: s.groupList }, shape);
+        // Masked tokens form no groups: the live pairs bound the grid (and the weight bytes counted).
+        ffn.encode(pass, experts, maxGroups(liveTokens * c.nExpertUsed, c.nExpert, ffn.pairTile), liveTokens);
+      });
+    }
 
     // Shared expert or dense FFN, as one expert.
     const single = bindings.single[l];
     if (single) this.kernels.singleFfn(l).encode(rec.pass, single);
+  }
+
+  private grouped(T: number): boolean {
+    return T > 1 && this.groupedPrefill;
   }
 
   /** Pre-gating (for the streaming scheduler): MoE layer `target`'s router on the current xb, one token, into `out`. */
@@ -354,12 +374,12 @@ export class MoeTransformer {
           ),
       );
       const buffers = { x: s.xb, y: s.x, hidden: s.ffnHidden };
+      const routed = () => ({ ...buffers, routing: s.routing, slabs: this.experts.slabsOf(l) });
       b.experts.push(
         router &&
-          k.routedFfn(l).bind(
-            { ...buffers, routing: s.routing, slots: this.experts.table, slabs: this.experts.slabsOf(l) },
-            { tokens: T, nRealExperts: c.nExpert, layer: l, nExperts: c.nExpert },
-          ),
+          (!this.grouped(T)
+            ? k.routedFfn(l).bind({ ...routed(), slots: this.experts.table }, { tokens: T, nRealExperts: c.nExpert, layer: l, nExperts: c.nExpert })
+            : k.routedFfnGrouped(l).bind({ ...routed(), slots: s.groupList, pairOutput: s.pairOutput }, { tokens: T, nRealExperts: c.nExpert })),
       );
       b.single.push(
         w.single &&

@@ -13,7 +13,11 @@
  * - weight bytes per decode token are the sizes of the tensors it touches:
  *   one embedding row, every shared tensor, and top-k experts' gate, up and
  *   down per MoE layer; prefill reads each attention matrix once per tile of
- *   8 tokens and the router and k experts once per token;
+ *   8 tokens, the router once per token, and runs the routed experts grouped
+ *   by expert (2 more dispatches per MoE layer: the group list and the
+ *   weighted sum), each expert read once per group of up to 8 of its
+ *   tokens, counted at the bound maxGroups (the groups are formed on the
+ *   GPU, so the CPU knows only the bound);
  * - the public stats() carries the same figures, per request and summed.
  */
 
@@ -29,6 +33,7 @@ import { sourceFromBytes } from '../../src/gguf/source';
 import type { GgufFile } from '../../src/gguf/types';
 import { requestGpuDevice, USEFUL_FEATURES } from '../../src/gpu/device';
 import type { GpuContext } from '../../src/gpu/device';
+import { maxGroups } from '../../src/kernels/expert-group-list';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
 
 const LAYERS = 2;
@@ -37,11 +42,15 @@ const EXPERTS = 8;
 const BATCH = 16;
 /** The matmul's tile of tokens (src/kernels/matmul.ts's default). */
 const TILE = 8;
+/** The grouped expert FFN's most pairs per group (src/kernels/expert-ffn.ts's default). */
+const PAIR_TILE = 8;
 /** 21 prompt tokens: batches of 16 (2 tiles) and 5 (1 tile). */
 const PROMPT = Array.from({ length: 21 }, (_, i) => 40 + i);
 const DECODE = 5;
 
 const DISPATCHES_PER_LAYER = 11 + 5;
+/** A batch of several tokens builds a group list and sums the experts' outputs in a dispatch of its own. */
+const GROUPED_DISPATCHES_PER_LAYER = 2;
 const DISPATCHES_OUTSIDE_LAYERS = 5;
 
 /** Weight bytes of each piece of the model, from its GGUF tensor table. */
@@ -70,8 +79,9 @@ function weightSizes(file: GgufFile) {
 }
 
 /** Weight bytes a batch of T tokens reads, all experts resident; `output`: the batch ends in the output projection. */
-function batchWeightBytes(s: ReturnType<typeof weightSizes>, T: number, output: boolean): number {
-  const layers = s.layers.reduce((sum, l) => sum + l.vectors + Math.ceil(T / TILE) * l.attentionMatrices + T * l.router + T * TOP_K * l.expert, 0);
+function batchWeightBytes(s: ReturnType<typeof weightSizes>, T: number, output: boolean, grouped = true): number {
+  const expertReads = T === 1 || !grouped ? T * TOP_K : maxGroups(T * TOP_K, EXPERTS, PAIR_TILE);
+  const layers = s.layers.reduce((sum, l) => sum + l.vectors + Math.ceil(T / TILE) * l.attentionMatrices + T * l.router + expertReads * l.expert, 0);
   return T * s.embeddingRow + layers + s.outputNorm + (output ? s.output : 0);
 }
 
@@ -117,15 +127,17 @@ describe('cost counters', () => {
     expect(resident.stats.cost.decode.counts.weightBytes).toBe(DECODE * perToken);
   });
 
-  it('counts prefill by batches: matrices per tile of tokens, router and experts per token, one round trip at the end', () => {
+  it('counts prefill by batches: matrices per tile of tokens, router per token, experts per group, one round trip at the end', () => {
     const { tokens, counts } = resident.stats.cost.prefill;
     expect(tokens).toBe(PROMPT.length);
     const batches = [BATCH, PROMPT.length - BATCH];
-    expect(counts.dispatches).toBe(batches.length * (DISPATCHES_PER_LAYER * LAYERS + 1 + 1) + 3);
+    expect(counts.dispatches).toBe(batches.length * ((DISPATCHES_PER_LAYER + GROUPED_DISPATCHES_PER_LAYER) * LAYERS + 1 + 1) + 3);
     expect(counts.passes).toBe(batches.length);
     expect(counts.submissions).toBe(batches.length);
     expect(counts.roundTrips).toBe(1);
     expect(counts.weightBytes).toBe(batchWeightBytes(sizes, BATCH, false) + batchWeightBytes(sizes, PROMPT.length - BATCH, true));
+    // 16 tokens x 2 experts over 8 experts: at most 11 expert reads a layer instead of 32.
+    expect(maxGroups(BATCH * TOP_K, EXPERTS, PAIR_TILE)).toBe(11);
   });
 
   it('streaming adds a submission, a pass and a round trip per MoE layer, reads the same weights, and counts what it loads', async () => {
@@ -143,9 +155,12 @@ describe('cost counters', () => {
     expect(decode.submissions).toBe(DECODE * (1 + 2 * LAYERS));
     expect(decode.roundTrips).toBe(DECODE * (1 + LAYERS));
     expect(decode.weightBytes).toBe(resident.stats.cost.decode.counts.weightBytes);
-    // Prefill runs the FFN in pieces of tokens where a batch's experts do not fit: each token is still read once.
+    // Prefill runs the FFN in pieces of tokens where a batch's experts do not fit: each piece bounds its own groups,
+    // at least the whole batch's bound and at most one read per routed pair.
     const prefill = streamed.stats.cost.prefill.counts;
-    expect(prefill.weightBytes).toBe(resident.stats.cost.prefill.counts.weightBytes);
+    expect(prefill.weightBytes).toBeGreaterThanOrEqual(resident.stats.cost.prefill.counts.weightBytes);
+    const perPair = batchWeightBytes(sizes, BATCH, false, false) + batchWeightBytes(sizes, PROMPT.length - BATCH, true, false);
+    expect(prefill.weightBytes).toBeLessThanOrEqual(perPair);
     expect(prefill.roundTrips).toBe(2 * LAYERS + 1);
     const store = prefill.storeBytes + decode.storeBytes;
     expect(store).toBe(streamed.stats.bytesStreamed);

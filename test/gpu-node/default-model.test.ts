@@ -14,9 +14,10 @@
  * The distance d is held tightly through the CPU reference (src/ref) on the
  * same sequence: the GPU's logits to the exact f32 computation within
  * F32_BOUND of the logit range, and the reference with llama.cpp's rounding
- * of activations to llama.cpp within ROUNDED_BOUND up to its first rounding
- * flip (an activation within an ulp of a Q8_0 boundary, rounded the other
- * way), so the whole gap is llama.cpp's rounding.
+ * of activations to llama.cpp within ROUNDED_BOUND at MIN_UNFLIPPED steps
+ * or more, and within FLIP_BOUND at the others (a rounding flip: an
+ * activation within an ulp of a Q8_0 boundary, rounded the other way), so
+ * the whole gap is llama.cpp's rounding.
  *
  * Perplexity on held-out text (test/fixtures/default-model) from the GPU
  * forward pass and from llama.cpp agree within PERPLEXITY_GAP (relative;
@@ -49,10 +50,14 @@ const MAX_TOKENS = 32;
 const MIN_COUNTED = 6;
 /** Largest |GPU - exact CPU reference| / range at any step (measured 2.8e-7). */
 const F32_BOUND = 2e-6;
-/** Largest |CPU reference with llama.cpp's rounding - llama.cpp| / range before a rounding flip (measured 1.3e-7). */
+/** Largest |CPU reference with llama.cpp's rounding - llama.cpp| / range at a step with no rounding flip (measured 1.3e-7). */
 const ROUNDED_BOUND = 1e-6;
-/** Steps the rounding emulation must meet llama.cpp at before its first rounding flip (measured 32 and 25). */
-const MIN_BEFORE_FLIP = 16;
+/**
+ * Steps at which the rounding emulation must meet llama.cpp within ROUNDED_BOUND. How often an
+ * activation lands an ulp from a Q8_0 rounding boundary depends on the SIMD kernels llama.cpp picks
+ * for the CPU: measured 32 and 25 of 32 steps on one machine, 32 and 20 on an AVX-512 one.
+ */
+const MIN_UNFLIPPED = 16;
 /** A flip moves one activation by one Q8_0 step: at most this much of the range, at any step (measured 3.0e-3). */
 const FLIP_BOUND = 1e-2;
 /** A token's k-th and (k+1)-th router logits this close (relative to its largest) may be ordered either way by either runtime. */
@@ -141,12 +146,11 @@ describe('the built-in default model', () => {
         `CPU reference with llama.cpp's rounding vs llama.cpp over the ${beforeTie} steps before a router near tie: max ${roundedVsLlama.maxRelativeDiff.toExponential(2)}, median ${roundedVsLlama.medianRelativeDiff.toExponential(2)}`,
     );
     expect(gpuVsExact.maxRelativeDiff).toBeLessThan(F32_BOUND);
-    // An activation an ulp from a Q8_0 rounding boundary may round either way, and the differing
-    // step stays in the KV cache: the steps before the first such flip must meet ROUNDED_BOUND.
-    const firstFlip = roundedVsLlama.positions.findIndex((p) => p.relativeDiff >= ROUNDED_BOUND);
-    const beforeFlip = firstFlip < 0 ? beforeTie : firstFlip;
-    console.log(`  ${beforeFlip} of ${beforeTie} steps before the first rounding flip`);
-    expect(beforeFlip).toBeGreaterThanOrEqual(MIN_BEFORE_FLIP);
+    // An activation an ulp from a Q8_0 rounding boundary may round either way: most steps must still
+    // meet ROUNDED_BOUND, and a flipped one may be off by one rounding step at most.
+    const unflipped = roundedVsLlama.positions.filter((p) => p.relativeDiff < ROUNDED_BOUND).length;
+    console.log(`  ${unflipped} of ${beforeTie} steps with no rounding flip`);
+    expect(unflipped).toBeGreaterThanOrEqual(MIN_UNFLIPPED);
     expect(roundedVsLlama.maxRelativeDiff).toBeLessThan(FLIP_BOUND);
     expect(counted).toBeGreaterThanOrEqual(MIN_COUNTED);
     expect(out.tokens.slice(0, counted)).toEqual(expected.ids.slice(0, counted));
