@@ -54,57 +54,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> freq_factors: array<f32>;
 #endif
 
-// pi/2 split into parts of at most 7 significant bits (the last part, an f32,
-// takes the rest), so that k * part is exact for |k| < 2^17 and the
-// reduction below stays accurate for angles up to about 2e5.
-const HALF_PI_1: f32 = 1.5625;
-const HALF_PI_2: f32 = 0.0081787109375;
-const HALF_PI_3: f32 = 0.00011730194091796875;
-const HALF_PI_4: f32 = 3.1391647326017846e-7;
-const TWO_OVER_PI: f32 = 0.6366197723675814;
-
-// (sin(a), cos(a)) to within about 1e-7. WGSL only promises 2^-11 absolute
-// error for sin and cos on [-pi, pi] and nothing outside it (SwiftShader is
-// off by 2e-4), too coarse to compare with the CPU, so the angle is reduced to
-// [-pi/4, pi/4] here and evaluated with minimax polynomials (Cephes' sinf/cosf
-// coefficients).
-fn sin_cos(a: f32) -> vec2<f32> {
-  let k = round(a * TWO_OVER_PI);
-  let r = (((a - k * HALF_PI_1) - k * HALF_PI_2) - k * HALF_PI_3) - k * HALF_PI_4;
-  let r2 = r * r;
-  let s = r + r * r2 * (-1.6666654611e-1 + r2 * (8.3321608736e-3 + r2 * -1.9515295891e-4));
-  let c = 1.0 - 0.5 * r2 + r2 * r2 * (4.166664568298827e-2 + r2 * (-1.388731625493765e-3 + r2 * 2.443315711809948e-5));
-  let quadrant = u32(i32(k) & 3);
-  switch quadrant {
-    case 0u: { return vec2<f32>(s, c); }
-    case 1u: { return vec2<f32>(c, -s); }
-    case 2u: { return vec2<f32>(-s, -c); }
-    default: { return vec2<f32>(-c, s); }
-  }
-}
-
-fn yarn_ramp(pair: u32) -> f32 {
-  let y = (f32(pair) - params.corr_low) / max(0.001, params.corr_high - params.corr_low);
-  return 1.0 - min(1.0, max(0.0, y));
-}
-
-fn rope_angle(position: u32, pair: u32) -> f32 {
-  var theta = f32(position);
-  for (var j = 0u; j < pair; j++) {
-    theta = theta * params.theta_scale;
-  }
-#if HAS_FREQ_FACTORS
-  let extrapolated = theta / freq_factors[pair];
-#else
-  let extrapolated = theta;
-#endif
-  let interpolated = params.freq_scale * extrapolated;
-  if (params.ext_factor == 0.0) {
-    return interpolated;
-  }
-  let mix = yarn_ramp(pair) * params.ext_factor;
-  return interpolated * (1.0 - mix) + extrapolated * mix;
-}
+#include "rope_common.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(
@@ -121,15 +71,10 @@ fn main(
   let head = (index / half_rot) % params.n_heads;
   let token = index / (half_rot * params.n_heads);
 
-  let sc = sin_cos(rope_angle(positions[token], pair));
-  let sin_theta = sc.x * params.mscale;
-  let cos_theta = sc.y * params.mscale;
-
   let base = params.x_offset + token * params.token_stride + head * params.head_dim;
   let i0 = select(base + 2u * pair, base + pair, NEOX);
   let i1 = select(i0 + 1u, i0 + half_rot, NEOX);
-  let x0 = x[i0];
-  let x1 = x[i1];
-  x[i0] = x0 * cos_theta - x1 * sin_theta;
-  x[i1] = x0 * sin_theta + x1 * cos_theta;
+  let rotated = rotate_pair(x[i0], x[i1], positions[token], pair);
+  x[i0] = rotated.x;
+  x[i1] = rotated.y;
 }

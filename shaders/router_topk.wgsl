@@ -9,15 +9,27 @@
 //   top-k                k passes; the highest unselected score wins, equal
 //                        scores go to the lower expert id; ids best first
 //   weights              p[id_j]; SCORING 2: softmax over the k selected logits;
-//                        NORMALIZE: divided by max(sum, 6.103515625e-5);
-//                        then times params.weight_scale
+//                        NORMALIZE: divided by max(sum, 6.103515625e-5)
+//   skipping (off by     on those weights w (before the scale below), the
+//   default)             heaviest expert is always kept; top_p < 1 keeps the
+//                        fewest experts, heaviest first (equal weights: lower
+//                        slot), whose w sum (in f32, in that order) reaches
+//                        top_p times the sum of all k w (in slot order);
+//                        min_weight > 0 drops experts with w < min_weight.
+//                        A dropped expert's pair becomes id MASKED_ID, weight
+//                        0; the kept weights are not renormalised
+//   scale                every weight times params.weight_scale
 //
 // Output, per token t, 2k words at routing[2k t]: the k expert ids (u32),
 // then the k weights (f32 bits), best first. Ids past the model's real
-// experts (null experts) are selected like any other; the expert FFN skips them.
+// experts (null experts) are selected like any other; the expert FFN skips
+// them, and masked pairs too (MASKED_ID is past every expert). With
+// min_weight 0 and top_p 1 nothing is dropped and the output is bit for bit
+// what it is without the skipping step.
 //
 // Bindings (group 0):
-//   0  params          uniform              Params { tokens, n_experts, top_k, weight_scale: f32 }
+//   0  params          uniform              Params { tokens, n_experts, top_k, weight_scale: f32,
+//                                                    min_weight: f32, top_p: f32 }
 //   1  logits          storage, read        array<f32>  [tokens, n_experts]
 //   2  routing         storage, read_write  array<u32>  [tokens, 2 top_k]
 //   3  selection_bias  storage, read        array<f32>  [n_experts]; only with HAS_SELECTION_BIAS
@@ -39,12 +51,15 @@ const SCORING_SOFTMAX: u32 = 0u;
 const SCORING_SIGMOID: u32 = 1u;
 const SCORING_SOFTMAX_SELECTED: u32 = 2u;
 const MIN_WEIGHT_SUM: f32 = 6.103515625e-5;
+const MASKED_ID: u32 = 0xffffffffu;
 
 struct Params {
   tokens: u32,
   n_experts: u32,
   top_k: u32,
   weight_scale: f32,
+  min_weight: f32,
+  top_p: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -97,6 +112,47 @@ fn selection_score(base: u32, e: u32, stats: SoftmaxStats) -> f32 {
 // Whether score a ranks above b: higher, or a number where b is NaN.
 fn beats(a: f32, b: f32) -> bool {
   return a > b || (b != b && a == a);
+}
+
+// The heaviest of the k weights not yet kept (equal weights: the lower slot).
+fn heaviest_unkept(weights: ptr<function, array<f32, MAX_TOP_K>>, kept: ptr<function, array<bool, MAX_TOP_K>>, k: u32) -> u32 {
+  var best = MAX_TOP_K;
+  for (var j = 0u; j < k; j++) {
+    if (!(*kept)[j] && (best == MAX_TOP_K || beats((*weights)[j], (*weights)[best]))) {
+      best = j;
+    }
+  }
+  return best;
+}
+
+// Which of the k pairs the skipping step keeps (see the header).
+fn kept_pairs(weights: ptr<function, array<f32, MAX_TOP_K>>, k: u32) -> array<bool, MAX_TOP_K> {
+  var kept: array<bool, MAX_TOP_K>;
+  if (params.top_p < 1.0) {
+    var total = 0.0;
+    for (var j = 0u; j < k; j++) {
+      total += (*weights)[j];
+    }
+    let wanted = params.top_p * total;
+    var mass = 0.0;
+    for (var n = 0u; n < k && !(n > 0u && mass >= wanted); n++) {
+      let j = heaviest_unkept(weights, &kept, k);
+      kept[j] = true;
+      mass += (*weights)[j];
+    }
+  } else {
+    for (var j = 0u; j < k; j++) {
+      kept[j] = true;
+    }
+  }
+  if (params.min_weight > 0.0) {
+    var none: array<bool, MAX_TOP_K>;
+    let heaviest = heaviest_unkept(weights, &none, k);
+    for (var j = 0u; j < k; j++) {
+      kept[j] = kept[j] && (j == heaviest || !((*weights)[j] < params.min_weight));
+    }
+  }
+  return kept;
 }
 
 @compute @workgroup_size(WG)
@@ -169,9 +225,11 @@ fn main(
     }
   }
 
+  let kept = kept_pairs(&weights, k);
+
   let out = token * 2u * k;
   for (var j = 0u; j < k; j++) {
-    routing[out + j] = ids[j];
-    routing[out + k + j] = bitcast<u32>(weights[j] * params.weight_scale);
+    routing[out + j] = select(MASKED_ID, ids[j], kept[j]);
+    routing[out + k + j] = bitcast<u32>(select(0.0, weights[j] * params.weight_scale, kept[j]));
   }
 }

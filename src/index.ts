@@ -30,8 +30,8 @@ export type {
   ChatCompletionRequestNonStreaming, ChatCompletionRequestStreaming, ChatRole, Completion, CompletionChunk, CompletionFinishReason,
   CompletionRequest, CompletionRequestNonStreaming, CompletionRequestStreaming, CompletionUsage, CostFigures, CreateEngineOptions,
   DeviceLostInfo, EngineStats, ExpertPolicyName, ImportModelOptions, LoadProgress, ModelCard, ModelDeleted, ModelList, ModelStoreOptions, WebMoeModelStore,
-  ModelPart, ModelSource, MoeRoutingDelta, MoeUsage, PhaseCostFigures, PrefetchSetting, RequestCostFigures, SamplingParams, TokenizeOptions,
-  WebMoeEngine,
+  ModelPart, ModelSource, MoeRoutingDelta, MoeUsage, PhaseCostFigures, PrefetchSetting, RequestCostFigures, RoutingKnobs, SamplingParams,
+  TokenizeOptions, WebMoeEngine,
 } from './api/types';
 export type {
   EngineServiceApi, ServiceRequest, ServiceResult, ServiceDelta, ServiceLoadOptions, ServiceLoaded, ServiceStats,

@@ -244,17 +244,17 @@ function boundTable(reports: ModelReport[]): string[] {
   return out;
 }
 
-function report(reports: ModelReport[], adapter: string, seconds: number): string {
+function report(reports: ModelReport[], adapter: string, cpu: boolean, seconds: number): string {
   const args = process.argv.slice(2).join(' ');
   const out: string[] = ['# What each token costs (`npm run bench:decode`)', '', `Run: \`npm run bench:decode${args ? ` -- ${args}` : ''}\`.`, ''];
   out.push(
     `Adapter: ${adapter}. The counts are what the engine records (its cost counters, \`stats().cost\`); they do not depend on the adapter. ` +
-      `tok/s and encode ms are measured here, on a CPU adapter on a shared machine: they say nothing about a GPU.`,
+      (cpu ? 'tok/s and encode ms are measured here, on a CPU adapter on a shared machine: they say nothing about a GPU.' : 'tok/s and encode ms are measured here, on this adapter.'),
     '',
   );
   out.push(
     `Models: generated in Q4_K (every matrix; norms and routers f32) with ${LAYERS} layers and a ${reports[0]?.vocab}-token vocabulary, ` +
-      `greedy, ${PROMPT_TOKENS} prompt tokens then ${DECODE_TOKENS} decode steps, default batches of 32 prompt tokens, a fresh engine per row. ` +
+      `greedy, ${PROMPT_TOKENS} prompt tokens then ${DECODE_TOKENS} decode steps, the engine's default batches of 128 prompt tokens, a fresh engine per row. ` +
       reports.map((r) => `${r.model.name}: ${JSON.stringify(r.model.shape)}, ${(r.fileBytes / 2 ** 20).toFixed(0)} MiB, ${(r.routedBytes / 2 ** 20).toFixed(0)} MiB routed experts.`).join(' ') +
       ` The 25% budget is of the routed experts' bytes; experts stream from the model file in memory ("store MB" counts those reads).`,
     '',
@@ -268,7 +268,8 @@ function report(reports: ModelReport[], adapter: string, seconds: number): strin
   );
   out.push(
     'Units: weight MB = 10^6 bytes of weights the kernels read (a matrix once per stream of workgroups that reads it: a decode matvec once, a prefill matmul once per ' +
-      'tile of 8 tokens, the expert FFN once per routed token and expert; norm vectors once per dispatch; activations and the KV cache not counted); ' +
+      'tile of 8 tokens, the decode expert FFN once per routed token and expert, the prefill expert FFN once per group of up to 8 of an expert\'s tokens ' +
+      '(exactly when streaming; when all are resident at the bound on the groups, which only the GPU knows); norm vectors once per dispatch; activations and the KV cache not counted); ' +
       'upload KB = 10^3 bytes written from the CPU (writeBuffer, uniform blocks); store MB = expert bytes read on misses and prefetches; ' +
       'encode ms = JS time building commands (waits and submit calls excluded); round trips = mapAsync readbacks awaited.',
     '',
@@ -298,7 +299,7 @@ async function main(): Promise<void> {
   try {
     const reports: ModelReport[] = [];
     for (const model of MODELS.filter((m) => wanted.has(m.key))) reports.push(await benchModel(gpu.device, model));
-    const markdown = report(reports, adapter, (performance.now() - started) / 1000);
+    const markdown = report(reports, adapter, info.isFallbackAdapter, (performance.now() - started) / 1000);
     const path = opt.out ?? `bench/results/decode-${adapterSlug(info)}.md`;
     await writeFile(path, markdown + '\n');
     log(`wrote ${path}`);

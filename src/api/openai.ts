@@ -355,6 +355,10 @@ export function usageOf(r: ServiceResult): CompletionUsage {
       prefetch_recall: e.prefetchRecall,
       bytes_streamed: e.bytesStreamed,
       stall_ms: e.stallMs,
+      host_hits: e.hostHits,
+      store_reads: e.storeReads,
+      store_bytes: e.storeBytes,
+      host_budget_bytes: e.hostBudgetBytes,
     },
   };
 }

@@ -6,8 +6,10 @@
  */
 
 import type { DeviceLostInfo, LoadProgress, ModelSource, PrefetchSetting, ServiceLoadOptions } from '../engine/service-types';
+import type { RoutingKnobs } from '../kernels/router';
 
 export type { DeviceLostInfo, ExpertPolicyName, LoadProgress, ModelPart, ModelSource, PrefetchSetting } from '../engine/service-types';
+export type { RoutingKnobs } from '../kernels/router';
 
 /** createEngine's options: the service's load options (see ServiceLoadOptions), the model and the callbacks. */
 export interface CreateEngineOptions extends Omit<ServiceLoadOptions, 'prefetch'> {
@@ -15,6 +17,17 @@ export interface CreateEngineOptions extends Omit<ServiceLoadOptions, 'prefetch'
   model: ModelSource;
   /** Prefetch predicted experts when streaming: a predictor name or its settings (default: 'affinity', next layer, guesses of confidence 0.45 or more; 'none' turns it off). */
   prefetch?: PrefetchSetting['predictor'] | PrefetchSetting;
+  /**
+   * Routing speed knobs, both off by default (then the output is exactly the
+   * model's): `minExpertWeight` in [0, 1) skips routed experts whose weight is
+   * below it, `topP` in (0, 1] keeps the fewest experts, heaviest first, whose
+   * weights reach that share of the top-k weights' sum. Weights are taken
+   * after the model's scoring and renormalisation, before its constant scale;
+   * the heaviest expert is always kept and the kept weights are not
+   * renormalised. Skipped experts are neither run nor loaded (when streaming),
+   * and `moe_routing` lists only the experts used. Out of range: BAD_REQUEST.
+   */
+  routing?: RoutingKnobs;
   /** Progress of import and load. */
   onProgress?: (progress: LoadProgress) => void;
   /** Called when the GPU device is lost; the next request recreates it and reloads the model. */
@@ -65,7 +78,8 @@ export interface MoeRoutingDelta {
    * Tokens run through the model since the previous delta, in order (prompt
    * tokens in the first delta, then each generated token once it has been
    * fed), each with its routed expert ids per MoE layer (rows as
-   * stats().memory.moe_layers), best first. Prompt tokens whose KV cache
+   * stats().memory.moe_layers), best first: the experts it used, fewer than
+   * top-k where the `routing` knobs skipped some. Prompt tokens whose KV cache
    * entries were reused from the previous request are not run again, so they
    * are not here; neither is the last generated token when generation ended
    * before feeding it (max_tokens, a stop string).
@@ -114,10 +128,17 @@ export interface MoeUsage {
   prefetch_precision: number;
   /** Needed loads covered by prefetch / needed loads (0 without prefetch). */
   prefetch_recall: number;
-  /** Expert bytes read from storage. */
+  /** Expert bytes loaded into GPU memory (from host memory or storage). */
   bytes_streamed: number;
   /** Time spent waiting for expert bytes. */
   stall_ms: number;
+  /** GPU loads served from host memory (the host tier). */
+  host_hits: number;
+  /** Expert records read from storage (loads host memory did not hold, and its warm reads), and their bytes. */
+  store_reads: number;
+  store_bytes: number;
+  /** Bytes of host memory the host tier may hold (0: none, or nothing streams). */
+  host_budget_bytes: number;
 }
 
 export interface CompletionUsage {
@@ -297,7 +318,7 @@ export interface EngineStats {
     moe_layers: number[];
     /** Routed experts per MoE layer (n_expert). */
     experts_per_layer: number;
-    /** Routed experts each token uses per MoE layer (top-k). */
+    /** Routed experts each token uses per MoE layer (top-k; at most that with the `routing` knobs on). */
     experts_per_token: number;
     /** Routed experts resident now: per MoE layer, ascending ids. */
     resident_experts: number[][];

@@ -60,9 +60,11 @@ export function serviceLoadOptions(options: CreateEngineOptions): ServiceLoadOpt
   return {
     modelId: options.modelId,
     expertBudgetMB: options.expertBudgetMB,
+    hostBudgetMB: options.hostBudgetMB,
     expertPolicy: options.expertPolicy,
     prefetch: prefetch && { ...prefetch },
     contextLength: options.contextLength,
+    routing: options.routing && { ...options.routing },
     storeDir: options.storeDir,
     databaseName: options.databaseName,
   };

@@ -27,11 +27,11 @@ ${MODEL_HELP}
   --temperature T    default ${DEFAULT_TEMPERATURE}; 0 is greedy
   --top-k K  --top-p P  --min-p P  --repeat-penalty R  --seed S   sampling, as in webmoe run
   --context N        KV cache positions (default min(model context, 4096))
-  --expert-budget-mb N  --expert-policy P  --prefetch PRED[:D]   expert streaming, as in webmoe run
+  --expert-budget-mb N  --host-budget-mb N  --expert-policy P  --prefetch PRED[:D]   expert streaming, as in webmoe run
 
 In the conversation:
   /stats   expert telemetry of the last finished reply: hits, misses, hit rate,
-           bytes streamed, stall time, resident experts
+           bytes streamed, stall time, host memory and store reads, resident experts
   /reset   forget the conversation (the system message stays)
   /help    these commands
   /quit    quit (as Ctrl-D)
@@ -52,6 +52,7 @@ export interface ChatArgs {
   sampling: Pick<SamplingParams, 'temperature' | 'top_k' | 'top_p' | 'min_p' | 'repetition_penalty' | 'seed'>;
   context?: number;
   expertBudgetMB?: number;
+  hostBudgetMB?: number;
   expertPolicy?: (typeof POLICY_NAMES)[number];
   prefetch?: ReturnType<typeof parsePrefetch>;
 }
@@ -61,7 +62,7 @@ export function parseChatArgs(argv: string[]): ChatArgs | undefined {
     model: { type: 'string' }, store: { type: 'string' }, system: { type: 'string' }, 'max-tokens': { type: 'string' },
     temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' },
     'repeat-penalty': { type: 'string' }, seed: { type: 'string' }, context: { type: 'string' },
-    'expert-budget-mb': { type: 'string' }, 'expert-policy': { type: 'string' }, prefetch: { type: 'string' },
+    'expert-budget-mb': { type: 'string' }, 'host-budget-mb': { type: 'string' }, 'expert-policy': { type: 'string' }, prefetch: { type: 'string' },
   }, CHAT_HELP);
   if (!parsed) return undefined;
   if (parsed.positionals.length > 0) throw new CliError(`unexpected argument '${parsed.positionals[0]}'\n\n${CHAT_HELP}`);
@@ -69,7 +70,7 @@ export function parseChatArgs(argv: string[]): ChatArgs | undefined {
   const s = parseSampling(v);
   const maxTokens = intOption(v['max-tokens'], 'max-tokens') ?? DEFAULT_MAX_TOKENS;
   if (maxTokens === 0) throw new CliError('--max-tokens must be at least 1');
-  const { budgetMb, policy, context } = parseStreamingOptions(v);
+  const { budgetMb, hostBudgetMb, policy, context } = parseStreamingOptions(v);
   return {
     model: v.model,
     store: v.store,
@@ -80,6 +81,7 @@ export function parseChatArgs(argv: string[]): ChatArgs | undefined {
     },
     context,
     expertBudgetMB: budgetMb,
+    hostBudgetMB: hostBudgetMb,
     expertPolicy: policy,
     prefetch: v.prefetch === undefined ? undefined : parsePrefetch(v.prefetch),
   };
@@ -125,6 +127,7 @@ export function formatStats(usage: CompletionUsage | undefined, memory: ExpertMe
       `prefill ${usage.prefill_tokens_per_s.toFixed(1)} tok/s, decode ${usage.decode_tokens_per_s.toFixed(1)} tok/s`,
     `experts: ${m.expert_hits} hits, ${m.expert_misses} misses, hit rate ${(100 * m.hit_rate).toFixed(1)}%`,
     `streamed: ${formatBytes(m.bytes_streamed)}, stalled ${m.stall_ms.toFixed(1)} ms; prefetch precision ${m.prefetch_precision.toFixed(3)}, recall ${m.prefetch_recall.toFixed(3)}`,
+    `host memory: ${m.host_budget_bytes > 0 ? `${formatBytes(m.host_budget_bytes)} budget, ${m.host_hits} hits` : 'none'}; store: ${m.store_reads} reads, ${formatBytes(m.store_bytes)}`,
   ];
   if (memory) {
     const resident = memory.resident_experts_per_layer.reduce((a, b) => a + b, 0);
@@ -156,6 +159,7 @@ export async function chatCommand(argv: string[]): Promise<void> {
     storeDir: args.store,
     contextLength: args.context,
     expertBudgetMB: args.expertBudgetMB,
+    hostBudgetMB: args.hostBudgetMB,
     expertPolicy: args.expertPolicy,
     prefetch: args.prefetch,
     onProgress: (p) => progress(p.text),

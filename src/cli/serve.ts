@@ -17,6 +17,8 @@ ${MODEL_HELP}
   --host H             address to listen on (default ${DEFAULT_HOST}: this machine only)
   --context N          KV cache positions (default min(model context, 4096))
   --expert-budget-mb N GPU memory for routed experts, in MiB (default: all of them); less streams them
+  --host-budget-mb N   host memory for expert records when streaming, in MiB (default: a quarter of this machine's memory,
+                       at most every expert; 0: none)
   --expert-policy P    replacement policy of the expert cache when streaming: ${POLICY_NAMES.join(', ')} (default next-use)
   --prefetch PRED[:D]  when streaming, load predicted experts D MoE layers ahead: pregate, affinity (D 1..${MAX_PREFETCH_LOOKAHEAD}) or none; default affinity:1
   --max-queue N        requests that may wait behind the running one (default ${DEFAULT_MAX_QUEUE}); more get 429
@@ -41,7 +43,7 @@ export interface ServeArgs {
 export function parseServeArgs(argv: string[]): ServeArgs | undefined {
   const parsed = parseCommand(argv, {
     model: { type: 'string' }, store: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, context: { type: 'string' },
-    'expert-budget-mb': { type: 'string' }, 'expert-policy': { type: 'string' }, prefetch: { type: 'string' },
+    'expert-budget-mb': { type: 'string' }, 'host-budget-mb': { type: 'string' }, 'expert-policy': { type: 'string' }, prefetch: { type: 'string' },
     'max-queue': { type: 'string' }, 'max-tokens-limit': { type: 'string' }, 'max-body-kb': { type: 'string' }, quiet: { type: 'boolean' },
   }, SERVE_HELP);
   if (!parsed) return undefined;
@@ -49,7 +51,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | undefined {
   const v = parsed.values as Record<string, string | undefined>;
   const port = intOption(v.port, 'port');
   if (port !== undefined && port > 65535) throw new CliError(`--port must be in 0..65535, got ${port}`);
-  const { budgetMb, policy, context } = parseStreamingOptions(v);
+  const { budgetMb, hostBudgetMb, policy, context } = parseStreamingOptions(v);
   const maxTokensLimit = intOption(v['max-tokens-limit'], 'max-tokens-limit');
   if (maxTokensLimit === 0) throw new CliError('--max-tokens-limit must be at least 1');
   const bodyKb = intOption(v['max-body-kb'], 'max-body-kb');
@@ -60,6 +62,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | undefined {
       storeDir: v.store,
       contextLength: context,
       expertBudgetMB: budgetMb,
+      hostBudgetMB: hostBudgetMb,
       expertPolicy: policy,
       prefetch: v.prefetch === undefined ? undefined : parsePrefetch(v.prefetch),
     },

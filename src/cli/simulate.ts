@@ -5,7 +5,7 @@
 import { BudgetError, budgetSlots, parseBudget } from '../experts/analysis/budget';
 import { createPolicy, isPolicyName, POLICY_NAMES, type PolicyName } from '../experts/policies';
 import { createPredictor, isPredictorName, PREDICTOR_NAMES, type PredictorName } from '../experts/predictors';
-import { DEFAULT_EXPERT_POLICY, DEFAULT_MIN_CONFIDENCE, DEFAULT_PREFETCH } from '../experts/scheduler';
+import { DEFAULT_EXPERT_POLICY, DEFAULT_HOST_WARM, DEFAULT_MIN_CONFIDENCE, DEFAULT_PREFETCH, MAX_HOST_WARM_LOOKAHEAD } from '../experts/scheduler';
 import { simulate, type SimulationReport } from '../experts/analysis/simulator';
 import { hottestKeys } from '../experts/analysis/stats';
 import { commonShape, TraceFormatError, type RoutingTrace } from '../experts/trace';
@@ -31,6 +31,11 @@ const HELP = `usage: webmoe simulate --trace <file|dir> --budget <fraction|size>
   --pin <n>             pin the n hottest experts (of --prior, else of the traces themselves)
   --prior <path>        earlier traces for priors: popularity, affinity, hot experts (repeatable)
   --expert-bytes <n>    bytes of one expert (default: the trace header's expert_bytes)
+  --host-budget <b>     a host memory tier below the GPU cache, sized as --budget
+                        (records held in least-recently-used order; every GPU load is a
+                        host hit or a store read); --host-budget-mb N gives it in MiB
+  --host-warm <d>       with a host tier and a predictor: warm guesses up to d positions
+                        ahead into host memory (default ${DEFAULT_HOST_WARM.lookahead}, as the engine; 0: none)
   --json                print the full report as JSON`;
 
 const OPTIONS = {
@@ -45,6 +50,9 @@ const OPTIONS = {
   pin: { type: 'string' },
   prior: { type: 'string', multiple: true },
   'expert-bytes': { type: 'string' },
+  'host-budget': { type: 'string' },
+  'host-budget-mb': { type: 'string' },
+  'host-warm': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -56,6 +64,9 @@ interface SimulateRequest {
   minConfidence: number;
   halfLife: number | undefined;
   pin: number;
+  /** Host tier records (0: none) and warm lookahead. */
+  hostCapacity: number;
+  hostWarm: number;
 }
 
 function parsePolicies(value: unknown): PolicyName[] {
@@ -85,8 +96,10 @@ export function runSimulations(traces: RoutingTrace[], prior: RoutingTrace[] | u
       prefetchWidth: req.width,
       gate: { minConfidence: req.minConfidence },
       belady: i === 0,
+      hostCapacity: req.hostCapacity,
+      hostWarm: req.hostWarm > 0 ? { lookahead: req.hostWarm, minConfidence: req.minConfidence } : undefined,
       policy: (c) => createPolicy(name, c, { halfLifeAccesses: req.halfLife, shape }),
-      predictor: predictorName ? () => createPredictor(predictorName, shape, { lookahead: req.lookahead, prior }) : undefined,
+      predictor: predictorName ? () => createPredictor(predictorName, shape, { lookahead: Math.max(req.lookahead, req.hostCapacity > 0 ? req.hostWarm : 0), prior }) : undefined,
     }));
 }
 
@@ -114,7 +127,9 @@ export function formatReports(traces: RoutingTrace[], reports: SimulationReport[
   const budget = `budget: ${first.capacity} of ${first.totalExperts} expert slots (${((100 * first.capacity) / first.totalExperts).toFixed(1)}%)` +
     (expertBytes ? `, ${formatBytes(first.capacity * expertBytes)} at ${expertBytes} bytes per expert` : '') +
     (pinned > 0 ? `, ${pinned} pinned (hottest of ${pinnedFromPrior ? 'the prior traces' : 'the replayed traces themselves: foreknowledge'})` : '');
+  const host = first.hostCapacity > 0;
   const head = ['policy', 'prefetch', 'hit rate', 'stalls/token', 'loads/token', 'precision', 'recall', 'bytes moved'];
+  if (host) head.push('host hit rate', 'store reads/token', 'store bytes/token');
   const rows = reports.map((r) => [
     r.policy,
     r.predictor ? `${r.predictor} d=${r.lookahead}` : '-',
@@ -124,15 +139,18 @@ export function formatReports(traces: RoutingTrace[], reports: SimulationReport[
     r.predictor ? r.precision.toFixed(3) : '-',
     r.predictor ? r.recall.toFixed(3) : '-',
     r.bytesMoved === undefined ? '-' : formatBytes(r.bytesMoved),
+    ...(host ? [r.hostHitRate.toFixed(3), r.storeReadsPerToken.toFixed(1), r.storeBytesPerToken === undefined ? '-' : formatBytes(r.storeBytesPerToken)] : []),
   ]);
   if (first.belady) {
     const b = first.belady;
     rows.push(['belady', '(optimal, no prefetch)', b.hitRate.toFixed(3), (b.misses / tokens).toFixed(1), (b.misses / tokens).toFixed(1), '-', '-',
-      expertBytes ? formatBytes(b.misses * expertBytes) : '-']);
+      expertBytes ? formatBytes(b.misses * expertBytes) : '-', ...(host ? ['-', '-', '-'] : [])]);
   }
   return [
     `traces: ${traces.length} (${tokens} tokens, ${shape.nLayers} layers x ${shape.nExperts} experts, top-${shape.topK}, ${first.accesses} accesses), each from a cold cache`,
     budget,
+    ...(host ? [`host tier: ${first.hostCapacity} of ${first.totalExperts} expert records (${((100 * first.hostCapacity) / first.totalExperts).toFixed(1)}%)` +
+      (expertBytes ? `, ${formatBytes(first.hostCapacity * expertBytes)}` : '') + `; host hit rate = GPU loads served from host memory / GPU loads`] : []),
     '',
     table([head, ...rows]),
   ].join('\n');
@@ -166,7 +184,13 @@ export async function simulateCommand(argv: string[]): Promise<void> {
     minConfidence: floatOption(v['min-confidence'], 'min-confidence') ?? (engineDefault ? DEFAULT_PREFETCH.minConfidence ?? DEFAULT_MIN_CONFIDENCE : 0),
     halfLife: floatOption(v['half-life'], 'half-life'),
     pin: intOption(v.pin, 'pin') ?? 0,
+    hostCapacity: 0,
+    hostWarm: intOption(v['host-warm'], 'host-warm') ?? DEFAULT_HOST_WARM.lookahead,
   };
+  if (req.hostWarm > MAX_HOST_WARM_LOOKAHEAD) throw new CliError(`--host-warm must be in 0..${MAX_HOST_WARM_LOOKAHEAD}`);
+  if (v['host-budget'] !== undefined && v['host-budget-mb'] !== undefined) throw new CliError('give --host-budget or --host-budget-mb, not both');
+  const hostMb = floatOption(v['host-budget-mb'], 'host-budget-mb');
+  if (hostMb !== undefined && hostMb < 0) throw new CliError(`--host-budget-mb must be >= 0, got '${String(v['host-budget-mb'])}'`);
   if (req.lookahead < 1) throw new CliError('--lookahead must be at least 1');
   if (!(req.minConfidence >= 0 && req.minConfidence <= 1)) throw new CliError('--min-confidence must be in 0..1');
   if (req.halfLife !== undefined && !(req.halfLife > 0)) throw new CliError('--half-life must be positive');
@@ -178,6 +202,8 @@ export async function simulateCommand(argv: string[]): Promise<void> {
     const expertBytes = intOption(v['expert-bytes'], 'expert-bytes') ?? traces[0].expertBytes;
     const capacity = budgetSlots(parseBudget(String(v.budget)), shape.nLayers * shape.nExperts, expertBytes);
     if (req.pin > capacity) throw new CliError(`--pin ${req.pin} exceeds the ${capacity} slots of the budget`);
+    const hostBudget = hostMb !== undefined ? `${hostMb}MiB` : (v['host-budget'] as string | undefined);
+    if (hostBudget !== undefined) req.hostCapacity = budgetSlots(parseBudget(hostBudget), shape.nLayers * shape.nExperts, expertBytes);
     const reports = runSimulations(traces, prior, capacity, expertBytes, req);
     if (v.json) console.log(JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2));
     else {

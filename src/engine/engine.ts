@@ -24,6 +24,7 @@ import { StopMatcher, StreamingDetokenizer } from '../text/streaming';
 import { Tokenizer } from '../text/tokenizer';
 import { ContextOverflowError, EngineError } from './errors';
 import { storedExpertSource } from '../experts/expert-source';
+import { routingKnobsProblem } from '../kernels/router';
 import { addCosts, costCounterOf, subtractCosts, zeroCosts } from '../gpu/cost-counter';
 import type { CostCounts } from '../gpu/cost-counter';
 import type { ExpertCacheStats } from '../experts/cache-stats';
@@ -91,8 +92,20 @@ export interface GenerationStats {
   expertHits: number;
   /** Routed-expert reads that had to be loaded first. */
   expertMisses: number;
-  /** Expert bytes read from storage for this request. */
+  /** Expert bytes loaded into GPU slots for this request (from host memory or the store). */
   bytesStreamed: number;
+  /** Routed-expert reads served from GPU memory (the same as expertHits). */
+  gpuHits: number;
+  /** GPU loads served from the host tier's memory. */
+  hostHits: number;
+  /** Expert records read from the store (GPU loads the host tier did not hold, and its warm reads), and their bytes. */
+  storeReads: number;
+  storeBytes: number;
+  /** Store reads that warmed the host tier ahead of need (counted in storeReads). */
+  hostWarmReads: number;
+  /** Bytes the host tier may hold (0: none, or nothing streams), and held at the end. */
+  hostBudgetBytes: number;
+  hostHeldBytes: number;
   /** Time spent waiting for expert loads. */
   stallMs: number;
   /** Prefetched experts that were used, over experts prefetched (0 without prefetch). */
@@ -190,13 +203,18 @@ export class Engine {
     if (budget !== undefined) {
       if (!(Number.isFinite(budget) && budget >= 0)) throw new EngineError('BAD_REQUEST', `expertBudgetBytes must be a number >= 0, got ${budget}`);
     }
+    const knobsProblem = routingKnobsProblem(options.routing);
+    if (knobsProblem) throw new EngineError('BAD_REQUEST', `routing: ${knobsProblem}`);
+    const host = options.hostBudgetBytes;
+    if (host !== undefined && !(Number.isFinite(host) && host >= 0)) throw new EngineError('BAD_REQUEST', `hostBudgetBytes must be a number >= 0, got ${host}`);
     const tokenizer = Tokenizer.fromGguf(file);
     const chatTemplate = optionalChatTemplate(file);
     const started = performance.now();
     options.onProgress?.('uploading weights and building pipelines');
     const model = await MoeTransformer.load(device, file, source, options);
     const seconds = (performance.now() - started) / 1000;
-    options.onProgress?.(`loaded ${model.config.arch}: ${formatMiB(model.weightBytes)} on the GPU, context ${model.maxContext}, in ${seconds.toFixed(1)} s`);
+    const hostNote = model.memory().streaming ? `; experts stream, host memory for expert records ${formatMiB(model.expertStats().hostBudgetBytes)}` : '';
+    options.onProgress?.(`loaded ${model.config.arch}: ${formatMiB(model.weightBytes)} on the GPU, context ${model.maxContext}, in ${seconds.toFixed(1)} s${hostNote}`);
     return new Engine(device, model, tokenizer, chatTemplate);
   }
 
@@ -402,6 +420,13 @@ function expertFigures(s: ExpertCacheStats): ExpertFigures {
     expertMisses: s.misses,
     bytesStreamed: s.bytesStreamed,
     stallMs: s.stallMs,
+    gpuHits: s.gpuHits,
+    hostHits: s.hostHits,
+    storeReads: s.storeReads,
+    storeBytes: s.storeBytes,
+    hostWarmReads: s.hostWarmReads,
+    hostBudgetBytes: s.hostBudgetBytes,
+    hostHeldBytes: s.hostHeldBytes,
     prefetchPrecision: s.precision,
     prefetchRecall: s.recall,
     expertLayers: s.layers.map((l) => ({

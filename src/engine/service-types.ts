@@ -6,6 +6,7 @@
  * src/api/openai.ts.
  */
 
+import type { RoutingKnobs } from '../kernels/router';
 import type { MemoryReport } from '../models/moe-transformer';
 import type { ModelSummary } from '../store/weight-store';
 import type { ChatMessage } from '../text/chat-template';
@@ -59,12 +60,21 @@ export interface ServiceLoadOptions {
   modelId?: string;
   /** GPU memory for routed experts in MiB; unset: all resident. Less streams experts through a cache. */
   expertBudgetMB?: number;
+  /**
+   * Host memory in MiB for expert records when streaming: a GPU miss is
+   * served from there before the model store. Default: a quarter of the
+   * device's memory (navigator.deviceMemory; os.totalmem() in Node), at most
+   * every expert; 0: none.
+   */
+  hostBudgetMB?: number;
   /** Replacement policy of the expert cache when streaming (default 'next-use'). */
   expertPolicy?: ExpertPolicyName;
   /** Prefetch predicted experts when streaming (default: affinity, next layer, confidence 0.45; 'none' turns it off). */
   prefetch?: PrefetchSetting;
   /** KV cache positions (default min(model context, 4096)). */
   contextLength?: number;
+  /** Routing speed knobs (see RoutingKnobs); default off. Out of range: BAD_REQUEST. */
+  routing?: RoutingKnobs;
   /** Node only: directory of the filesystem model store (default $WEBMOE_STORE or ~/.cache/webmoe/store). */
   storeDir?: string;
   /** Browser only: name of the IndexedDB database of the model store. */

@@ -69,6 +69,10 @@ export class EngineService implements EngineServiceApi {
   async load(model: ModelSource, options: ServiceLoadOptions, onProgress?: (p: LoadProgress) => void, onDeviceLost?: (info: DeviceLostInfo) => void): Promise<ServiceLoaded> {
     return this.exclusive(async () => {
       if (this.engine) throw new WebMoeError('BAD_REQUEST', 'a model is already loaded; create another engine for another model');
+      const host = options.hostBudgetMB;
+      if (host !== undefined && !(typeof host === 'number' && Number.isFinite(host) && host >= 0)) {
+        throw new WebMoeError('BAD_REQUEST', `hostBudgetMB must be a number >= 0, got ${String(host)}`);
+      }
       this.options = options;
       this.onProgress = onProgress;
       this.onDeviceLost = onDeviceLost;
@@ -294,8 +298,10 @@ export class EngineService implements EngineServiceApi {
     this.engine = await this.opener!.open(gpu.device, {
       maxContext: this.options.contextLength,
       expertBudgetBytes: this.options.expertBudgetMB === undefined ? undefined : this.options.expertBudgetMB * 2 ** 20,
+      hostBudgetBytes: this.options.hostBudgetMB === undefined ? undefined : Math.floor(this.options.hostBudgetMB * 2 ** 20),
       expertPolicy: this.options.expertPolicy,
       prefetch: this.options.prefetch,
+      routing: this.options.routing,
       onProgress: progress && ((text) => void Promise.resolve(progress({ phase: 'load', text })).catch(() => {})),
     });
   }

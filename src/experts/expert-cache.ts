@@ -22,10 +22,11 @@
 
 import { costCounterOf, writeBufferCounted } from '../gpu/cost-counter';
 import { NO_SLAB, packExpertSlot, slotsPerSlab } from '../kernels/expert-slots';
-import type { ExpertSlotLayout, ExpertTensors } from '../kernels/expert-slots';
+import type { ExpertSlotLayout } from '../kernels/expert-slots';
 import { emptyLayerStats, summarizeStats } from './cache-stats';
 import type { ExpertCacheStats, ExpertLayerStats } from './cache-stats';
 import type { ExpertSource } from './expert-source';
+import { expertTensorBytes } from './host-tier';
 import { LoadQueue } from './load-queue';
 import { SlabPool } from './slab-pool';
 import { expertKey, keyExpert, keyLayer } from './policy';
@@ -52,6 +53,14 @@ export interface ExpertCacheOptions {
    * Default: the cache makes its own.
    */
   table?: GPUBuffer;
+  /**
+   * Whether every load counts as store bytes on the device's cost counter
+   * (default true). False when `source` is a host tier, which counts only
+   * the reads that reach the store.
+   */
+  countStoreBytes?: boolean;
+  /** Told of every eviction (the host tier keeps what the GPU just dropped longer). */
+  onEvicted?: (layer: number, expert: number) => void;
 }
 
 export class ExpertBudgetError extends Error {
@@ -138,6 +147,11 @@ export class ExpertCache {
 
   isResident(layer: number, expert: number): boolean {
     return this.loaded.has(this.key(layer, expert));
+  }
+
+  /** Whether (layer, expert) holds a slot: loaded, or its load queued or in flight. */
+  isCached(layer: number, expert: number): boolean {
+    return this.options.policy.has(this.key(layer, expert));
   }
 
   /** Experts resident now, per layer. */
@@ -344,9 +358,9 @@ export class ExpertCache {
       writeBufferCounted(this.device, this.slabs[place.slab], place.offsetBytes, packExpertSlot(this.options.layout, tensors));
       writeBufferCounted(this.device, this.table, key * 8, new Uint32Array([place.slab, place.offsetBytes]));
       this.loaded.add(key);
-      const bytes = tensorBytes(tensors);
+      const bytes = expertTensorBytes(tensors);
       stats.bytesStreamed += bytes;
-      costCounterOf(this.device).storeBytes += bytes;
+      if (this.options.countStoreBytes ?? true) costCounterOf(this.device).storeBytes += bytes;
     }).finally(() => this.loading.delete(key));
     this.loading.set(key, { promise, prefetch: priority === 'prefetch' });
     return promise;
@@ -361,6 +375,7 @@ export class ExpertCache {
     this.unusedPrefetches.delete(victim);
     this.evictions++;
     writeBufferCounted(this.device, this.table, victim * 8, new Uint32Array([NO_SLAB, 0]));
+    this.options.onEvicted?.(keyLayer(victim, this.options.nExperts), keyExpert(victim, this.options.nExperts));
     return slot;
   }
 }
@@ -372,8 +387,4 @@ export function createSlotTable(device: GPUDevice, nLayers: number, nExperts: nu
   const table = device.createBuffer({ label: 'expert slot table', size: empty.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
   device.queue.writeBuffer(table, 0, empty);
   return table;
-}
-
-function tensorBytes(t: ExpertTensors): number {
-  return t.gate.byteLength + t.up.byteLength + t.down.byteLength + (t.gateBias?.byteLength ?? 0) + (t.upBias?.byteLength ?? 0) + (t.downBias?.byteLength ?? 0);
 }

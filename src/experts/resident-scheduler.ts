@@ -17,7 +17,7 @@ import type { ExpertSlotRef } from '../kernels/expert-slots';
 import { routingBytes, unpackRouting } from '../kernels/router';
 import { emptyLayerStats, summarizeStats } from './cache-stats';
 import type { ExpertCacheStats, ExpertLayerStats } from './cache-stats';
-import type { ExpertMemory, ExpertScheduler, SchedulerModel } from './scheduler';
+import type { EncodeExpertFfn, ExpertMemory, ExpertScheduler, SchedulerModel } from './scheduler';
 import { SlabPool } from './slab-pool';
 import type { RoutingTrace, TokenRouting } from './trace';
 import { RoutingRecorders } from './trace-recorder';
@@ -93,7 +93,7 @@ export class ResidentExperts implements ExpertScheduler {
     });
   }
 
-  async runLayer(rec: Recording, layer: number, tokens: number, encodeFfn: (pass: GPUComputePassEncoder, liveTokens: number) => void): Promise<void> {
+  async runLayer(rec: Recording, layer: number, tokens: number, encodeFfn: EncodeExpertFfn): Promise<void> {
     const k = this.model.topK;
     if (this.traceRouting) {
       rec.endPass();

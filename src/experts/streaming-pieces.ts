@@ -5,25 +5,25 @@
  * is computed exactly as when all experts are resident.
  */
 
-/** Tokens of one piece of a batch and every routed id of theirs (with repeats), token-major. */
+import { MASKED_EXPERT_ID } from '../kernels/router';
+
+/** Tokens of one piece of a batch and every routed id of theirs (with repeats, without masked pairs), token-major. */
 export interface BatchPiece {
   tokens: number[];
   experts: number[];
 }
 
-/** Id that marks a masked routed pair: past every real expert, so it contributes nothing. */
-const MASKED_ID = 0xffffffff;
-
 /**
  * Cuts a batch into runs of consecutive tokens whose distinct experts number
  * at most `slots` (each token alone needs at most k, which always fits).
+ * Pairs a routing knob skipped (MASKED_EXPERT_ID) need no expert.
  */
 export function planPieces(ids: Uint32Array, tokens: number, topK: number, slots: number): BatchPiece[] {
   const pieces: BatchPiece[] = [];
   let current: BatchPiece = { tokens: [], experts: [] };
   let distinct = new Set<number>();
   for (let t = 0; t < tokens; t++) {
-    const mine = Array.from(ids.subarray(t * topK, (t + 1) * topK));
+    const mine = Array.from(ids.subarray(t * topK, (t + 1) * topK)).filter((id) => id !== MASKED_EXPERT_ID);
     const union = new Set([...distinct, ...mine]);
     if (union.size > slots && current.tokens.length > 0) {
       pieces.push(current);
@@ -45,7 +45,7 @@ export function maskRouting(words: Uint32Array, tokens: number, topK: number, ke
   const kept = new Set(keep);
   for (let t = 0; t < tokens; t++) {
     if (kept.has(t)) continue;
-    masked.fill(MASKED_ID, 2 * topK * t, 2 * topK * t + topK);
+    masked.fill(MASKED_EXPERT_ID, 2 * topK * t, 2 * topK * t + topK);
     masked.fill(0, 2 * topK * t + topK, 2 * topK * (t + 1));
   }
   return masked;

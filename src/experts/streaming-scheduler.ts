@@ -13,6 +13,11 @@
  * layouts: each layout gets its own cache, and the byte budget is shared
  * among them in proportion to their experts' bytes, so each keeps about the
  * same fraction of its experts resident. All write one slot table.
+ *
+ * Every cache reads through one host tier (host-tier.ts): records held in
+ * host memory under `hostBudgetBytes`, warmed by the affinity predictor's
+ * guesses further ahead and less sure than a GPU slot is worth. With a
+ * budget of 0 it holds nothing and only counts the store's reads.
  */
 
 import { createEmptyStorageBuffer } from '../gpu/buffers';
@@ -20,15 +25,16 @@ import { costCounterOf, writeBufferCounted } from '../gpu/cost-counter';
 import type { Recording } from '../gpu/recording';
 import { layoutKey } from '../kernels/expert-slots';
 import type { ExpertSlotLayout } from '../kernels/expert-slots';
-import { routingBytes, unpackRouting } from '../kernels/router';
+import { MASKED_EXPERT_ID, routingBytes, unpackRouting } from '../kernels/router';
 import type { ExpertCacheStats } from './cache-stats';
 import { summarizeStats } from './cache-stats';
 import { createSlotTable, ExpertBudgetError, ExpertCache } from './expert-cache';
+import { defaultHostBudgetBytes, HostTier } from './host-tier';
 import { createPolicy, isPolicyName } from './policies';
 import { PrefetchGate } from './prefetch-gate';
 import { AffinityPredictor } from './predictors';
-import { DEFAULT_EXPERT_POLICY, DEFAULT_MIN_CONFIDENCE, DEFAULT_PREFETCH, MAX_PREFETCH_LOOKAHEAD } from './scheduler';
-import type { ExpertMemory, ExpertScheduler, ExpertSchedulerOptions, PrefetchOptions, SchedulerModel } from './scheduler';
+import { DEFAULT_EXPERT_POLICY, DEFAULT_HOST_WARM, DEFAULT_MIN_CONFIDENCE, DEFAULT_PREFETCH, MAX_HOST_WARM_LOOKAHEAD, MAX_PREFETCH_LOOKAHEAD } from './scheduler';
+import type { EncodeExpertFfn, ExpertMemory, ExpertScheduler, ExpertSchedulerOptions, HostWarmOptions, PrefetchOptions, SchedulerModel } from './scheduler';
 import { maskRouting, planPieces } from './streaming-pieces';
 import type { RoutingTrace, TokenRouting } from './trace';
 import { RoutingRecorders } from './trace-recorder';
@@ -43,6 +49,7 @@ export class StreamingExperts implements ExpertScheduler {
   private readonly gate: PrefetchGate;
   private readonly lookahead: number;
   private readonly width: number;
+  private readonly warm: Required<HostWarmOptions>;
   /** [lookahead] routing buffers the pre-gate writes, [1, 2k] words each. */
   private readonly pregateRouting: GPUBuffer[] = [];
   private readonly recorders = new RoutingRecorders();
@@ -59,14 +66,17 @@ export class StreamingExperts implements ExpertScheduler {
     /** cacheOf[layer]: the cache of the layer's layout (undefined for a dense layer). */
     private readonly cacheOf: readonly (ExpertCache | undefined)[],
     readonly table: GPUBuffer,
+    /** Where every cache reads experts: host memory, then the store. */
+    readonly host: HostTier,
   ) {
     this.moeIndex = Array.from({ length: model.nLayer }, (_, l) => model.moeLayers.indexOf(l));
     const prefetch = prefetchOf(options);
     this.lookahead = prefetch.lookahead ?? 1;
     this.width = prefetch.width ?? model.topK;
     this.gate = new PrefetchGate({ minConfidence: prefetch.minConfidence ?? DEFAULT_MIN_CONFIDENCE });
+    this.warm = warmOf(options, model.topK, host.budgetBytes);
     if (prefetch.predictor === 'affinity') {
-      this.predictor = new AffinityPredictor({ nLayers: model.moeLayers.length, nExperts: model.nExpert }, this.lookahead);
+      this.predictor = new AffinityPredictor({ nLayers: model.moeLayers.length, nExperts: model.nExpert }, Math.max(this.lookahead, this.warm.lookahead));
     }
     if (prefetch.predictor === 'pregate') {
       for (let d = 0; d < this.lookahead; d++) this.pregateRouting.push(createEmptyStorageBuffer(device, routingBytes(1, Math.max(1, model.topK)), `pre-gate routing ${d + 1}`));
@@ -85,6 +95,20 @@ export class StreamingExperts implements ExpertScheduler {
     if (!Number.isInteger(lookahead) || lookahead < 1 || lookahead > MAX_PREFETCH_LOOKAHEAD) {
       throw new RangeError(`prefetch lookahead must be an integer in 1..${MAX_PREFETCH_LOOKAHEAD}, got ${lookahead}`);
     }
+    const warmLookahead = options.hostWarm?.lookahead ?? DEFAULT_HOST_WARM.lookahead;
+    if (!Number.isInteger(warmLookahead) || warmLookahead < 0 || warmLookahead > MAX_HOST_WARM_LOOKAHEAD) {
+      throw new RangeError(`host warm lookahead must be an integer in 0..${MAX_HOST_WARM_LOOKAHEAD}, got ${warmLookahead}`);
+    }
+    const warmConfidence = options.hostWarm?.minConfidence ?? DEFAULT_HOST_WARM.minConfidence;
+    if (!(warmConfidence >= 0 && warmConfidence <= 1)) throw new RangeError(`host warm minConfidence must be in 0..1, got ${warmConfidence}`);
+    const warmWidth = options.hostWarm?.width;
+    if (warmWidth !== undefined && !(Number.isInteger(warmWidth) && warmWidth >= 1)) throw new RangeError(`host warm width must be an integer >= 1, got ${warmWidth}`);
+    const expertBytes = model.moeLayers.reduce((sum, l) => sum + model.layouts[l]!.slotBytes * model.nExpert, 0);
+    const hostBudgetBytes = options.hostBudgetBytes ?? defaultHostBudgetBytes(expertBytes);
+    const host = new HostTier(options.expertSource ?? model.fileSource, {
+      budgetBytes: hostBudgetBytes,
+      onStoreRead: (bytes) => (costCounterOf(device).storeBytes += bytes),
+    });
     const pinned = options.pinnedExperts ?? [];
     const groups = layoutGroups(model, pinned);
     const capacities = shareBudget(groups, options.expertBudgetBytes, model.nExpert, model.topK);
@@ -98,7 +122,9 @@ export class StreamingExperts implements ExpertScheduler {
         nExperts: model.nExpert,
         capacity,
         policy: typeof policyName === 'function' ? policyName(capacity) : createPolicy(policyName, capacity, { shape }),
-        source: options.expertSource ?? model.fileSource,
+        source: host,
+        countStoreBytes: false,
+        onEvicted: (layer, expert) => host.gpuEvicted(layer, expert),
         slabLimitBytes: model.slabLimitBytes,
         maxSlabBindings: model.maxSlabBindings,
         loadConcurrency: options.expertLoadConcurrency,
@@ -109,7 +135,8 @@ export class StreamingExperts implements ExpertScheduler {
     });
     for (const [g, group] of groups.entries()) if (group.pinned.length > 0) await caches[g]!.pinExperts(group.pinned);
     caches.forEach((c) => c.resetStats());
-    return new StreamingExperts(device, model, options, caches, cacheOf, table);
+    host.resetStats();
+    return new StreamingExperts(device, model, options, caches, cacheOf, table, host);
   }
 
   slabsOf(layer: number): GPUBuffer[] {
@@ -128,7 +155,7 @@ export class StreamingExperts implements ExpertScheduler {
    * read back, prefetch started, the layer's experts made resident, and the
    * FFN submitted, in pieces of tokens when they do not fit at once.
    */
-  async runLayer(rec: Recording, l: number, T: number, encodeFfn: (pass: GPUComputePassEncoder, liveTokens: number) => void): Promise<void> {
+  async runLayer(rec: Recording, l: number, T: number, encodeFfn: EncodeExpertFfn): Promise<void> {
     const { model } = this;
     const cost = costCounterOf(this.device);
     const cache = this.cacheFor(l);
@@ -158,14 +185,15 @@ export class StreamingExperts implements ExpertScheduler {
     // Predictions for the next layers (decode only): pre-gate ids, or affinity learned so far.
     const predictions: { layer: number; experts: number[]; confidence?: number[] }[] = [];
     pregate.forEach((p, i) => {
-      const ids = Array.from(unpackRouting(words.subarray((bytes + i * one) / 4), 1, k).ids).slice(0, this.width);
+      const ids = usedIds(unpackRouting(words.subarray((bytes + i * one) / 4), 1, k).ids).slice(0, this.width);
       predictions.push({ layer: p.layer, experts: ids });
       this.recorders.setPredicted(0, this.moeIndex[p.layer], ids);
     });
     const predictor = this.predictor;
+    let warmGuesses: { layer: number; expert: number }[] = [];
     if (predictor && decode) {
       const from = { token: this.tokenCount, layer: index };
-      predictor.observe(from.token, from.layer, Array.from(routing.ids));
+      predictor.observe(from.token, from.layer, usedIds(routing.ids));
       const n = model.moeLayers.length;
       for (let d = 1; d <= this.lookahead; d++) {
         const flat = index + d;
@@ -173,6 +201,7 @@ export class StreamingExperts implements ExpertScheduler {
         const guesses = this.gate.confident(predictor.predictScored(from, target, this.width));
         predictions.push({ layer: model.moeLayers[target.layer], experts: guesses.map((g) => g.expert), confidence: guesses.map((g) => g.score) });
       }
+      warmGuesses = this.hostWarmGuesses(predictor, from);
     }
 
     // Make the experts resident and run the FFN, one piece of tokens at a time.
@@ -181,17 +210,37 @@ export class StreamingExperts implements ExpertScheduler {
       if (pieces.length > 1) writeBufferCounted(this.device, model.routing, 0, maskRouting(words, T, k, piece.tokens));
       const ready = cache.ensure(l, piece.experts);
       if (p === 0) for (const guess of predictions) this.cacheOf[guess.layer]?.prefetch(guess.layer, guess.experts, k, guess.confidence);
+      if (p === 0) this.warmHost(warmGuesses);
       try {
         await cost.wait(ready);
       } catch (error) {
         cache.release();
         throw error;
       }
-      encodeFfn(rec.pass, piece.tokens.length);
+      encodeFfn(rec.pass, piece.tokens.length, piece.experts);
       rec.submit();
       cache.release();
     }
-    if (predictor && !decode) for (let t = 0; t < T; t++) predictor.observe(this.tokenCount + t, index, Array.from(routing.ids.subarray(t * k, (t + 1) * k)));
+    if (predictor && !decode) for (let t = 0; t < T; t++) predictor.observe(this.tokenCount + t, index, usedIds(routing.ids.subarray(t * k, (t + 1) * k)));
+  }
+
+  /** The affinity guesses up to `warm.lookahead` MoE layers ahead confident enough to warm the host tier. */
+  private hostWarmGuesses(predictor: AffinityPredictor, from: { token: number; layer: number }): { layer: number; expert: number }[] {
+    const n = this.model.moeLayers.length;
+    const guesses: { layer: number; expert: number }[] = [];
+    for (let d = 1; d <= this.warm.lookahead; d++) {
+      const flat = from.layer + d;
+      const layer = this.model.moeLayers[flat % n]!;
+      for (const guess of predictor.predictScored(from, { token: from.token + Math.floor(flat / n), layer: flat % n }, this.warm.width)) {
+        if (guess.score >= this.warm.minConfidence) guesses.push({ layer, expert: guess.expert });
+      }
+    }
+    return guesses;
+  }
+
+  /** Reads into host memory the guesses the GPU cache neither holds nor is loading (after its prefetch, so a GPU load is never doubled). */
+  private warmHost(guesses: readonly { layer: number; expert: number }[]): void {
+    for (const { layer, expert } of guesses) if (!this.cacheFor(layer).isCached(layer, expert)) this.host.warm(layer, expert);
   }
 
   /** Pre-gating: the routers of the next `lookahead` MoE layers applied to this layer's FFN input. */
@@ -221,11 +270,20 @@ export class StreamingExperts implements ExpertScheduler {
       const own = this.cacheOf[l];
       return own ? each.get(own)!.layers[l]! : zero;
     });
-    return summarizeStats(layers, [...each.values()].reduce((sum, s) => sum + s.evictions, 0));
+    const host = this.host.stats();
+    return summarizeStats(layers, [...each.values()].reduce((sum, s) => sum + s.evictions, 0), {
+      hostHits: host.hits,
+      storeReads: host.storeReads,
+      storeBytes: host.storeBytes,
+      hostWarmReads: host.warmReads,
+      hostBudgetBytes: host.budgetBytes,
+      hostHeldBytes: host.heldBytes,
+    });
   }
 
   resetStats(): void {
     this.caches.forEach((c) => c.resetStats());
+    this.host.resetStats();
   }
 
   memory(): ExpertMemory {
@@ -266,10 +324,11 @@ export class StreamingExperts implements ExpertScheduler {
   }
 
   async settle(): Promise<void> {
-    await Promise.all(this.caches.map((c) => c.settle()));
+    await Promise.all([...this.caches.map((c) => c.settle()), this.host.settle()]);
   }
 
   destroy(): void {
+    this.host.clear();
     this.caches.forEach((c) => c.destroy());
     this.table.destroy();
     this.pregateRouting.forEach((b) => b.destroy());
@@ -288,9 +347,24 @@ export class StreamingExperts implements ExpertScheduler {
   }
 }
 
+/** Routed ids without the pairs a routing knob skipped. */
+function usedIds(ids: Uint32Array): number[] {
+  return Array.from(ids).filter((id) => id !== MASKED_EXPERT_ID);
+}
+
 /** The caller's prefetch, or the default one; `{ predictor: 'none' }` is no prefetch. */
 function prefetchOf(options: ExpertSchedulerOptions): Readonly<PrefetchOptions> {
   return options.prefetch ?? DEFAULT_PREFETCH;
+}
+
+/** The caller's host warming with defaults filled in; nothing to warm without a host budget. */
+function warmOf(options: ExpertSchedulerOptions, topK: number, hostBudgetBytes: number): Required<HostWarmOptions> {
+  const warm = options.hostWarm ?? {};
+  return {
+    lookahead: hostBudgetBytes > 0 ? (warm.lookahead ?? DEFAULT_HOST_WARM.lookahead) : 0,
+    minConfidence: warm.minConfidence ?? DEFAULT_HOST_WARM.minConfidence,
+    width: warm.width ?? topK,
+  };
 }
 
 /** The MoE layers of one slot layout, and the pinned experts among them. */

@@ -11,6 +11,7 @@
  * handed over.
  */
 
+import { MASKED_EXPERT_ID } from '../kernels/router';
 import type { RoutingTrace, TokenRouting } from './trace';
 
 export interface RecorderShape {
@@ -41,12 +42,17 @@ export class RoutingRecorder {
     }));
   }
 
-  /** Layer `layer`'s routing for the batch: ids and weights [tokens * topK], token-major, best first. */
+  /**
+   * Layer `layer`'s routing for the batch: ids and weights [tokens * topK],
+   * token-major, best first. Pairs a routing knob skipped (MASKED_EXPERT_ID)
+   * are left out: a token's row lists the experts it used.
+   */
   setLayer(layer: number, ids: ArrayLike<number>, weights: ArrayLike<number>): void {
     const k = this.shape.topK;
     this.batch.forEach((row, t) => {
-      row.experts[layer] = Array.from({ length: k }, (_, j) => ids[t * k + j]);
-      row.weights[layer] = Array.from({ length: k }, (_, j) => weights[t * k + j]);
+      const used = Array.from({ length: k }, (_, j) => t * k + j).filter((pair) => ids[pair] !== MASKED_EXPERT_ID);
+      row.experts[layer] = used.map((pair) => ids[pair]);
+      row.weights[layer] = used.map((pair) => weights[pair]);
     });
   }
 

@@ -53,6 +53,15 @@ export function maxGroups(pairs: number, nExperts: number, tile: number): number
   return used + Math.floor((pairs - used) / tile);
 }
 
+/** The groups the list holds for these routed ids (ids at or past nExperts left out): what the CPU can count when it knows the routing. */
+export function countGroups(ids: ArrayLike<number>, nExperts: number, tile: number): number {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < ids.length; i++) if (ids[i]! < nExperts) counts.set(ids[i]!, (counts.get(ids[i]!) ?? 0) + 1);
+  let groups = 0;
+  for (const count of counts.values()) groups += Math.ceil(count / tile);
+  return groups;
+}
+
 export class ExpertGroupListKernel {
   private constructor(
     private readonly device: GPUDevice,

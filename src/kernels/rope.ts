@@ -86,6 +86,19 @@ export function ropeConstants(params: RopeParams): { thetaScale: number; mscale:
   };
 }
 
+/** Throws a RangeError naming the first of `params` a head of `headDim` cannot be rotated with. */
+export function checkRopeParams(params: RopeParams, headDim: number): void {
+  const { nRot } = params;
+  if (!Number.isInteger(nRot) || nRot < 2 || nRot % 2 !== 0 || nRot > headDim) {
+    throw new RangeError(`rope nRot must be even and in [2, headDim = ${headDim}], got ${nRot}`);
+  }
+  if (!(params.freqBase > 0)) throw new RangeError(`rope freqBase must be > 0, got ${params.freqBase}`);
+  if (!((params.freqScale ?? 1) > 0)) throw new RangeError(`rope freqScale must be > 0, got ${params.freqScale}`);
+  if ((params.extFactor ?? 0) !== 0 && !((params.nCtxOrig ?? 0) > 0)) {
+    throw new RangeError('rope with YaRN (extFactor != 0) needs nCtxOrig > 0');
+  }
+}
+
 export class RopeKernel {
   private constructor(
     private readonly device: GPUDevice,
@@ -148,15 +161,8 @@ export class RopeKernel {
     checkInteger(headDim, 'rope headDim', 2);
     checkInteger(tokenStride, 'rope tokenStride', heads * headDim);
     checkInteger(offset, 'rope offset');
+    checkRopeParams(params, headDim);
     const { nRot } = params;
-    if (!Number.isInteger(nRot) || nRot < 2 || nRot % 2 !== 0 || nRot > headDim) {
-      throw new RangeError(`rope nRot must be even and in [2, headDim = ${headDim}], got ${nRot}`);
-    }
-    if (!(params.freqBase > 0)) throw new RangeError(`rope freqBase must be > 0, got ${params.freqBase}`);
-    if (!((params.freqScale ?? 1) > 0)) throw new RangeError(`rope freqScale must be > 0, got ${params.freqScale}`);
-    if ((params.extFactor ?? 0) !== 0 && !((params.nCtxOrig ?? 0) > 0)) {
-      throw new RangeError('rope with YaRN (extFactor != 0) needs nCtxOrig > 0');
-    }
     if (this.variant.hasFreqFactors !== (buffers.freqFactors !== undefined)) {
       throw new Error(`${this.label}: a freqFactors buffer must be given exactly when the variant has frequency factors`);
     }

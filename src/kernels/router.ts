@@ -31,6 +31,38 @@ export type RouterScoring = 'softmax' | 'sigmoid' | 'softmax-selected';
 /** The largest k the top-k kernel supports. */
 export const MAX_ROUTER_TOP_K = 16;
 
+/** The id of a routed pair skipped by a routing knob: past every expert, so the expert FFN and the schedulers ignore it. */
+export const MASKED_EXPERT_ID = 0xffffffff;
+
+/**
+ * Routing speed knobs, both off by default (and then the routing is exactly
+ * what the model asks for). They look at the routing weights after scoring
+ * and any renormalisation, before the constant scale (routed_scaling_factor,
+ * a folded residual scale), so their meaning does not depend on that scale.
+ * The heaviest expert is always kept; the kept weights are not renormalised
+ * (a skipped expert's share of the sum is simply missing), and a skipped
+ * pair is written as MASKED_EXPERT_ID with weight 0.
+ */
+export interface RoutingKnobs {
+  /** Skip a routed expert whose weight is below this, in [0, 1); 0 (default): off. */
+  minExpertWeight?: number;
+  /**
+   * Keep the fewest experts, heaviest first, whose weights sum to at least
+   * this share of the sum of all k weights, in (0, 1]; 1 (default): off.
+   * Where the k weights are normalised that sum is 1, so this is top-p routing.
+   */
+  topP?: number;
+}
+
+/** Why `knobs` are out of range, or undefined when they are fine. */
+export function routingKnobsProblem(knobs: RoutingKnobs | undefined): string | undefined {
+  const minWeight = knobs?.minExpertWeight;
+  const topP = knobs?.topP;
+  if (minWeight !== undefined && !(minWeight >= 0 && minWeight < 1)) return `minExpertWeight must be in [0, 1), got ${minWeight}`;
+  if (topP !== undefined && !(topP > 0 && topP <= 1)) return `topP must be in (0, 1], got ${topP}`;
+  return undefined;
+}
+
 const SCORING_CODES: Readonly<Record<RouterScoring, number>> = { softmax: 0, sigmoid: 1, 'softmax-selected': 2 };
 
 export interface RouterVariant {
@@ -58,6 +90,8 @@ export interface RouterShape {
   topK: number;
   /** Multiplies every routing weight (DeepSeek's routed_scaling_factor). Default 1. */
   weightScale?: number;
+  /** Routing knobs (RoutingKnobs); default off. */
+  knobs?: RoutingKnobs;
 }
 
 export interface RouterBuffers {
@@ -92,7 +126,7 @@ export interface RouterBinding {
   readonly uniforms: readonly GPUBuffer[];
 }
 
-/** Token-major ids and weights, [tokens * topK] each, best first per token. */
+/** Token-major ids and weights, [tokens * topK] each, best first per token (a pair skipped by a knob: MASKED_EXPERT_ID, 0). */
 export interface TopKRouting {
   ids: Uint32Array;
   weights: Float32Array;
@@ -229,6 +263,8 @@ export class RouterKernel {
       ['u32', nExperts],
       ['u32', topK],
       ['f32', shape.weightScale ?? 1],
+      ['f32', shape.knobs?.minExpertWeight ?? 0],
+      ['f32', shape.knobs?.topP ?? 1],
     ]);
     const topKBuffers: BufferRef[] = [buffers.logits, buffers.routing];
     if (buffers.selectionBias) topKBuffers.push(buffers.selectionBias);
@@ -282,6 +318,8 @@ export class RouterKernel {
       throw new RangeError(`router topK must be an integer in 1..${Math.min(nExperts, MAX_ROUTER_TOP_K)}, got ${topK}`);
     }
     if (!Number.isFinite(shape.weightScale ?? 1)) throw new RangeError(`router weightScale must be finite, got ${shape.weightScale}`);
+    const knobsProblem = routingKnobsProblem(shape.knobs);
+    if (knobsProblem) throw new RangeError(`router ${knobsProblem}`);
     const weightRowBytes = rowBytes(quantDecoder(this.variant.weightType), hidden);
     checkU32Index(nExperts * weightRowBytes, `${name}: the router matrix`);
     checkU32Index(tokens * Math.max(hidden, nExperts, 2 * topK), `${name}: ${tokens} tokens`);

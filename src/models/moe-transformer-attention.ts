@@ -9,7 +9,8 @@
 
 import { createEmptyStorageBuffer } from '../gpu/buffers';
 import { AttentionKernel } from '../kernels/attention';
-import { KvWriteKernel, kvCacheBytes } from '../kernels/kv-write';
+import { kvCacheBytes } from '../kernels/kv-write';
+import { RopeKvWriteKernel } from '../kernels/rope-kv-write';
 import type { ModelConfig, StandardAttentionTensors } from './config';
 import { project, ropeParamsOf } from './moe-transformer-kernels';
 import type { ForwardKernels } from './moe-transformer-kernels';
@@ -84,7 +85,7 @@ export class StandardAttention implements AttentionBlock {
     device: GPUDevice,
     private readonly ctx: AttentionContext,
     private readonly attention: AttentionKernel,
-    private readonly kvWrite: KvWriteKernel,
+    private readonly ropeKvWrite: RopeKvWriteKernel,
   ) {
     const c = ctx.config;
     const B = ctx.state.sizes.maxBatchTokens;
@@ -111,7 +112,8 @@ export class StandardAttention implements AttentionBlock {
     const c = ctx.config;
     const hasSinks = ctx.weights.layers.some((l) => l.attention.kind === 'standard' && l.attention.attnSinks !== undefined);
     const attention = await AttentionKernel.create(device, { nHeads: c.nHead, nKvHeads: c.nHeadKv, headDim: c.headDimK, hasSinks });
-    return new StandardAttention(device, ctx, attention, await KvWriteKernel.create(device));
+    const ropeKvWrite = await RopeKvWriteKernel.create(device, { ordering: c.rope.kind, hasFreqFactors: ctx.weights.ropeFreqs !== undefined });
+    return new StandardAttention(device, ctx, attention, ropeKvWrite);
   }
 
   get kvCacheBytes(): number {
@@ -150,15 +152,15 @@ export class StandardAttention implements AttentionBlock {
       key = this.kNormed;
     }
 
-    // RoPE on q and k at each token's position.
-    const rope = ropeParamsOf(c.rope);
-    const freqFactors = this.ctx.weights.ropeFreqs;
-    k.rope.encode(pass, { x: q, positions: s.positions, freqFactors }, { tokens: T, heads: c.nHead, headDim: D }, rope);
-    k.rope.encode(pass, { x: key, positions: s.positions, freqFactors }, { tokens: T, heads: c.nHeadKv, headDim: D }, rope);
-
-    // Keys and values into the cache at startPosition.., then causal attention: attOut [T, qDim].
+    // RoPE on q (in place) and k at each token's position, with the keys and values written into the cache at
+    // startPosition.. (one dispatch), then causal attention: attOut [T, qDim].
     const cache = { nKvHeads: c.nHeadKv, maxContext: s.sizes.maxContext, headDim: D };
-    this.kvWrite.encode(pass, { k: key, v: this.v, kCache: this.kCache[l], vCache: this.vCache[l] }, { ...cache, tokens: T, startPosition });
+    this.ropeKvWrite.encode(
+      pass,
+      { q, k: key, v: this.v, positions: s.positions, kCache: this.kCache[l], vCache: this.vCache[l], freqFactors: this.ctx.weights.ropeFreqs },
+      { ...cache, tokens: T, nHeads: c.nHead, startPosition },
+      ropeParamsOf(c.rope),
+    );
     // The layer's sliding window and sink logits, where it has them.
     const window = c.attentionWindow[l];
     this.attention.encode(

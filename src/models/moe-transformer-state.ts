@@ -14,6 +14,8 @@ import type { ModelConfig } from './config';
 export interface RunStateSizes {
   /** Tokens of the largest batch (B below). */
   maxBatchTokens: number;
+  /** Rows of logits the forward pass can write at once (L below, at most B): batches that return every row are cut to it. */
+  logitRows: number;
   /** Positions the KV cache holds. */
   maxContext: number;
   /** Widest FFN any single expert slot has (routed, shared or dense). */
@@ -34,7 +36,7 @@ export class RunState {
   readonly ffnHidden: GPUBuffer; // [B * topK, maxFfnWidth] expert activations
   readonly pairOutput: GPUBuffer; // [B * topK, hidden] each routed pair's expert output (grouped prefill)
   readonly groupList: GPUBuffer; // u32 groupListWords(B * topK): routed pairs gathered by expert (grouped prefill)
-  readonly logits: GPUBuffer; // [B, vocab]
+  readonly logits: GPUBuffer; // [L, vocab]
   readonly argmax: GPUBuffer; // u32 [1]
   readonly topK: GPUBuffer; // u32 [2 + 2 maxTopK] sampling candidates
 
@@ -60,7 +62,7 @@ export class RunState {
     const groupedPairs = B > 1 ? B * topK : 1;
     this.pairOutput = f32(groupedPairs * c.hidden, 'pair output');
     this.groupList = createEmptyStorageBuffer(device, groupListWords(groupedPairs) * 4, 'group list');
-    this.logits = f32(B * c.vocabSize, 'logits');
+    this.logits = f32(sizes.logitRows * c.vocabSize, 'logits');
     this.argmax = f32(1, 'argmax');
     this.topK = createEmptyStorageBuffer(device, topKResultBytes(sizes.maxTopK), 'top-k');
   }

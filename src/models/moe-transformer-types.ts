@@ -3,6 +3,7 @@
  * what a forward call reads back.
  */
 
+import type { RoutingKnobs } from '../kernels/router';
 import type { TopKCandidates } from '../kernels/sampling';
 import type { ExpertSchedulerOptions } from '../experts/scheduler';
 
@@ -30,6 +31,12 @@ export interface MoeTransformerOptions extends ExpertSchedulerOptions {
    * the KV cache or the logits.
    */
   maxWeightBindingBytes?: number;
+  /**
+   * Routing speed knobs (skip low-weight experts, top-p routing), applied by
+   * every MoE layer's router and by pre-gating, so a prediction names the
+   * experts the router will use; default off (then the output is unchanged).
+   */
+  routing?: RoutingKnobs;
 }
 
 /** Where GPU memory goes: shared weights, routed experts, KV cache (bytes). */

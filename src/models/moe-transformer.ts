@@ -25,9 +25,9 @@ import { UniformArena } from '../gpu/uniform-arena';
 import { Recording } from '../gpu/recording';
 import { MAX_SLAB_BINDINGS } from '../kernels/expert-ffn';
 import type { ExpertFfnBinding } from '../kernels/expert-ffn';
-import { maxGroups } from '../kernels/expert-group-list';
+import { countGroups, maxGroups } from '../kernels/expert-group-list';
 import { packSlotRefs } from '../kernels/expert-slots';
-import type { RouterBinding } from '../kernels/router';
+import type { RouterBinding, RoutingKnobs } from '../kernels/router';
 import { SampleTopKKernel, topKResultBytes } from '../kernels/sample-topk';
 import { decodeTopKResult } from '../kernels/sampling';
 import type { ExpertCacheStats } from '../experts/cache-stats';
@@ -53,6 +53,13 @@ export type { ForwardOutput, ForwardResult, MemoryReport, MoeTransformerOptions,
 
 const DEFAULT_MAX_CONTEXT = 4096;
 const DEFAULT_MAX_BATCH_TOKENS = 128;
+/**
+ * Most logits rows kept on the GPU: only 'all-logits' (perplexity, the logits
+ * CLI) returns more than one row per batch, so its batches are cut to this
+ * rather than holding [maxBatchTokens, vocab] floats (77 MB for a 150k
+ * vocabulary at 128 tokens) for every model.
+ */
+const MAX_LOGIT_ROWS = 32;
 const DEFAULT_MAX_SLAB_BYTES = 128 * 1024 * 1024;
 
 /** Bindings that depend on the batch size, made once per size. */
@@ -74,6 +81,8 @@ export class MoeTransformer {
   /** Pre-gate router bindings by target layer and output buffer. */
   private readonly pregateBindings = new Map<string, RouterBinding>();
   private readonly pregateScratch: GPUBuffer;
+  /** The routers' knobs (MoeTransformerOptions.routing), set once at load. */
+  private routingKnobs: RoutingKnobs = {};
   /** Every dispatch's parameters, written once per submission (kept across batches). */
   private readonly uniforms: UniformArena;
 
@@ -104,10 +113,12 @@ export class MoeTransformer {
     if (config.scales.residual !== 1 && config.routing.sharedExpertGate === 'sigmoid') {
       throw new ModelConfigError('BAD_CONFIG', `${config.arch}: a residual scale with a sigmoid-gated shared expert is not supported on the GPU`);
     }
-    // The logits of a whole batch must fit one binding.
-    const maxBatchTokens = Math.min(options.maxBatchTokens ?? DEFAULT_MAX_BATCH_TOKENS, Math.floor(device.limits.maxStorageBufferBindingSize / (config.vocabSize * 4)));
+    const maxBatchTokens = options.maxBatchTokens ?? DEFAULT_MAX_BATCH_TOKENS;
+    // The logits rows must fit one binding.
+    const logitRows = Math.min(maxBatchTokens, MAX_LOGIT_ROWS, Math.floor(device.limits.maxStorageBufferBindingSize / (config.vocabSize * 4)));
     const maxContext = Math.min(options.maxContext ?? DEFAULT_MAX_CONTEXT, config.contextLength, largestContext(device, config));
     if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) throw new RangeError(`maxBatchTokens must be an integer >= 1, got ${maxBatchTokens}`);
+    if (logitRows < 1) throw new RangeError(`a row of ${config.vocabSize} logits does not fit one storage binding on this device`);
     if (!Number.isInteger(maxContext) || maxContext < 1) throw new RangeError(`maxContext must be an integer >= 1, got ${maxContext}`);
     const slabLimitBytes = Math.min(options.maxSlabBytes ?? DEFAULT_MAX_SLAB_BYTES, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
     const maxWeight = options.maxWeightBindingBytes;
@@ -126,7 +137,7 @@ export class MoeTransformer {
     const weights = await uploadWeights(device, file, source, config, { maxBatchTokens, slabLimitBytes, bindingLimitBytes });
     const sampleTopK = await SampleTopKKernel.create(device);
     const maxFfnWidth = Math.max(1, ...layouts.map((l) => l?.ffn ?? 0), ...weights.layers.map((l) => l.single?.layout.ffn ?? 0));
-    const state = new RunState(device, config, { maxBatchTokens, maxContext, maxFfnWidth, maxTopK: sampleTopK.maxK });
+    const state = new RunState(device, config, { maxBatchTokens, logitRows, maxContext, maxFfnWidth, maxTopK: sampleTopK.maxK });
     let self: MoeTransformer | undefined;
     const schedulerModel: SchedulerModel = {
       nLayer: config.nLayer,
@@ -149,6 +160,7 @@ export class MoeTransformer {
     const context = { config, weights, kernels, state };
     const attention = config.latent ? await LatentAttention.create(device, context) : await StandardAttention.create(device, context);
     self = new MoeTransformer(device, config, weights, kernels, state, experts, singleTable, attention, options.groupedPrefill ?? true);
+    self.routingKnobs = { ...options.routing };
     return self;
   }
 
@@ -173,14 +185,16 @@ export class MoeTransformer {
   /**
    * Runs `tokens` at positions startPosition.. through the model, writing
    * their keys and values into the KV cache (positions from startPosition on
-   * are overwritten), in batches of maxBatchTokens.
+   * are overwritten), in batches of maxBatchTokens ('all-logits': of the
+   * logits rows the GPU holds).
    */
   async forward(tokens: readonly number[], startPosition: number, output: ForwardOutput): Promise<ForwardResult> {
     this.checkTokens(tokens, startPosition);
     const rows: Float32Array[] = [];
     let last: ForwardResult = {};
-    for (let start = 0; start < tokens.length; start += this.maxBatchTokens) {
-      const batch = tokens.slice(start, start + this.maxBatchTokens);
+    const step = output === 'all-logits' ? this.state.sizes.logitRows : this.maxBatchTokens;
+    for (let start = 0; start < tokens.length; start += step) {
+      const batch = tokens.slice(start, start + step);
       const isLast = start + batch.length === tokens.length;
       const batchOutput = output === 'all-logits' ? output : isLast ? output : 'none';
       const result = await this.forwardBatch(batch, startPosition + start, batchOutput);
@@ -289,13 +303,15 @@ export class MoeTransformer {
     // A batch of several tokens is gathered by expert on the GPU first, so each expert's weights are read once per tile of tokens.
     const experts = bindings.experts[l];
     if (experts) {
-      await this.experts.runLayer(rec, l, T, (pass, liveTokens) => {
+      await this.experts.runLayer(rec, l, T, (pass, liveTokens, liveIds) => {
         if (!this.grouped(T)) return this.kernels.routedFfn(l).encode(pass, experts, undefined, liveTokens);
         const ffn = this.kernels.routedFfnGrouped(l);
         const shape = { tokens: T, topK: c.nExpertUsed, nExperts: c.nExpert, layer: l, tile: ffn.pairTile };
         this.kernels.groupList.encode(pass, { routing: s.routing, table: this.experts.table, list: s.groupList }, shape);
-        // Masked tokens form no groups: the live pairs bound the grid (and the weight bytes counted).
-        ffn.encode(pass, experts, maxGroups(liveTokens * c.nExpertUsed, c.nExpert, ffn.pairTile), liveTokens);
+        // Masked tokens form no groups. The grid (and the weight bytes counted) is the exact group count where the
+        // scheduler read the routing back, else the live pairs' bound.
+        const groups = liveIds ? countGroups(liveIds, c.nExpert, ffn.pairTile) : maxGroups(liveTokens * c.nExpertUsed, c.nExpert, ffn.pairTile);
+        ffn.encode(pass, experts, groups, liveTokens);
       });
     }
 
@@ -326,7 +342,7 @@ export class MoeTransformer {
           sharedGateWeight: w.sharedGate,
           sharedGate: w.sharedGate ? this.pregateScratch : undefined,
         },
-        { tokens: 1, hidden: this.config.hidden, nExperts: this.config.nExpert, topK: this.config.nExpertUsed },
+        { tokens: 1, hidden: this.config.hidden, nExperts: this.config.nExpert, topK: this.config.nExpertUsed, knobs: this.routingKnobs },
       );
       this.pregateBindings.set(key, binding);
     }
@@ -370,7 +386,10 @@ export class MoeTransformer {
               sharedGate: w.sharedGate ? s.sharedRouting : undefined,
             },
             // Granite's residual scale on the FFN output is folded into the routed experts' weights.
-            { tokens: T, hidden: c.hidden, nExperts: c.nExpert, topK: c.nExpertUsed, weightScale: c.routing.weightsScale * c.scales.residual },
+            {
+              tokens: T, hidden: c.hidden, nExperts: c.nExpert, topK: c.nExpertUsed,
+              weightScale: c.routing.weightsScale * c.scales.residual, knobs: this.routingKnobs,
+            },
           ),
       );
       const buffers = { x: s.xb, y: s.x, hidden: s.ffnHidden };

@@ -17,7 +17,14 @@
  *   4. weights w[j] = p[id[j]]; for 'softmax-selected' (Mixtral, gpt-oss) the
  *      softmax over the k selected logits instead.
  *   5. when `normalize`: w[j] /= max(sum_j w[j], MIN_WEIGHT_SUM).
- *   6. w[j] *= weightScale.
+ *   6. routing knobs (off by default), on w[j] as f32: the heaviest expert
+ *      is always kept (equal weights: the lower rank j); `topP` < 1 keeps the
+ *      fewest experts, heaviest first, whose weights (summed in f32 in that
+ *      order) reach topP times sum_j w[j] (summed in f32 by rank);
+ *      `minExpertWeight` > 0 then drops every other expert with w[j] below
+ *      it. A dropped pair becomes id MASKED_ID with weight 0; the kept weights
+ *      are not renormalised.
+ *   7. w[j] *= weightScale.
  * Null ("zero") experts are not special here: ids >= the model's real expert
  * count are scored, selected and normalised like any other; the expert FFN
  * skips them (see ref/expert-ffn).
@@ -26,7 +33,12 @@
  * kernels hold f32 (logits, probabilities, weights).
  */
 
+import type { RoutingKnobs } from '../kernels/router';
+
 export type RouterScoring = 'softmax' | 'sigmoid' | 'softmax-selected';
+
+/** The id of a pair a routing knob skipped (the kernel's MASKED_EXPERT_ID): past every expert. */
+export const MASKED_ID = 0xffffffff;
 
 /** The floor of the sum that normalised weights are divided by (the smallest normal f16, as llama.cpp clamps). */
 export const MIN_WEIGHT_SUM = 6.103515625e-5;
@@ -41,6 +53,8 @@ export interface RoutingOptions {
   weightScale?: number;
   /** f32 [E], added to the probabilities for selection only. */
   selectionBias?: Float32Array;
+  /** Step 6's skipping; default off. */
+  knobs?: RoutingKnobs;
 }
 
 /** The experts chosen for each token, best first: ids and weights [tokens * topK], token-major. */
@@ -84,7 +98,7 @@ export function sharedExpertGate(x: Float32Array, tokens: number, hidden: number
   return gates;
 }
 
-/** Steps 1-6 of the module comment for each token's row of `logits` (f32 [tokens, nExperts]). */
+/** Steps 1-7 of the module comment for each token's row of `logits` (f32 [tokens, nExperts]). */
 export function routeTokens(logits: Float32Array, tokens: number, nExperts: number, options: RoutingOptions): Routing {
   checkLength(logits, tokens * nExperts, 'logits');
   const { topK } = options;
@@ -114,7 +128,33 @@ function routeOneToken(logits: Float32Array, options: RoutingOptions): { ids: nu
     weights = weights.map((w) => w / Math.max(sum, MIN_WEIGHT_SUM));
   }
   const scale = options.weightScale ?? 1;
-  return { ids, weights: weights.map((w) => Math.fround(w * scale)) };
+  const kept = keptPairs(weights.map((w) => Math.fround(w)), options.knobs);
+  return {
+    ids: ids.map((id, j) => (kept[j] ? id : MASKED_ID)),
+    weights: weights.map((w, j) => (kept[j] ? Math.fround(w * scale) : 0)),
+  };
+}
+
+/** Step 6: which of the k pairs (f32 weights by rank) the routing knobs keep. */
+export function keptPairs(weights: readonly number[], knobs: RoutingKnobs | undefined): boolean[] {
+  const k = weights.length;
+  // The kernel holds both in f32.
+  const topP = Math.fround(knobs?.topP ?? 1);
+  const minWeight = Math.fround(knobs?.minExpertWeight ?? 0);
+  const heaviestFirst = Array.from({ length: k }, (_, j) => j).sort((a, b) => (beats(weights[a], weights[b]) ? -1 : beats(weights[b], weights[a]) ? 1 : a - b));
+  let kept = new Array<boolean>(k).fill(true);
+  if (topP < 1) {
+    const target = Math.fround(topP * weights.reduce((sum, w) => Math.fround(sum + w), 0));
+    kept = kept.fill(false);
+    let mass = 0;
+    for (const [n, j] of heaviestFirst.entries()) {
+      if (n > 0 && mass >= target) break;
+      kept[j] = true;
+      mass = Math.fround(mass + weights[j]);
+    }
+  }
+  if (minWeight > 0) kept = kept.map((keep, j) => keep && (j === heaviestFirst[0] || !(weights[j] < minWeight)));
+  return kept;
 }
 
 /** Step 1, rounded to f32 as the kernel stores them. */

@@ -81,7 +81,8 @@ describe('webmoe run, logits, tokenize', () => {
     expect(out.tokens).toEqual(expected.tokens);
     expect(out.text).toBe(expected.text);
     expect(Object.keys(out.stats).sort()).toEqual([
-      'bytesStreamed', 'cost', 'decodeTokPerS', 'expertHits', 'expertLayers', 'expertMisses', 'prefetchPrecision', 'prefetchRecall', 'prefillTokPerS', 'stallMs',
+      'bytesStreamed', 'cost', 'decodeTokPerS', 'expertHits', 'expertLayers', 'expertMisses', 'gpuHits', 'hostBudgetBytes', 'hostHeldBytes', 'hostHits',
+      'hostWarmReads', 'prefetchPrecision', 'prefetchRecall', 'prefillTokPerS', 'stallMs', 'storeBytes', 'storeReads',
     ]);
     expect(out.stats.expertHits).toBe(expected.stats.expertHits);
     expect(out.stats.expertLayers.map((l) => l.hits)).toEqual(expected.stats.expertLayers.map((l) => l.hits));

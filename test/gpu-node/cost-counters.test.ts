@@ -3,9 +3,9 @@
  * OLMoE (2 layers, Q8_0, QK-norm over the whole projection, no biases, 8
  * experts, top-2) against what its graph must do:
  *
- * - a decode step records 16 dispatches per layer (attention: norm, q, k, v,
- *   q-norm, k-norm, 2 RoPE, KV write, attention, output; FFN: norm, router
- *   logits and top-k, expert gate/up and down) plus 5 (embedding, final
+ * - a decode step records 14 dispatches per layer (attention: norm, q, k, v,
+ *   q-norm, k-norm, RoPE with the KV write, attention, output; FFN: norm,
+ *   router logits and top-k, expert gate/up and down) plus 5 (embedding, final
  *   norm, output projection, argmax in two steps), in one pass and one
  *   submission with one round trip (the sampled id) when every expert is
  *   resident; streamed, each MoE layer adds a submission and a pass before
@@ -33,7 +33,8 @@ import { sourceFromBytes } from '../../src/gguf/source';
 import type { GgufFile } from '../../src/gguf/types';
 import { requestGpuDevice, USEFUL_FEATURES } from '../../src/gpu/device';
 import type { GpuContext } from '../../src/gpu/device';
-import { maxGroups } from '../../src/kernels/expert-group-list';
+import { countGroups, maxGroups } from '../../src/kernels/expert-group-list';
+import type { RoutingTrace } from '../../src/experts/trace';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
 
 const LAYERS = 2;
@@ -48,7 +49,7 @@ const PAIR_TILE = 8;
 const PROMPT = Array.from({ length: 21 }, (_, i) => 40 + i);
 const DECODE = 5;
 
-const DISPATCHES_PER_LAYER = 11 + 5;
+const DISPATCHES_PER_LAYER = 9 + 5;
 /** A batch of several tokens builds a group list and sums the experts' outputs in a dispatch of its own. */
 const GROUPED_DISPATCHES_PER_LAYER = 2;
 const DISPATCHES_OUTSIDE_LAYERS = 5;
@@ -78,10 +79,13 @@ function weightSizes(file: GgufFile) {
   };
 }
 
-/** Weight bytes a batch of T tokens reads, all experts resident; `output`: the batch ends in the output projection. */
-function batchWeightBytes(s: ReturnType<typeof weightSizes>, T: number, output: boolean, grouped = true): number {
-  const expertReads = T === 1 || !grouped ? T * TOP_K : maxGroups(T * TOP_K, EXPERTS, PAIR_TILE);
-  const layers = s.layers.reduce((sum, l) => sum + l.vectors + Math.ceil(T / TILE) * l.attentionMatrices + T * l.router + expertReads * l.expert, 0);
+/**
+ * Weight bytes a batch of T tokens reads, all experts resident; `output`: the batch ends in the output projection;
+ * `expertReads`: experts read per layer (default: k per token for one token, the group bound for more).
+ */
+function batchWeightBytes(s: ReturnType<typeof weightSizes>, T: number, output: boolean, expertReads?: (layer: number) => number): number {
+  const reads = expertReads ?? (() => (T === 1 ? TOP_K : maxGroups(T * TOP_K, EXPERTS, PAIR_TILE)));
+  const layers = s.layers.reduce((sum, l, i) => sum + l.vectors + Math.ceil(T / TILE) * l.attentionMatrices + T * l.router + reads(i) * l.expert, 0);
   return T * s.embeddingRow + layers + s.outputNorm + (output ? s.output : 0);
 }
 
@@ -90,6 +94,7 @@ describe('cost counters', () => {
   let bytes: Uint8Array;
   let sizes: ReturnType<typeof weightSizes>;
   let resident: GenerateResult;
+  let residentTrace: RoutingTrace;
   let routedBytes: number;
 
   beforeAll(async () => {
@@ -103,6 +108,15 @@ describe('cost counters', () => {
       resident = await engine.generate({ promptTokens: PROMPT, maxTokens: DECODE + 1, ignoreEog: true, sampling: { temperature: 0 } });
     } finally {
       engine.destroy();
+    }
+    // The same run on a fresh engine for its routing (a trace reads it back, which would change the counts above).
+    const traced = await Engine.load(gpu.device, bytes, { maxContext: 64, maxBatchTokens: BATCH });
+    try {
+      traced.model.startRoutingTrace();
+      await traced.generate({ promptTokens: PROMPT, maxTokens: DECODE + 1, ignoreEog: true, sampling: { temperature: 0 } });
+      residentTrace = traced.model.takeRoutingTrace()!;
+    } finally {
+      traced.destroy();
     }
   });
   afterAll(() => gpu?.device.destroy());
@@ -141,7 +155,8 @@ describe('cost counters', () => {
   });
 
   it('streaming adds a submission, a pass and a round trip per MoE layer, reads the same weights, and counts what it loads', async () => {
-    const engine = await Engine.load(gpu.device, bytes, { maxContext: 64, maxBatchTokens: BATCH, expertBudgetBytes: Math.floor(routedBytes / 2) });
+    // No host tier: every load is a store read.
+    const engine = await Engine.load(gpu.device, bytes, { maxContext: 64, maxBatchTokens: BATCH, expertBudgetBytes: Math.floor(routedBytes / 2), hostBudgetBytes: 0 });
     let streamed: GenerateResult;
     try {
       streamed = await engine.generate({ promptTokens: PROMPT, maxTokens: DECODE + 1, ignoreEog: true, sampling: { temperature: 0 } });
@@ -155,11 +170,17 @@ describe('cost counters', () => {
     expect(decode.submissions).toBe(DECODE * (1 + 2 * LAYERS));
     expect(decode.roundTrips).toBe(DECODE * (1 + LAYERS));
     expect(decode.weightBytes).toBe(resident.stats.cost.decode.counts.weightBytes);
-    // Prefill runs the FFN in pieces of tokens where a batch's experts do not fit: each piece bounds its own groups,
-    // at least the whole batch's bound and at most one read per routed pair.
+    // Streaming reads the routing back, so it counts each piece's groups exactly: cutting a batch into pieces of
+    // tokens (where its experts do not fit) can only split groups, so at least the whole batches' exact groups
+    // (from the resident run's routing) and at most one read per routed pair.
     const prefill = streamed.stats.cost.prefill.counts;
-    expect(prefill.weightBytes).toBeGreaterThanOrEqual(resident.stats.cost.prefill.counts.weightBytes);
-    const perPair = batchWeightBytes(sizes, BATCH, false, false) + batchWeightBytes(sizes, PROMPT.length - BATCH, true, false);
+    expect(residentTrace.tokens.length, 'the traced run prefilled the whole prompt').toBe(PROMPT.length + DECODE);
+    const exactGroups = (first: number, T: number) => (layer: number) =>
+      countGroups(residentTrace.tokens.slice(first, first + T).flatMap((t) => t.experts[layer]!), EXPERTS, PAIR_TILE);
+    const wholeBatches = batchWeightBytes(sizes, BATCH, false, exactGroups(0, BATCH)) + batchWeightBytes(sizes, PROMPT.length - BATCH, true, exactGroups(BATCH, PROMPT.length - BATCH));
+    const perPair = batchWeightBytes(sizes, BATCH, false, () => BATCH * TOP_K) + batchWeightBytes(sizes, PROMPT.length - BATCH, true, () => (PROMPT.length - BATCH) * TOP_K);
+    expect(wholeBatches).toBeLessThanOrEqual(resident.stats.cost.prefill.counts.weightBytes);
+    expect(prefill.weightBytes).toBeGreaterThanOrEqual(wholeBatches);
     expect(prefill.weightBytes).toBeLessThanOrEqual(perPair);
     expect(prefill.roundTrips).toBe(2 * LAYERS + 1);
     const store = prefill.storeBytes + decode.storeBytes;

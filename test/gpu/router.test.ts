@@ -8,6 +8,11 @@
  * between experts are frequent and exact, and the chosen ids must be the
  * reference's exactly. Weights involve exp and division, whose WGSL results
  * may differ from the f64 reference by a few ulps; see WEIGHT_TOLERANCE.
+ *
+ * With the routing knobs on (skip experts below a weight, top-p routing) the
+ * kept pairs must be the reference's exactly; the test data are checked to
+ * hold no decision that a weight's few ulps could flip (the reference gives
+ * the same pairs with each knob nudged by KNOB_MARGIN either way).
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,8 +20,8 @@ import { createEmptyStorageBuffer, createStorageBuffer, readBuffer, readFloat32 
 import { withGpuErrorScope } from '../../src/gpu/device';
 import type { GpuContext } from '../../src/gpu/device';
 import { submitComputePass } from '../../src/gpu/dispatch';
-import { RouterKernel, routingBytes, unpackRouting } from '../../src/kernels/router';
-import type { RouterShape, RouterVariant, TopKRouting } from '../../src/kernels/router';
+import { MASKED_EXPERT_ID, RouterKernel, routingBytes, unpackRouting } from '../../src/kernels/router';
+import type { RouterShape, RouterVariant, RoutingKnobs, TopKRouting } from '../../src/kernels/router';
 import { GgmlType } from '../../src/quant/formats';
 import { f32ToF16Bits } from '../../src/quant/half';
 import { mulberry32, randomNormal } from '../../src/quant/random';
@@ -44,6 +49,42 @@ const WEIGHT_TOLERANCE = 5e-5;
 const RANDOM_LOGIT_TOLERANCE = 1e-5;
 /* sigmoid of an exact dot: exp's few ulps, then a division: 1e-6 absolute on a value in (0, 1). */
 const SHARED_GATE_TOLERANCE = 1e-6;
+/* How far (relative) a knob may move without changing the reference's choice: far above WEIGHT_TOLERANCE. */
+const KNOB_MARGIN = 1e-3;
+
+interface KnobCase {
+  name: string;
+  variant: RouterVariant;
+  shape: RouterShape;
+  knobs: RoutingKnobs;
+}
+
+const KNOB_CASES: readonly KnobCase[] = [
+  {
+    name: 'qwen2moe-like (un-normalised softmax), threshold 0.05',
+    variant: { weightType: GgmlType.F32, scoring: 'softmax', normalize: false },
+    shape: { tokens: 16, hidden: 32, nExperts: 60, topK: 4 },
+    knobs: { minExpertWeight: 0.05 },
+  },
+  {
+    name: 'qwen3moe-like (renormalised softmax), top-p 0.7',
+    variant: { weightType: GgmlType.F32, scoring: 'softmax', normalize: true },
+    shape: { tokens: 16, hidden: 64, nExperts: 64, topK: 8 },
+    knobs: { topP: 0.7 },
+  },
+  {
+    name: 'DeepSeek-like (sigmoid, selection bias, renormalised, scaled 2.5), top-p 0.6 and threshold 0.15',
+    variant: { weightType: GgmlType.F32, scoring: 'sigmoid', normalize: true, hasSelectionBias: true },
+    shape: { tokens: 16, hidden: 64, nExperts: 16, topK: 6, weightScale: 2.5 },
+    knobs: { topP: 0.6, minExpertWeight: 0.15 },
+  },
+  {
+    name: 'Mixtral-like (softmax over the selected), threshold 0.3',
+    variant: { weightType: GgmlType.F32, scoring: 'softmax-selected', normalize: false },
+    shape: { tokens: 16, hidden: 64, nExperts: 8, topK: 2 },
+    knobs: { minExpertWeight: 0.3 },
+  },
+];
 
 interface RouterCase {
   name: string;
@@ -198,6 +239,41 @@ describe('router kernels', () => {
     });
   }
 
+  describe('with routing knobs', () => {
+    for (const c of KNOB_CASES) {
+      it(`${c.name}: the reference's kept pairs, masked pairs elsewhere`, async () => {
+        const { tokens, hidden, nExperts, topK } = c.shape;
+        const data = gridData(c.variant, c.shape, mulberry32(7 * nExperts + topK));
+        const actual = await runRouter(c.variant, { ...c.shape, knobs: c.knobs }, data);
+        const logits = routerLogits(data.x, tokens, hidden, data.weight, nExperts);
+        const route = (knobs: RoutingKnobs) =>
+          routeTokens(logits, tokens, nExperts, {
+            topK, scoring: c.variant.scoring, normalize: c.variant.normalize, weightScale: c.shape.weightScale,
+            selectionBias: data.selectionBias, knobs,
+          });
+        const expected = route(c.knobs);
+        for (const nudge of [1 - KNOB_MARGIN, 1 + KNOB_MARGIN]) {
+          const nudged = { minExpertWeight: c.knobs.minExpertWeight && c.knobs.minExpertWeight * nudge, topP: c.knobs.topP && c.knobs.topP * nudge };
+          expect([...route(nudged).ids], `test data: a decision within ${KNOB_MARGIN} of a knob`).toEqual([...expected.ids]);
+        }
+        const masked = expected.ids.filter((id) => id === MASKED_EXPERT_ID).length;
+        expect(masked, 'the knobs skip some pairs and keep others').toBeGreaterThan(0);
+        expect(masked).toBeLessThan(tokens * (topK - 1));
+        expectRouting(actual.routing, expected);
+      });
+    }
+
+    it('at their off values (0 and 1) write the very words the router writes without them', async () => {
+      const variant: RouterVariant = { weightType: GgmlType.F32, scoring: 'softmax', normalize: true };
+      const shape = { tokens: 5, hidden: 64, nExperts: 64, topK: 8 };
+      const data = gridData(variant, shape, mulberry32(3));
+      const plain = await runRouter(variant, shape, data);
+      const off = await runRouter(variant, { ...shape, knobs: { minExpertWeight: 0, topP: 1 } }, data);
+      expect([...off.routing.ids]).toEqual([...plain.routing.ids]);
+      expect([...off.routing.weights]).toEqual([...plain.routing.weights]);
+    });
+  });
+
   it('breaks ties by the lower expert id (all logits equal)', async () => {
     const shape = { tokens: 2, hidden: 8, nExperts: 60, topK: 8 };
     const data = { x: new Float32Array(16).fill(1), weight: new Float32Array(60 * 8) };
@@ -257,5 +333,7 @@ describe('router kernels', () => {
       /logitBias/,
     );
     expect(() => kernel.bind(buffers, { tokens: 1, hidden: 60, nExperts: 32, topK: 2 })).toThrow(/multiple of 8/);
+    expect(() => kernel.bind(buffers, { tokens: 1, hidden: 64, nExperts: 32, topK: 2, knobs: { minExpertWeight: 1 } })).toThrow(/minExpertWeight/);
+    expect(() => kernel.bind(buffers, { tokens: 1, hidden: 64, nExperts: 32, topK: 2, knobs: { topP: 0 } })).toThrow(/topP/);
   });
 });

@@ -20,9 +20,15 @@
  * A prefetched expert is "used" when a demand access finds it before its
  * eviction: precision = used / prefetch loads; recall = used / (used + misses),
  * the share of needed loads that prefetch covered.
+ *
+ * With a host tier (`hostCapacity`, host-model.ts), every GPU load (miss,
+ * prefetch or pin) is a host hit or a store read, and after each prefetch
+ * round the predictor's guesses up to `hostWarm.lookahead` positions ahead
+ * that are not in GPU slots are warmed into host memory, as the engine does.
  */
 
 import { beladyMin } from './belady';
+import { HostModel } from './host-model';
 import type { ExpertCachePolicy, ExpertKey } from '../policy';
 import { PrefetchGate, type PrefetchGateOptions } from '../prefetch-gate';
 import { scoredPredictions, type ExpertPredictor, type RoutingPosition } from '../predictors';
@@ -47,6 +53,10 @@ export interface SimulationOptions {
   expertBytes?: number;
   /** Also compute Belady's optimum at the same capacity (default true). */
   belady?: boolean;
+  /** Expert records host memory holds (default 0: no host tier, every load reads the store). */
+  hostCapacity?: number;
+  /** Warming of the host tier by the predictor (default: none); the engine's defaults are DEFAULT_HOST_WARM. */
+  hostWarm?: { lookahead: number; minConfidence: number; width?: number };
 }
 
 export interface SimulationCounts {
@@ -61,6 +71,12 @@ export interface SimulationCounts {
   /** Loads of pinned experts at the start of each trace. */
   pinLoads: number;
   evictions: number;
+  /** GPU loads the host tier held. */
+  hostHits: number;
+  /** Records read from the store (GPU loads the host did not hold, and warms). */
+  storeReads: number;
+  /** Store reads made by warming. */
+  hostWarmReads: number;
 }
 
 export interface BeladyFigures {
@@ -88,11 +104,20 @@ export interface SimulationReport extends SimulationCounts {
   recall: number;
   /** Every load (misses, prefetches, pins) times the expert size, when known. */
   bytesMoved: number | undefined;
+  /** Records host memory holds (0: no host tier). */
+  hostCapacity: number;
+  /** Share of GPU loads the host held. */
+  hostHitRate: number;
+  /** Store reads per token, and their bytes when the expert size is known. */
+  storeReadsPerToken: number;
+  storeBytesPerToken: number | undefined;
   belady: BeladyFigures | undefined;
   traces: TraceSimulation[];
 }
 
-const zeroCounts = (): SimulationCounts => ({ tokens: 0, accesses: 0, hits: 0, misses: 0, prefetchLoads: 0, prefetchUsed: 0, pinLoads: 0, evictions: 0 });
+const zeroCounts = (): SimulationCounts => ({
+  tokens: 0, accesses: 0, hits: 0, misses: 0, prefetchLoads: 0, prefetchUsed: 0, pinLoads: 0, evictions: 0, hostHits: 0, storeReads: 0, hostWarmReads: 0,
+});
 
 function ratio(part: number, whole: number): number {
   return whole === 0 ? 0 : part / whole;
@@ -109,12 +134,14 @@ interface ReplayState {
   policy: ExpertCachePolicy;
   /** Prefetched keys not yet used by a demand access. */
   pending: Set<ExpertKey>;
+  host: HostModel;
 }
 
 function noteEviction(state: ReplayState, evicted: ExpertKey | undefined): void {
   if (evicted === undefined) return;
   state.counts.evictions++;
   state.pending.delete(evicted);
+  state.host.gpuEvicted(evicted);
 }
 
 /** Demand accesses of one layer; returns the keys pinned for the layer's duration. */
@@ -128,6 +155,7 @@ function demandLayer(state: ReplayState, keys: readonly ExpertKey[]): ExpertKey[
       if (state.pending.delete(key)) state.counts.prefetchUsed++;
     } else {
       state.counts.misses++;
+      state.host.load(key);
       noteEviction(state, r.evicted);
     }
     if (r.admitted) {
@@ -154,6 +182,7 @@ function prefetchRound(state: ReplayState, trace: RoutingTrace, predictor: Exper
       }
       if (!r.hit) {
         state.counts.prefetchLoads++;
+        state.host.load(key);
         state.pending.add(key);
         noteEviction(state, r.evicted);
       }
@@ -163,10 +192,24 @@ function prefetchRound(state: ReplayState, trace: RoutingTrace, predictor: Exper
   }
 }
 
+/** Host warming: guesses up to `lookahead` positions ahead, not in GPU slots, read into host memory. */
+function warmRound(state: ReplayState, trace: RoutingTrace, predictor: ExpertPredictor, from: RoutingPosition, warm: NonNullable<SimulationOptions['hostWarm']>): void {
+  for (let d = 1; d <= warm.lookahead; d++) {
+    const target = advance(from, d, trace.nLayers);
+    if (target.token >= trace.tokens.length) return;
+    for (const guess of scoredPredictions(predictor, from, target, warm.width ?? trace.topK)) {
+      const key = target.layer * trace.nExperts + guess.expert;
+      if (guess.score >= warm.minConfidence && !state.policy.has(key)) state.host.warm(key);
+    }
+  }
+}
+
 /** Replays one trace from a cold cache. */
 export function simulateTrace(trace: RoutingTrace, options: SimulationOptions): TraceSimulation {
   const policy = options.policy(options.capacity);
-  const state: ReplayState = { counts: zeroCounts(), policy, pending: new Set() };
+  const host = new HostModel(options.hostCapacity ?? 0);
+  const state: ReplayState = { counts: zeroCounts(), policy, pending: new Set(), host };
+  const warm = host.capacity > 0 ? options.hostWarm : undefined;
   const predictor = options.predictor?.(trace);
   predictor?.begin(trace);
   const lookahead = options.lookahead ?? 1;
@@ -176,6 +219,7 @@ export function simulateTrace(trace: RoutingTrace, options: SimulationOptions): 
     const before = policy.size;
     policy.pin(options.pinned);
     state.counts.pinLoads = policy.size - before;
+    for (const key of options.pinned) host.load(key);
   }
   trace.tokens.forEach((token, t) => {
     state.counts.tokens++;
@@ -186,13 +230,14 @@ export function simulateTrace(trace: RoutingTrace, options: SimulationOptions): 
       if (predictor) {
         predictor.observe(t, l, ids);
         prefetchRound(state, trace, predictor, gate, { token: t, layer: l }, lookahead, width, held);
+        if (warm) warmRound(state, trace, predictor, { token: t, layer: l }, warm);
       }
       policy.unpin(held);
     }
   });
   const result: TraceSimulation = {
     name: trace.name, policy: policy.name, predictor: predictor?.name,
-    ...state.counts, hitRate: ratio(state.counts.hits, state.counts.accesses),
+    ...state.counts, ...host.counts, hitRate: ratio(state.counts.hits, state.counts.accesses),
   };
   if (options.belady ?? true) {
     const b = beladyMin(accessSequence(trace), options.capacity);
@@ -221,6 +266,10 @@ export function simulate(traces: readonly RoutingTrace[], options: SimulationOpt
     precision: ratio(total.prefetchUsed, total.prefetchLoads),
     recall: ratio(total.prefetchUsed, total.prefetchUsed + total.misses),
     bytesMoved: expertBytes === undefined ? undefined : (total.misses + total.prefetchLoads + total.pinLoads) * expertBytes,
+    hostCapacity: options.hostCapacity ?? 0,
+    hostHitRate: ratio(total.hostHits, total.misses + total.prefetchLoads + total.pinLoads),
+    storeReadsPerToken: ratio(total.storeReads, total.tokens),
+    storeBytesPerToken: expertBytes === undefined ? undefined : ratio(total.storeReads * expertBytes, total.tokens),
     belady: withBelady ? { hits: beladyHits, misses: total.accesses - beladyHits, hitRate: ratio(beladyHits, total.accesses) } : undefined,
     traces: results,
   };

@@ -33,6 +33,7 @@ class FakeCore implements EngineServiceApi {
       stats: {
         prefillTokPerS: 1, decodeTokPerS: 1, expertHits: 0, expertMisses: 0, prefetchPrecision: 0, prefetchRecall: 0,
         bytesStreamed: 0, stallMs: 0, expertLayers: [], cost: zeroRequestCost(),
+        gpuHits: 0, hostHits: 0, storeReads: 0, storeBytes: 0, hostWarmReads: 0, hostBudgetBytes: 0, hostHeldBytes: 0,
       },
     };
   }

@@ -57,6 +57,7 @@ class FakeCore implements EngineServiceApi {
       stats: {
         prefillTokPerS: 100, decodeTokPerS: 50, expertHits: 30, expertMisses: 10, prefetchPrecision: 0.5, prefetchRecall: 0.25,
         bytesStreamed: 4096, stallMs: 3, expertLayers: [], cost: zeroRequestCost(),
+        gpuHits: 30, hostHits: 6, storeReads: 5, storeBytes: 2560, hostWarmReads: 1, hostBudgetBytes: 8192, hostHeldBytes: 4096,
       },
     };
   }
@@ -108,7 +109,8 @@ describe('chat.completions.create', () => {
     expect(c.choices).toEqual([{ index: 0, message: { role: 'assistant', content: 'Hello world' }, finish_reason: 'stop', logprobs: null }]);
     expect(c.usage).toEqual({
       prompt_tokens: 7, completion_tokens: 5, total_tokens: 12, cached_prompt_tokens: 2, prefill_tokens_per_s: 100, decode_tokens_per_s: 50,
-      moe: { expert_hits: 30, expert_misses: 10, hit_rate: 0.75, prefetch_precision: 0.5, prefetch_recall: 0.25, bytes_streamed: 4096, stall_ms: 3 },
+      moe: { expert_hits: 30, expert_misses: 10, hit_rate: 0.75, prefetch_precision: 0.5, prefetch_recall: 0.25, bytes_streamed: 4096, stall_ms: 3,
+        host_hits: 6, store_reads: 5, store_bytes: 2560, host_budget_bytes: 8192 },
     });
     expect(core.requests[0]).toEqual({ messages: MESSAGES, maxTokens: 5, sampling: { temperature: 0 }, stop: [] });
   });

@@ -36,13 +36,15 @@ describe('chat options and /stats', () => {
   it('reports the last reply\'s usage and the resident experts', () => {
     const usage: CompletionUsage = {
       prompt_tokens: 40, completion_tokens: 8, total_tokens: 48, cached_prompt_tokens: 30, prefill_tokens_per_s: 120.04, decode_tokens_per_s: 31.46,
-      moe: { expert_hits: 90, expert_misses: 10, hit_rate: 0.9, prefetch_precision: 0.5, prefetch_recall: 0.25, bytes_streamed: 3 * 2 ** 20, stall_ms: 12.34 },
+      moe: { expert_hits: 90, expert_misses: 10, hit_rate: 0.9, prefetch_precision: 0.5, prefetch_recall: 0.25, bytes_streamed: 3 * 2 ** 20, stall_ms: 12.34,
+        host_hits: 6, store_reads: 5, store_bytes: 2 ** 20, host_budget_bytes: 64 * 2 ** 20 },
     };
     const memory = { shared_weight_bytes: 1, expert_bytes: 2, kv_cache_bytes: 3, expert_slots: 6, total_experts: 16, resident_experts_per_layer: [3, 3], streaming: true };
     expect(formatStats(usage, memory)).toBe([
       'tokens: 40 prompt (30 reused from the previous turn), 8 generated; prefill 120.0 tok/s, decode 31.5 tok/s',
       'experts: 90 hits, 10 misses, hit rate 90.0%',
       'streamed: 3.00 MiB, stalled 12.3 ms; prefetch precision 0.500, recall 0.250',
+      'host memory: 64.00 MiB budget, 6 hits; store: 5 reads, 1.00 MiB',
       'resident experts: 6 of 16 (streaming, 6 slots); per layer 3 3',
     ].join('\n'));
     expect(formatStats(undefined, memory)).toBe('no finished reply yet');

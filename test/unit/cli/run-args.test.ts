@@ -4,6 +4,8 @@ import { CliError } from '../../../src/cli/args';
 import { f32LittleEndian } from '../../../src/cli/logits';
 import { parseTokenList } from '../../../src/cli/model';
 import { RUN_HELP, parseRunArgs, runJson } from '../../../src/cli/run';
+import { parseChatArgs } from '../../../src/cli/chat';
+import { parseServeArgs } from '../../../src/cli/serve';
 import { zeroRequestCost } from '../../../src/engine/engine';
 import type { GenerateResult } from '../../../src/engine/engine';
 
@@ -76,9 +78,33 @@ describe('webmoe run options', () => {
     });
   });
 
+  it('--host-budget-mb reaches the host tier of run, chat and serve alike, checked for range', () => {
+    expect(RUN_HELP).toMatch(/--host-budget-mb N +host memory for expert records/);
+    expect(parseRunArgs(BASE)!.hostBudgetBytes).toBeUndefined();
+    expect(parseRunArgs([...BASE, '--host-budget-mb', '64'])!.hostBudgetBytes).toBe(64 * 2 ** 20);
+    expect(parseRunArgs([...BASE, '--host-budget-mb', '0'])!.hostBudgetBytes).toBe(0);
+    expect(parseChatArgs(['--host-budget-mb', '1.5'])!.hostBudgetMB).toBe(1.5);
+    expect(parseServeArgs(['--host-budget-mb', '0'])!.engine.hostBudgetMB).toBe(0);
+    expect(usageError([...BASE, '--host-budget-mb=-1'])).toMatch(/--host-budget-mb must be >= 0/);
+    expect(usageError([...BASE, '--host-budget-mb', 'lots'])).toMatch(/--host-budget-mb must be a number/);
+  });
+
+  it('--min-expert-weight and --routing-top-p reach the routing knobs, checked for range', () => {
+    expect(parseRunArgs(BASE)!.routing).toBeUndefined();
+    expect(parseRunArgs([...BASE, '--min-expert-weight', '0.05'])!.routing).toEqual({ minExpertWeight: 0.05, topP: undefined });
+    expect(parseRunArgs([...BASE, '--routing-top-p=0.8', '--min-expert-weight=0'])!.routing).toEqual({ minExpertWeight: 0, topP: 0.8 });
+    expect(parseRunArgs([...BASE, '--routing-top-p', '1'])!.routing).toEqual({ minExpertWeight: undefined, topP: 1 });
+    expect(usageError([...BASE, '--min-expert-weight', '1'])).toMatch(/^--min-expert-weight must be in \[0, 1\), got 1$/);
+    expect(usageError([...BASE, '--min-expert-weight=-0.1'])).toMatch(/--min-expert-weight must be in \[0, 1\)/);
+    expect(usageError([...BASE, '--routing-top-p', '0'])).toMatch(/^--routing-top-p must be in \(0, 1\], got 0$/);
+    expect(usageError([...BASE, '--routing-top-p', '1.5'])).toMatch(/--routing-top-p must be in \(0, 1\]/);
+    expect(usageError([...BASE, '--routing-top-p', 'most'])).toMatch(/--routing-top-p must be a number/);
+  });
+
   it('--json writes exactly promptTokens, tokens, text and stats', () => {
     const layer = { hits: 3, misses: 0, prefetchLoads: 0, prefetchUsed: 0, bytesStreamed: 0, stallMs: 0 };
-    const stats = { prefillTokPerS: 1, decodeTokPerS: 2, expertHits: 3, expertMisses: 0, bytesStreamed: 0, stallMs: 0, prefetchPrecision: 0, prefetchRecall: 0, expertLayers: [layer], cost: zeroRequestCost() };
+    const stats = { prefillTokPerS: 1, decodeTokPerS: 2, expertHits: 3, expertMisses: 0, bytesStreamed: 0, stallMs: 0, prefetchPrecision: 0, prefetchRecall: 0, expertLayers: [layer], cost: zeroRequestCost(),
+      gpuHits: 3, hostHits: 0, storeReads: 0, storeBytes: 0, hostWarmReads: 0, hostBudgetBytes: 0, hostHeldBytes: 0 };
     const result: GenerateResult = { promptTokens: [1], tokens: [2, 3], text: 'ab', finishReason: 'length', stats, seed: 5, reusedTokens: 0 };
     expect(JSON.parse(runJson(result))).toEqual({ promptTokens: [1], tokens: [2, 3], text: 'ab', stats });
     expect(Object.keys(JSON.parse(runJson(result)))).toEqual(['promptTokens', 'tokens', 'text', 'stats']);

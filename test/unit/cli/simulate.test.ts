@@ -64,6 +64,19 @@ describe('webmoe simulate', () => {
     const text = await webmoe('simulate', '--trace', file, '--budget', '0.25');
     expect(text.stdout).toMatch(/engine's default streaming: next-use policy, affinity prefetch/);
     expect(row(text.stdout, 'next-use')[1]).toBe('affinity d=1');
+    expect(report).toMatchObject({ hostCapacity: 0, hostHits: 0, storeReads: report.misses + report.prefetchLoads });
+  }, 60_000);
+
+  it('--host-budget adds a host tier below the GPU cache: host hit rate and store reads per token', async () => {
+    const file = join(familyDir('gpt-oss-20b'), 'gpqa_diamond_Genetics.json');
+    const json = await webmoe('simulate', '--trace', file, '--budget', '0.25', '--host-budget', '50%', '--json');
+    expect(json.code).toBe(0);
+    const report = JSON.parse(json.stdout) as SimulationReport;
+    expect(report).toMatchObject({ capacity: 192, hostCapacity: 384 });
+    expect(report.hostHitRate).toBeGreaterThan(0.5);
+    // Store reads: the loads host memory did not hold, plus warms.
+    expect(report.storeReads).toBe(report.misses + report.prefetchLoads - report.hostHits + report.hostWarmReads);
+    expect(report.storeReadsPerToken).toBeLessThan((report.misses + report.prefetchLoads) / report.tokens / 2);
   }, 60_000);
 
   it('reads its own trace format, taking the expert size from the header for a budget in bytes', async () => {
@@ -87,6 +100,8 @@ describe('webmoe simulate', () => {
       [['--trace', traces, '--budget', '0.25', '--policy', 'mru'], /--policy must be among lru, fifo, lfu, lfu-decay/],
       [['--trace', traces, '--budget', '512MB'], /needs the size of one expert/],
       [['--trace', traces, '--budget', '0.25', '--prefetch', 'pregate'], /carries no pre-gating predictions/],
+      [['--trace', traces, '--budget', '0.25', '--host-budget-mb=-1'], /--host-budget-mb must be >= 0/],
+      [['--trace', traces, '--budget', '0.25', '--host-budget', '2', '--host-budget-mb', '1'], /not both/],
     ];
     const results = await Promise.all(cases.map(([args]) => webmoe('simulate', ...args)));
     results.forEach((r, i) => {

@@ -39,6 +39,28 @@ describe('simulateTrace without prefetch', () => {
   });
 });
 
+describe('simulateTrace with a host tier', () => {
+  // 8 keys in a cycle: every access misses 2 GPU slots.
+  const cycle = trace(10, (t) => t % 4);
+
+  it('serves GPU loads from host memory once it holds them, least recently used first out', () => {
+    expect(simulateTrace(cycle, { capacity: 2, policy: lru })).toMatchObject({ misses: 20, hostHits: 0, storeReads: 20 });
+    expect(simulateTrace(cycle, { capacity: 2, policy: lru, hostCapacity: 8 })).toMatchObject({ misses: 20, hostHits: 12, storeReads: 8 });
+    // Half the cycle in LRU order: each record is dropped just before it comes round again.
+    expect(simulateTrace(cycle, { capacity: 2, policy: lru, hostCapacity: 4 })).toMatchObject({ hostHits: 0, storeReads: 20 });
+  });
+
+  it('warms the next positions\' guesses into host memory without GPU slots, and reports the tiers per token', () => {
+    const options = { capacity: 2, policy: lru, predictor: () => new OraclePredictor(), gate: { maxLoadsPerToken: 0 }, hostCapacity: 8 };
+    const r = simulateTrace(cycle, { ...options, hostWarm: { lookahead: 1, minConfidence: 0 } });
+    // The GPU loads nothing ahead (no allowance): every access misses, and each after the first finds its record warmed.
+    expect(r).toMatchObject({ misses: 20, prefetchLoads: 0, hostHits: 19, storeReads: 8, hostWarmReads: 7 });
+    const report = simulate([cycle], { ...options, hostWarm: { lookahead: 1, minConfidence: 0 }, expertBytes: 100 });
+    expect(report).toMatchObject({ hostCapacity: 8, hostHitRate: 19 / 20, storeReadsPerToken: 0.8, storeBytesPerToken: 80 });
+    expect(simulate([cycle], { ...options, expertBytes: 100 })).toMatchObject({ hostHitRate: 12 / 20, storeReadsPerToken: 0.8 });
+  });
+});
+
 describe('simulateTrace with prefetch', () => {
   // Token t routes expert t % 4 at both layers: 8 keys in a cycle, far beyond 2 slots.
   const cycle = trace(10, (t) => t % 4);

@@ -1,6 +1,8 @@
 /** The routing recorder (src/experts/trace-recorder.ts): batches into token rows, the incremental drain, and a trace beside a live stream. */
 import { describe, expect, it } from 'vitest';
 import { RoutingRecorder, RoutingRecorders } from '../../../src/experts/trace-recorder';
+import { validateTrace } from '../../../src/experts/trace';
+import { MASKED_EXPERT_ID } from '../../../src/kernels/router';
 
 const SHAPE = { name: 't', nLayers: 2, nExperts: 8, topK: 2 };
 
@@ -46,6 +48,20 @@ describe('RoutingRecorder.drain', () => {
     recordBatch(recorder, 7, 1);
     expect(recorder.take().tokens.map((t) => t.experts)).toEqual([[[6, 7], [0, 1]], expertsOf(7)]);
     expect(recorder.drain()).toEqual([]);
+  });
+});
+
+describe('RoutingRecorder.setLayer', () => {
+  it('leaves out the pairs a routing knob skipped: each row lists the experts the token used, and the trace stays valid', () => {
+    const recorder = new RoutingRecorder(SHAPE);
+    recorder.beginBatch(2);
+    recorder.setLayer(0, [3, MASKED_EXPERT_ID, 5, 6], [0.9, 0, 0.5, 0.4]);
+    recorder.setLayer(1, [MASKED_EXPERT_ID, 1, 2, 7], [0, 0.8, 0.6, 0.3]);
+    recorder.endBatch();
+    const trace = recorder.take();
+    expect(trace.tokens.map((t) => t.experts)).toEqual([[[3], [1]], [[5, 6], [2, 7]]]);
+    expect(trace.tokens.map((t) => t.weights)).toEqual([[[0.9], [0.8]], [[0.5, 0.4], [0.6, 0.3]]]);
+    expect(() => validateTrace(trace)).not.toThrow();
   });
 });
 

@@ -1,7 +1,7 @@
 /** The CPU reference of MoE routing, on cases small enough to work out by hand. */
 
 import { describe, expect, it } from 'vitest';
-import { MIN_WEIGHT_SUM, routerLogits, routeTokens, selectTopK, sharedExpertGate, sigmoid } from '../../../src/ref/router';
+import { MASKED_ID, MIN_WEIGHT_SUM, keptPairs, routerLogits, routeTokens, selectTopK, sharedExpertGate, sigmoid } from '../../../src/ref/router';
 
 const round6 = (values: ArrayLike<number>): number[] => Array.from(values, (v) => Number(v.toFixed(6)));
 
@@ -106,6 +106,58 @@ describe('routeTokens', () => {
     expect(() =>
       routeTokens(logits, 1, 4, { topK: 1, scoring: 'sigmoid', normalize: false, selectionBias: new Float32Array(3) }),
     ).toThrow(RangeError);
+  });
+});
+
+describe('routing knobs', () => {
+  // f32 weights by rank, as they leave step 5 (not sorted: a selection bias can order experts otherwise).
+  const weights = [0.25, 0.5, 0.15, 0.1].map(Math.fround);
+
+  it('keep every pair when off, whatever the weights', () => {
+    expect(keptPairs(weights, undefined)).toEqual([true, true, true, true]);
+    expect(keptPairs(weights, { minExpertWeight: 0, topP: 1 })).toEqual([true, true, true, true]);
+    expect(keptPairs([0, 0], {})).toEqual([true, true]);
+  });
+
+  it('minExpertWeight drops the experts below it, never the heaviest', () => {
+    expect(keptPairs(weights, { minExpertWeight: 0.15 })).toEqual([true, true, true, false]);
+    expect(keptPairs(weights, { minExpertWeight: 0.3 })).toEqual([false, true, false, false]);
+    expect(keptPairs(weights, { minExpertWeight: 0.9 })).toEqual([false, true, false, false]);
+  });
+
+  it('topP keeps the fewest experts, heaviest first, whose weights reach p of their sum', () => {
+    expect(keptPairs(weights, { topP: 0.5 })).toEqual([false, true, false, false]);
+    expect(keptPairs(weights, { topP: 0.7 })).toEqual([true, true, false, false]);
+    expect(keptPairs(weights, { topP: 0.8 })).toEqual([true, true, true, false]);
+    // p of the k weights' sum, not of 1: un-normalised weights (qwen2moe, OLMoE) summing to 0.5 here.
+    expect(keptPairs([0.3, 0.2], { topP: 0.6 })).toEqual([true, false]);
+    expect(keptPairs([0.3, 0.2], { topP: 0.61 })).toEqual([true, true]);
+  });
+
+  it('topP breaks equal weights by the lower rank, and with a threshold keeps what both keep', () => {
+    expect(keptPairs([0.25, 0.25, 0.25, 0.25], { topP: 0.5 })).toEqual([true, true, false, false]);
+    expect(keptPairs(weights, { topP: 0.8, minExpertWeight: 0.2 })).toEqual([true, true, false, false]);
+  });
+
+  it('write a skipped pair as MASKED_ID with weight 0 and leave the kept weights as they were (no renormalisation)', () => {
+    // Probabilities of softmax over [3, 2, 1, 0] are 0.644, 0.237, 0.087, 0.032.
+    const row = Float32Array.of(3, 2, 1, 0);
+    const base = { topK: 3, scoring: 'softmax' as const, normalize: false };
+    const all = routeTokens(row, 1, 4, base);
+    const skipped = routeTokens(row, 1, 4, { ...base, knobs: { minExpertWeight: 0.1 } });
+    expect([...skipped.ids]).toEqual([0, 1, MASKED_ID]);
+    expect([...skipped.weights]).toEqual([all.weights[0], all.weights[1], 0]);
+    const nucleus = routeTokens(row, 1, 4, { ...base, knobs: { topP: 0.6 } }); // 0.644 / 0.968 = 0.665 of the sum
+    expect([...nucleus.ids]).toEqual([0, MASKED_ID, MASKED_ID]);
+    expect(nucleus.weights[0]).toBe(all.weights[0]);
+  });
+
+  it('look at the weights before the constant scale', () => {
+    const row = Float32Array.of(2, 0);
+    const options = { topK: 2, scoring: 'sigmoid' as const, normalize: true, knobs: { minExpertWeight: 0.2 } };
+    // Normalised sigmoids: 0.88 / 1.38 = 0.64 and 0.5 / 1.38 = 0.36; scaled by 0.25 both fall below 0.2, yet both stay.
+    expect([...routeTokens(row, 1, 2, { ...options, weightScale: 0.25 }).ids]).toEqual([0, 1]);
+    expect([...routeTokens(row, 1, 2, { ...options, knobs: { minExpertWeight: 0.4 } }).ids]).toEqual([0, MASKED_ID]);
   });
 });
 
