@@ -14,7 +14,7 @@ import { loadShader } from '../gpu/shader-files';
 import { checkInteger, checkU32Index, encodeDispatch } from './kernel-support';
 import { kvCacheBytes } from './kv-write';
 import type { KvCacheShape } from './kv-write';
-import { checkRopeParams, ropeConstants } from './rope';
+import { checkRopeParams, ropeUniformFields } from './rope';
 import type { RopeParams, RopeVariant } from './rope';
 
 export interface RopeKvWriteBuffers {
@@ -93,7 +93,6 @@ export class RopeKvWriteKernel {
     checkBindingSize(buffers.vCache, kvCacheBytes(shape), 'rope_kv_write vCache');
     if (buffers.freqFactors) checkBindingSize(buffers.freqFactors, (params.nRot / 2) * 4, 'rope_kv_write freqFactors');
     if (tokens === 0) return;
-    const constants = ropeConstants(params);
     const uniforms = packUniformScalars([
       ['u32', tokens],
       ['u32', nHeads],
@@ -102,12 +101,7 @@ export class RopeKvWriteKernel {
       ['u32', params.nRot],
       ['u32', maxContext],
       ['u32', startPosition],
-      ['f32', constants.thetaScale],
-      ['f32', params.freqScale ?? 1],
-      ['f32', params.extFactor ?? 0],
-      ['f32', constants.mscale],
-      ['f32', constants.corrLow],
-      ['f32', constants.corrHigh],
+      ...ropeUniformFields(params),
     ]);
     const { q, k, v, positions, kCache, vCache, freqFactors } = buffers;
     const bound = [q, k, v, positions, kCache, vCache, ...(freqFactors ? [freqFactors] : [])];

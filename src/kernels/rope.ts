@@ -7,7 +7,7 @@
  */
 
 import { checkBindingSize, packUniformScalars } from '../gpu/buffers';
-import type { BufferRef } from '../gpu/buffers';
+import type { BufferRef, UniformScalar } from '../gpu/buffers';
 import { ceilDiv } from '../gpu/dispatch';
 import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
 import { loadShader } from '../gpu/shader-files';
@@ -86,6 +86,19 @@ export function ropeConstants(params: RopeParams): { thetaScale: number; mscale:
   };
 }
 
+/** The rotation fields of a rope kernel's Params (theta_scale .. corr_high), from `params`. */
+export function ropeUniformFields(params: RopeParams): UniformScalar[] {
+  const constants = ropeConstants(params);
+  return [
+    ['f32', constants.thetaScale],
+    ['f32', params.freqScale ?? 1],
+    ['f32', params.extFactor ?? 0],
+    ['f32', constants.mscale],
+    ['f32', constants.corrLow],
+    ['f32', constants.corrHigh],
+  ];
+}
+
 /** Throws a RangeError naming the first of `params` a head of `headDim` cannot be rotated with. */
 export function checkRopeParams(params: RopeParams, headDim: number): void {
   const { nRot } = params;
@@ -134,7 +147,6 @@ export class RopeKernel {
     this.check(buffers, { tokens, heads, headDim, tokenStride, offset }, params);
     const pairs = tokens * heads * (params.nRot / 2);
     if (pairs === 0) return;
-    const constants = ropeConstants(params);
     const uniforms = packUniformScalars([
       ['u32', tokens],
       ['u32', heads],
@@ -142,12 +154,7 @@ export class RopeKernel {
       ['u32', params.nRot],
       ['u32', tokenStride],
       ['u32', offset],
-      ['f32', constants.thetaScale],
-      ['f32', params.freqScale ?? 1],
-      ['f32', params.extFactor ?? 0],
-      ['f32', constants.mscale],
-      ['f32', constants.corrLow],
-      ['f32', constants.corrHigh],
+      ...ropeUniformFields(params),
     ]);
     const bound = [buffers.x, buffers.positions, ...(buffers.freqFactors ? [buffers.freqFactors] : [])];
     const freqFactorBytes = buffers.freqFactors ? (params.nRot / 2) * 4 : 0;
