@@ -1,27 +1,22 @@
 /**
- * The host tier (src/experts/host-tier.ts) under a streamed engine: on a
- * tiny generated OLMoE (2 layers, Q8_0, 8 experts, top-2) with a GPU budget
- * of a quarter of its experts, greedy output is the same bits as with every
- * expert resident whatever the host budget (none, one layer's worth, all of
- * them; with warming of every guess), and the store is read less the more
- * host memory there is: with room for every expert, each is read from the
- * store at most once. The
- * service path (createEngine's hostBudgetMB, as the worker takes it) reaches
- * the same tier and reports it in usage.moe.
+ * The host tier (src/experts/host-tier.ts) under a streamed engine, in Node
+ * and in Chromium: on a tiny generated OLMoE (2 layers, Q8_0, 8 experts,
+ * top-2) with a GPU budget of a quarter of its experts, greedy output is the
+ * same bits as with every expert resident whatever the host budget (none,
+ * one layer's worth, all of them; with warming of every guess), and the store
+ * is read less the more host memory there is: with room for every expert,
+ * each is read from the store at most once. The service path is tested in
+ * test/gpu-node/host-tier-service.test.ts.
  */
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine } from '../../src/api/node';
 import { Engine } from '../../src/engine/engine';
 import type { EngineOptions, GenerateResult } from '../../src/engine/engine';
 import { readGguf } from '../../src/gguf/reader';
 import { sourceFromBytes } from '../../src/gguf/source';
-import { requestGpuDevice, USEFUL_FEATURES } from '../../src/gpu/device';
 import type { GpuContext } from '../../src/gpu/device';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
+import { acquireTestGpu } from './support/gpu';
 
 const LAYERS = 2;
 const EXPERTS = 8;
@@ -46,7 +41,7 @@ describe('host tier', () => {
   };
 
   beforeAll(async () => {
-    gpu = await requestGpuDevice({ wantFeatures: [...USEFUL_FEATURES], label: 'host tier test' });
+    gpu = await acquireTestGpu();
     bytes = makeTinyModel({ arch: 'olmoe', seed: 11, layers: LAYERS, type: 'q8_0', experts: EXPERTS, topK: 2 });
     const file = await readGguf(sourceFromBytes(bytes));
     routedBytes = file.tensors.filter((t) => /_exps\./.test(t.name)).reduce((sum, t) => sum + t.nBytes, 0);
@@ -82,31 +77,5 @@ describe('host tier', () => {
     expect(all!.storeBytes).toBeLessThanOrEqual(some!.storeBytes);
     expect(all!.storeReads).toBeLessThanOrEqual(LAYERS * EXPERTS);
     expect(all!.hostHits).toBeGreaterThan(0);
-  });
-
-  it('takes hostBudgetMB through the service, as the worker does, and reports the tiers in usage.moe', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'webmoe-host-tier-'));
-    const path = join(dir, 'tiny.gguf');
-    writeFileSync(path, bytes);
-    const hostBudgetMB = 1;
-    const api = await createEngine({ model: path, storeDir: join(dir, 'store'), contextLength: 64, expertBudgetMB: routedBytes / 4 / 2 ** 20, hostBudgetMB });
-    try {
-      const reply = await api.completions.create({ prompt: 'The river', max_tokens: 4, temperature: 0 });
-      const moe = reply.usage.moe;
-      expect(moe.host_budget_bytes).toBe(hostBudgetMB * 2 ** 20);
-      expect(routedBytes).toBeLessThan(moe.host_budget_bytes); // room for every expert: each is read from the store once at most
-      expect(moe.store_reads).toBeGreaterThan(0);
-      expect(moe.store_reads).toBeLessThanOrEqual(LAYERS * EXPERTS);
-      expect(moe.expert_hits + moe.expert_misses).toBeGreaterThan(0);
-    } finally {
-      await api.unload();
-    }
-    const refused = await createEngine({ model: path, storeDir: join(dir, 'store'), contextLength: 64, hostBudgetMB: -1 }).then(
-      () => undefined,
-      (error: unknown) => error as { code?: string; message?: string },
-    );
-    rmSync(dir, { recursive: true, force: true });
-    expect(refused?.code).toBe('BAD_REQUEST');
-    expect(refused?.message).toMatch(/hostBudgetMB must be a number >= 0, got -1/);
   });
 });
