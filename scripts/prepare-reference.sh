@@ -29,6 +29,14 @@ if [[ ! -f node_modules/node-llama-cpp/package.json || ! -d node_modules/@node-l
   # platforms' optional packages, which a registry mirror may not serve.
   NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --omit=optional --no-save --no-audit --no-fund
 fi
+readonly LIBS=node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
+# ggml loads the CPU backend variant that scores best on this CPU. Its AMX one
+# (sapphirerapids, picked on Xeons with AMX) gives infinite logits for a
+# deepseek2 Q5_K_S file and fails GGML_ASSERT(*cur_backend_id != -1) in the
+# scheduler on a TQ2_0 one, where every other variant agrees with the CPU
+# reference: it is removed, so the reference is llama.cpp's ordinary CPU
+# kernels (the best of the other variants) on every machine.
+rm -f "$LIBS"/libggml-cpu-sapphirerapids.so bin/libggml-cpu-sapphirerapids.so
 
 if [[ ! -f llama.cpp/models/ggml-vocab-qwen2.gguf ]]; then
   rm -rf llama.cpp.partial
@@ -42,7 +50,6 @@ fi
 # node-llama-cpp's prebuilt CPU build (the same llama.cpp release as the
 # source), so no library is rebuilt: seconds, not minutes, on 2 cores.
 readonly TOOLS=(quantize imatrix gguf-split)
-readonly LIBS=node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
 source_id="$(git -C llama.cpp rev-parse HEAD) $(node -p "require('./node_modules/node-llama-cpp/package.json').version")"
 if [[ ! -f bin/source-id || "$(cat bin/source-id)" != "$source_id" ]] || ! all_present bin "${TOOLS[@]/#/llama-}"; then
   build_start=$(date +%s)
