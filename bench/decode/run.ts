@@ -256,7 +256,7 @@ function report(reports: ModelReport[], adapter: string, cpu: boolean, seconds: 
     `Models: generated in Q4_K (every matrix; norms and routers f32) with ${LAYERS} layers and a ${reports[0]?.vocab}-token vocabulary, ` +
       `greedy, ${PROMPT_TOKENS} prompt tokens then ${DECODE_TOKENS} decode steps, the engine's default batches of 128 prompt tokens, a fresh engine per row. ` +
       reports.map((r) => `${r.model.name}: ${JSON.stringify(r.model.shape)}, ${(r.fileBytes / 2 ** 20).toFixed(0)} MiB, ${(r.routedBytes / 2 ** 20).toFixed(0)} MiB routed experts.`).join(' ') +
-      ` The 25% budget is of the routed experts' bytes; experts stream from the model file in memory ("store MB" counts those reads).`,
+      ` The 25% budget is of the routed experts' bytes; experts stream from the model file in memory through the host tier at its default budget (a quarter of this machine's memory, which holds every expert of these models), so "store MB" counts the reads that missed it and "upload KB" what reached the GPU.`,
     '',
   );
   out.push(
