@@ -22,6 +22,7 @@ import { nodeGpu } from '../../src/gpu/node';
 import type { TinyArch } from '../../src/tiny/archs';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
 import type { TinyModelOptions } from '../../src/tiny/make-tiny';
+import { adapterSlug } from '../adapter-slug';
 
 const { values: opt } = parseArgs({
   options: {
@@ -128,13 +129,6 @@ async function main(): Promise<void> {
   await writeFile(path, `${markdown}\n`);
   process.stdout.write(`${markdown}\n`);
   log(`wrote ${path}`);
-}
-
-/** A file-name slug for the adapter, as bench:decode names its files: cpu-lavapipe, cpu-swiftshader, else vendor-architecture. */
-function adapterSlug(info: { vendor: string; architecture: string; description: string }): string {
-  if (/llvmpipe|lavapipe/i.test(info.description)) return 'cpu-lavapipe';
-  if (/swiftshader/i.test(`${info.architecture} ${info.description}`)) return 'cpu-swiftshader';
-  return [info.vendor, info.architecture].filter(Boolean).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-') || 'unknown';
 }
 
 await main();

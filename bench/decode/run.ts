@@ -34,6 +34,7 @@ import { blockFormat, GgmlType } from '../../src/quant/formats';
 import type { TinyArch } from '../../src/tiny/archs';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
 import type { TinyModelOptions } from '../../src/tiny/make-tiny';
+import { adapterSlug } from '../adapter-slug';
 
 const { values: opt } = parseArgs({
   options: {
@@ -270,7 +271,7 @@ function report(reports: ModelReport[], adapter: string, cpu: boolean, seconds: 
     'Units: weight MB = 10^6 bytes of weights the kernels read (a matrix once per stream of workgroups that reads it: a decode matvec once, a prefill matmul once per ' +
       'tile of 8 tokens, the decode expert FFN once per routed token and expert, the prefill expert FFN once per group of up to 8 of an expert\'s tokens ' +
       '(exactly when streaming; when all are resident at the bound on the groups, which only the GPU knows); norm vectors once per dispatch; activations and the KV cache not counted); ' +
-      'upload KB = 10^3 bytes written from the CPU (writeBuffer, uniform blocks); store MB = expert bytes read on misses and prefetches; ' +
+      'upload KB = 10^3 bytes written from the CPU (writeBuffer, uniform blocks); store MB = expert bytes read from the model (loads and warm reads the host tier did not hold); ' +
       'encode ms = JS time building commands (waits and submit calls excluded); round trips = mapAsync readbacks awaited.',
     '',
   );
@@ -307,13 +308,6 @@ async function main(): Promise<void> {
   } finally {
     gpu.device.destroy();
   }
-}
-
-/** A file-name slug for the adapter: cpu-lavapipe for Mesa's llvmpipe, else vendor-architecture. */
-function adapterSlug(info: { vendor: string; architecture: string; description: string; isFallbackAdapter: boolean }): string {
-  if (/llvmpipe|lavapipe/i.test(info.description)) return 'cpu-lavapipe';
-  if (/swiftshader/i.test(`${info.architecture} ${info.description}`)) return 'cpu-swiftshader';
-  return [info.vendor, info.architecture].filter(Boolean).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-') || 'unknown';
 }
 
 await main();

@@ -34,6 +34,7 @@ import { Tokenizer } from '../../src/text/tokenizer';
 import { TINY_CORPUS } from '../../src/tiny/corpus';
 import type { TinyLocality } from '../../src/tiny/locality';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
+import { adapterSlug } from '../adapter-slug';
 
 const { values: opt } = parseArgs({
   options: {
@@ -211,13 +212,6 @@ function report(rows: Row[], c: Context): string {
     `The whole run took ${c.seconds.toFixed(0)} s.`,
   );
   return out.join('\n');
-}
-
-/** A file-name slug for the adapter: cpu-lavapipe for Mesa's llvmpipe, else vendor-architecture. */
-function adapterSlug(info: { vendor: string; architecture: string; description: string }): string {
-  if (/llvmpipe|lavapipe/i.test(info.description)) return 'cpu-lavapipe';
-  if (/swiftshader/i.test(`${info.architecture} ${info.description}`)) return 'cpu-swiftshader';
-  return [info.vendor, info.architecture].filter(Boolean).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-') || 'unknown';
 }
 
 await main();

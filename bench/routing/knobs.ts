@@ -37,6 +37,7 @@ import type { RoutingKnobs } from '../../src/kernels/router';
 import { MoeTransformer } from '../../src/models/moe-transformer';
 import { nextTokenNll } from '../../src/ref/forward-compare';
 import { Tokenizer } from '../../src/text/tokenizer';
+import { adapterSlug } from '../adapter-slug';
 
 const { values: opt } = parseArgs({
   options: {
@@ -160,14 +161,6 @@ function report(rows: readonly Row[], adapter: string, predictions: number, wind
     `Perplexity and experts per token depend on the adapter only through rounding (a weight at a knob's edge); byte counts follow from the routing, the cache and prefetch. The whole run took ${seconds.toFixed(0)} s.`,
   ];
   return out.join('\n');
-}
-
-/** cpu-lavapipe, cpu-swiftshader, or vendor-architecture, for the results file name. */
-function adapterSlug(info: GpuAdapterSummary): string {
-  const text = `${info.vendor} ${info.architecture} ${info.description}`;
-  if (/llvmpipe|lavapipe/i.test(text)) return 'cpu-lavapipe';
-  if (/swiftshader/i.test(text)) return 'cpu-swiftshader';
-  return `${info.vendor}-${info.architecture}`.toLowerCase().replace(/[^a-z0-9]+/g, '-');
 }
 
 async function main(): Promise<void> {

@@ -6,7 +6,7 @@
 
 import { describeGpu, requestGpuDevice, USEFUL_FEATURES } from '../../src/gpu/device';
 import { nodeGpu } from '../../src/gpu/node';
-import { adapterSlug, isCpuAdapter } from './adapter-slug';
+import { adapterSlug, isCpuAdapter } from '../../bench/adapter-slug';
 
 try {
   const context = await requestGpuDevice({ gpu: await nodeGpu(), wantFeatures: [...USEFUL_FEATURES], label: 'gpu kit adapter' });

@@ -257,8 +257,10 @@ export interface ImportModelOptions {
  * What a run of tokens asked of the GPU, counted as the forward pass records
  * it (always on; counting changes no output). Weight bytes come from each
  * kernel's shapes: a matrix once per stream of workgroups that reads it (a
- * decode matvec once, a prefill matmul once per tile of 8 tokens, the expert
- * FFN once per routed token and expert, null experts included), a norm or
+ * decode matvec once, a prefill matmul once per tile of 8 tokens, the decode
+ * expert FFN once per routed token and expert, null experts included, the
+ * prefill expert FFN once per group of up to 8 of an expert's tokens: exactly
+ * while experts stream, at the bound on the groups when all are resident), a norm or
  * bias vector once per dispatch; activations and the KV cache are not
  * counted, and an embedding table split into pieces is counted as if ids
  * spread evenly over them.
@@ -275,7 +277,7 @@ export interface CostFigures {
   weight_bytes: number;
   /** Bytes written from the CPU to GPU buffers (`queue.writeBuffer`, and uniform blocks mapped at creation). */
   upload_bytes: number;
-  /** Expert bytes read from the model store on misses and prefetches. */
+  /** Expert bytes read from the model store: GPU loads the host tier did not hold, and its warm reads. */
   store_bytes: number;
   /** Milliseconds of JS spent building commands; waits on the GPU and the store, and the submit calls, excluded. */
   encode_ms: number;

@@ -11,7 +11,7 @@ const HELP = `usage: webmoe logits [--model <file.gguf>] --tokens 1,2,3 --out <f
 ${MODEL_HELP}
   --tokens     comma-separated token ids, run at positions 0, 1, 2, ...
   --out        output file: little-endian f32, row-major [nTokens][nVocab], no header
-  --batch N    tokens per forward submission (default 32)`;
+  --batch N    tokens per forward submission (default 32; at most 32, the logits rows the GPU keeps)`;
 
 export async function logitsCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(argv, { model: { type: 'string' }, store: { type: 'string' }, tokens: { type: 'string' }, out: { type: 'string' }, batch: { type: 'string' } }, HELP);

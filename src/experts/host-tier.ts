@@ -76,6 +76,8 @@ export class HostTier implements ExpertSource {
   private readonly warmQueue = new Map<number, { layer: number; expert: number }>();
   private warmRunning = 0;
   private heldBytes = 0;
+  /** Bumped by clear(): a read that started before it is not held when it lands. */
+  private generation = 0;
   private counts = zeroCounts();
 
   constructor(
@@ -115,6 +117,8 @@ export class HostTier implements ExpertSource {
       if (pending.warm) {
         pending.warm = false;
         this.counts.warmUsed++;
+        // A failed warm read must not fail the request that now waits on it: that one tries the store itself.
+        return pending.promise.catch(() => this.readStore(key, layer, expert, false));
       }
       return pending.promise;
     }
@@ -164,6 +168,7 @@ export class HostTier implements ExpertSource {
 
   /** Drops every held record and queued warm (reads in flight finish, and are not held). */
   clear(): void {
+    this.generation++;
     this.held.clear();
     this.warmQueue.clear();
     this.heldBytes = 0;
@@ -175,13 +180,14 @@ export class HostTier implements ExpertSource {
   }
 
   private readStore(key: number, layer: number, expert: number, warm: boolean): Promise<ExpertTensors> {
+    const generation = this.generation;
     const promise = this.store.readExpert(layer, expert).then((tensors) => {
       const bytes = expertTensorBytes(tensors);
       this.counts.storeReads++;
       this.counts.storeBytes += bytes;
       this.options.onStoreRead?.(bytes);
       const entry = this.inFlight.get(key);
-      this.admit(key, tensors, bytes, entry?.warm ?? false);
+      if (generation === this.generation) this.admit(key, tensors, bytes, entry?.warm ?? false);
       return tensors;
     });
     const entry = { promise, warm };

@@ -29,14 +29,15 @@ export interface CostCounts {
   /**
    * Bytes of weight tensors the recorded kernels read, from their shapes
    * (see each kernel wrapper): a matrix once per stream of workgroups that
-   * reads it (a matvec once, a matmul once per tile of tokens, the expert
-   * FFN once per routed token and expert), a weight vector (norm, bias)
+   * reads it (a matvec once, a matmul once per tile of tokens, the decode
+   * expert FFN once per routed token and expert, the prefill one once per
+   * group of an expert's tokens), a weight vector (norm, bias)
    * once per dispatch. Activations and the KV cache are not counted.
    */
   weightBytes: number;
   /** Bytes written to GPU buffers from the CPU: `queue.writeBuffer` and buffers mapped at creation (uniform blocks). */
   uploadBytes: number;
-  /** Expert bytes read from the expert source (the store, or the GGUF file) on misses and prefetches. */
+  /** Expert bytes read from the expert source (the store, or the GGUF file): loads the host tier did not hold, and its warm reads. */
   storeBytes: number;
   /** Milliseconds of JS spent in the forward pass building commands; awaits and `queue.submit` calls (which may run the work, on a CPU adapter) excluded. */
   encodeMs: number;

@@ -14,7 +14,6 @@ import type { FfnActivation } from '../kernels/expert-ffn';
 import { MatmulKernel } from '../kernels/matmul';
 import { MatvecKernel } from '../kernels/matvec';
 import { RmsNormKernel } from '../kernels/rmsnorm';
-import { RopeKernel } from '../kernels/rope';
 import type { RopeParams } from '../kernels/rope';
 import { RouterKernel } from '../kernels/router';
 import { SampleTopKKernel } from '../kernels/sample-topk';
@@ -29,7 +28,6 @@ export interface ForwardKernels {
   embedding: EmbeddingKernel;
   rmsNorm: RmsNormKernel;
   add: AddKernel;
-  rope: RopeKernel;
   argmax: ArgmaxKernel;
   sampleTopK: SampleTopKKernel;
   matvec(type: GgmlType): MatvecKernel;
@@ -41,14 +39,16 @@ export interface ForwardKernels {
   /** The same FFN grouped by expert (prefill): each expert's weights read once per tile of tokens. */
   routedFfnGrouped(layer: number): ExpertFfnKernel;
   /** Builds the grouped FFN's group list on the GPU. */
-  groupList: ExpertGroupListKernel;
+  groupList(): ExpertGroupListKernel;
   /** The FFN of layer `layer`'s shared expert or dense FFN. */
   singleFfn(layer: number): ExpertFfnKernel;
 }
 
 /**
  * `routed`: each MoE layer's routed-expert slot layout and the number of
- * slabs its FFN binds.
+ * slabs its FFN binds; `grouped`: whether batches run the routed experts
+ * grouped by expert (their pipelines are built only then: each is a slow
+ * compile on software adapters).
  */
 export async function createForwardKernels(
   device: GPUDevice,
@@ -56,6 +56,7 @@ export async function createForwardKernels(
   weights: GpuModelWeights,
   routed: (undefined | { layout: ExpertSlotLayout; slabCount: number })[],
   sampleTopK: SampleTopKKernel,
+  grouped: boolean,
 ): Promise<ForwardKernels> {
   const layers = weights.layers;
   const matrices = [weights.output, ...layers.flatMap((l) => attentionMatrices(l.attention))];
@@ -84,12 +85,13 @@ export async function createForwardKernels(
     const r = routed[l];
     if (r) {
       routedFfns.set(l, await ffn(r.layout, r.slabCount, config.nExpertUsed, config.activation));
-      groupedFfns.set(l, await ffn(r.layout, r.slabCount, config.nExpertUsed, config.activation, 'grouped'));
+      if (grouped) groupedFfns.set(l, await ffn(r.layout, r.slabCount, config.nExpertUsed, config.activation, 'grouped'));
     }
     // Shared experts and dense FFNs are plain SwiGLU in every supported graph.
     if (w.single) singleFfns.set(l, await ffn(w.single.layout, 1, 1, 'silu'));
   }
 
+  const groupList = grouped ? await ExpertGroupListKernel.create(device) : undefined;
   const pick = <K, V>(map: Map<K, V>, key: K, what: string): V => {
     const value = map.get(key);
     if (!value) throw new Error(`no ${what} kernel for ${String(key)}`);
@@ -99,7 +101,6 @@ export async function createForwardKernels(
     embedding: await EmbeddingKernel.create(device, weights.tokenEmbd.type),
     rmsNorm: await RmsNormKernel.create(device, { hasWeight: true }),
     add: await AddKernel.create(device, { inPlace: true }),
-    rope: await RopeKernel.create(device, { ordering: config.rope.kind, hasFreqFactors: weights.ropeFreqs !== undefined }),
     argmax: await ArgmaxKernel.create(device),
     sampleTopK,
     matvec: (t) => pick(matvecs, t, 'matvec'),
@@ -107,7 +108,10 @@ export async function createForwardKernels(
     router: (l) => pick(routers, l, 'router'),
     routedFfn: (l) => pick(routedFfns, l, 'routed expert FFN'),
     routedFfnGrouped: (l) => pick(groupedFfns, l, 'grouped routed expert FFN'),
-    groupList: await ExpertGroupListKernel.create(device),
+    groupList: () => {
+      if (!groupList) throw new Error('no group list kernel: this model does not run grouped batches');
+      return groupList;
+    },
     singleFfn: (l) => pick(singleFfns, l, 'single expert FFN'),
   };
 }

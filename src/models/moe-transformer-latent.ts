@@ -21,6 +21,7 @@ import { AttentionKernel } from '../kernels/attention';
 import { KvWriteKernel } from '../kernels/kv-write';
 import type { MatvecBatch } from '../kernels/matvec';
 import { quantDecoder, rowBytes } from '../kernels/quant-decoders';
+import { RopeKernel } from '../kernels/rope';
 import { GgmlType } from '../quant/formats';
 import type { LatentAttentionConfig, LatentAttentionTensors, ModelConfig } from './config';
 import { ModelConfigError } from './config';
@@ -91,6 +92,7 @@ export class LatentAttention implements AttentionBlock {
     private readonly latent: LatentAttentionConfig,
     private readonly attention: AttentionKernel,
     private readonly kvWrite: KvWriteKernel,
+    private readonly rope: RopeKernel,
   ) {
     const c = ctx.config;
     const { kvLoraRank: L, ropeDim: r, nopeDim: n, valueDim: dv, qLoraRank } = latent;
@@ -121,7 +123,8 @@ export class LatentAttention implements AttentionBlock {
     const latent = latentOf(c);
     const { kvLoraRank: L, ropeDim: r } = latent;
     const attention = await AttentionKernel.create(device, { nHeads: c.nHead, nKvHeads: 1, headDim: L + r, valueDim: L, valueRow: L + r, hasSinks: false });
-    return new LatentAttention(device, ctx, latent, attention, await KvWriteKernel.create(device, { keysOnly: true }));
+    const rope = await RopeKernel.create(device, { ordering: c.rope.kind, hasFreqFactors: ctx.weights.ropeFreqs !== undefined });
+    return new LatentAttention(device, ctx, latent, attention, await KvWriteKernel.create(device, { keysOnly: true }), rope);
   }
 
   get kvCacheBytes(): number {
@@ -153,7 +156,7 @@ export class LatentAttention implements AttentionBlock {
 
     // The batch's cache rows: kvp [T, L + r], its k_pe rotated, copied to the cache, then c normed in place there.
     project(k, pass, w.kvA, s.xb, this.kvp, T);
-    k.rope.encode(pass, { x: this.kvp, positions }, { tokens: T, heads: 1, headDim: row, tokenStride: row, offset: L }, rope);
+    this.rope.encode(pass, { x: this.kvp, positions }, { tokens: T, heads: 1, headDim: row, tokenStride: row, offset: L }, rope);
     const cache = this.cache[l];
     this.kvWrite.encode(pass, { k: this.kvp, kCache: cache }, { tokens: T, nKvHeads: 1, headDim: row, maxContext: s.sizes.maxContext, startPosition });
     k.rmsNorm.encode(pass, { x: this.kvp, y: cache, weight: w.kvANorm }, { rows: T, cols: L, eps: c.rmsEps, xStride: row, yStride: row, yOffset: startPosition * row });
@@ -165,7 +168,7 @@ export class LatentAttention implements AttentionBlock {
     const qBatch = { ...perHead(dk, row, w.kB.headBytes), xTokenStride: H * dk };
     k.matvec(w.kB.type).encode(pass, { w: w.kB.buffer, x: this.q, y: this.qAbs }, { rows: L, cols: n, batch: qBatch });
     k.matvec(GgmlType.F32).encode(pass, { w: this.identity.buffer, x: this.q, y: this.qAbs }, { rows: r, cols: r, xOffset: n, yOffset: L, batch: { ...qBatch, wHeadStrideBytes: 0 } });
-    k.rope.encode(pass, { x: this.qAbs, positions }, { tokens: T, heads: H, headDim: row, tokenStride: H * row, offset: L }, rope);
+    this.rope.encode(pass, { x: this.qAbs, positions }, { tokens: T, heads: H, headDim: row, tokenStride: H * row, offset: L }, rope);
 
     // Attention over the latent cache: o_lat [T, H, L], then each head back to values [T, H, dv].
     this.attention.encode(

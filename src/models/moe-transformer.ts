@@ -25,8 +25,9 @@ import { UniformArena } from '../gpu/uniform-arena';
 import { Recording } from '../gpu/recording';
 import { MAX_SLAB_BINDINGS } from '../kernels/expert-ffn';
 import type { ExpertFfnBinding } from '../kernels/expert-ffn';
-import { countGroups, maxGroups } from '../kernels/expert-group-list';
+import { countGroups, MAX_GROUP_LIST_EXPERTS, maxGroups } from '../kernels/expert-group-list';
 import { packSlotRefs } from '../kernels/expert-slots';
+import { routingKnobsProblem } from '../kernels/router';
 import type { RouterBinding, RoutingKnobs } from '../kernels/router';
 import { SampleTopKKernel, topKResultBytes } from '../kernels/sample-topk';
 import { decodeTopKResult } from '../kernels/sampling';
@@ -120,6 +121,8 @@ export class MoeTransformer {
     if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) throw new RangeError(`maxBatchTokens must be an integer >= 1, got ${maxBatchTokens}`);
     if (logitRows < 1) throw new RangeError(`a row of ${config.vocabSize} logits does not fit one storage binding on this device`);
     if (!Number.isInteger(maxContext) || maxContext < 1) throw new RangeError(`maxContext must be an integer >= 1, got ${maxContext}`);
+    const knobsProblem = routingKnobsProblem(options.routing);
+    if (knobsProblem) throw new RangeError(`routing: ${knobsProblem}`);
     const slabLimitBytes = Math.min(options.maxSlabBytes ?? DEFAULT_MAX_SLAB_BYTES, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
     const maxWeight = options.maxWeightBindingBytes;
     if (maxWeight !== undefined && (!Number.isInteger(maxWeight) || maxWeight < 4)) {
@@ -155,11 +158,13 @@ export class MoeTransformer {
       ? await StreamingExperts.create(device, schedulerModel, { ...options, expertBudgetBytes: budget })
       : await ResidentExperts.create(device, schedulerModel);
     const routed = layouts.map((layout, l) => layout && { layout, slabCount: experts.slabsOf(l).length });
-    const kernels = await createForwardKernels(device, config, weights, routed, sampleTopK);
+    // Grouping needs a batch of several tokens, and a layer's experts counted in the group list's workgroup memory.
+    const groupedPrefill = (options.groupedPrefill ?? true) && maxBatchTokens > 1 && config.nExpert <= MAX_GROUP_LIST_EXPERTS;
+    const kernels = await createForwardKernels(device, config, weights, routed, sampleTopK, groupedPrefill);
     const singleTable = createStorageBuffer(device, packSlotRefs(weights.layers.map((l) => l.single?.ref)), 'single expert slot table');
     const context = { config, weights, kernels, state };
     const attention = config.latent ? await LatentAttention.create(device, context) : await StandardAttention.create(device, context);
-    self = new MoeTransformer(device, config, weights, kernels, state, experts, singleTable, attention, options.groupedPrefill ?? true);
+    self = new MoeTransformer(device, config, weights, kernels, state, experts, singleTable, attention, groupedPrefill);
     self.routingKnobs = { ...options.routing };
     return self;
   }
@@ -307,7 +312,7 @@ export class MoeTransformer {
         if (!this.grouped(T)) return this.kernels.routedFfn(l).encode(pass, experts, undefined, liveTokens);
         const ffn = this.kernels.routedFfnGrouped(l);
         const shape = { tokens: T, topK: c.nExpertUsed, nExperts: c.nExpert, layer: l, tile: ffn.pairTile };
-        this.kernels.groupList.encode(pass, { routing: s.routing, table: this.experts.table, list: s.groupList }, shape);
+        this.kernels.groupList().encode(pass, { routing: s.routing, table: this.experts.table, list: s.groupList }, shape);
         // Masked tokens form no groups. The grid (and the weight bytes counted) is the exact group count where the
         // scheduler read the routing back, else the live pairs' bound.
         const groups = liveIds ? countGroups(liveIds, c.nExpert, ffn.pairTile) : maxGroups(liveTokens * c.nExpertUsed, c.nExpert, ffn.pairTile);

@@ -150,8 +150,6 @@ describe('cost counters', () => {
     expect(counts.submissions).toBe(batches.length);
     expect(counts.roundTrips).toBe(1);
     expect(counts.weightBytes).toBe(batchWeightBytes(sizes, BATCH, false) + batchWeightBytes(sizes, PROMPT.length - BATCH, true));
-    // 16 tokens x 2 experts over 8 experts: at most 11 expert reads a layer instead of 32.
-    expect(maxGroups(BATCH * TOP_K, EXPERTS, PAIR_TILE)).toBe(11);
   });
 
   it('streaming adds a submission, a pass and a round trip per MoE layer, reads the same weights, and counts what it loads', async () => {

@@ -59,6 +59,16 @@ describe('routing knobs on the default model', () => {
     console.log(`default model, threshold 0.1, ${predictor} prefetch: ${(used / perLayer.length).toFixed(2)} experts per token and layer, ${on.bytesStreamed} expert bytes streamed`);
   });
 
+  it('on, streaming under a budget gives the tokens and routing of every expert resident', async () => {
+    const routing = { minExpertWeight: 0.1, topP: 0.9 };
+    const resident = await generate({ routing });
+    const streamed = await generate({ expertBudgetBytes: BUDGET_BYTES, routing });
+    expect(resident.experts.flat().some((ids) => ids.length === 1), 'the knobs skip some experts').toBe(true);
+    expect(streamed.tokens).toEqual(resident.tokens);
+    expect(streamed.experts).toEqual(resident.experts);
+    expect(streamed.bytesStreamed).toBeGreaterThan(0);
+  });
+
   it('out of range fail the load as BAD_REQUEST', async () => {
     for (const routing of [{ minExpertWeight: 1 }, { minExpertWeight: -0.5 }, { topP: 0 }, { topP: 1.01 }, { topP: Number.NaN }]) {
       const error = await Engine.load(gpu.device, bytes, { routing }).catch((e: unknown) => e);

@@ -145,6 +145,37 @@ describe('host tier', () => {
     expect(host.stats()).toMatchObject({ storeReads: 1, heldRecords: 1 });
   });
 
+  it('a demand read that joins a failed warm read goes to the store itself rather than failing', async () => {
+    const store = new FakeStore();
+    const host = new HostTier(store, { budgetBytes: 900 });
+    store.hold = true;
+    store.failNext = true;
+    host.warm(0, 2);
+    await flush();
+    const demand = host.readExpert(0, 2);
+    store.hold = false;
+    store.release();
+    const tensors = await demand;
+    expect(tensors.gate[0]).toBe(2);
+    expect(store.reads).toEqual(['0.2', '0.2']);
+    expect(host.has(0, 2)).toBe(true);
+  });
+
+  it('holds nothing that was in flight when cleared', async () => {
+    const store = new FakeStore();
+    const host = new HostTier(store, { budgetBytes: 900 });
+    store.hold = true;
+    const read = host.readExpert(0, 1);
+    host.warm(0, 2);
+    await flush();
+    host.clear();
+    store.release();
+    await read;
+    await flush();
+    expect([host.has(0, 1), host.has(0, 2)]).toEqual([false, false]);
+    expect(host.stats().heldBytes).toBe(0);
+  });
+
   it('with a budget of 0 holds and warms nothing, and reports every store read to onStoreRead', async () => {
     const store = new FakeStore();
     let reported = 0;

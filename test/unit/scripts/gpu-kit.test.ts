@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { adapterSlug, isCpuAdapter } from '../../../scripts/gpu-kit/adapter-slug';
-import type { AdapterNames } from '../../../scripts/gpu-kit/adapter-slug';
+import { adapterSlug, isCpuAdapter } from '../../../bench/adapter-slug';
+import type { AdapterNames } from '../../../bench/adapter-slug';
 import { debDataMember, NotADebError } from '../../../scripts/gpu-kit/deb-data';
 import { checkKitSize, KIT_BUNDLES, KIT_LIMIT_BYTES, KitTooLargeError, kitCopies } from '../../../scripts/gpu-kit/kit-layout';
 
@@ -41,7 +41,7 @@ describe('isCpuAdapter', () => {
 });
 
 describe('kit layout', () => {
-  it('bundles the three benchmarks, the adapter probe and the CLI', () => {
+  it('bundles the four benchmarks, the adapter probe and the CLI', () => {
     expect(Object.keys(KIT_BUNDLES).sort()).toEqual(['adapter', 'decode', 'experts', 'kernels', 'prefill', 'webmoe']);
   });
 
