@@ -27,7 +27,7 @@ import { storedExpertSource } from '../experts/expert-source';
 import { routingKnobsProblem } from '../kernels/router';
 import { addCosts, costCounterOf, subtractCosts, zeroCosts } from '../gpu/cost-counter';
 import type { CostCounts } from '../gpu/cost-counter';
-import type { ExpertCacheStats } from '../experts/cache-stats';
+import type { ExpertCacheStats, TierStats } from '../experts/cache-stats';
 import { encodeChat, encodePrompt } from './prompt';
 import type { RoutingDelta } from './routing';
 import { Sampler } from './sampler';
@@ -83,7 +83,8 @@ export interface TokenEvent {
 
 export type FinishReason = 'stop' | 'length' | 'abort';
 
-export interface GenerationStats {
+/** TierStats: what the tiers below the GPU slots served (host hits, store reads and bytes, the host budget; see ExpertCacheStats). */
+export interface GenerationStats extends TierStats {
   /** Prompt tokens run (after KV cache reuse) per second of prefill. */
   prefillTokPerS: number;
   /** Decode steps per second (each runs one token and samples the next). */
@@ -96,16 +97,6 @@ export interface GenerationStats {
   bytesStreamed: number;
   /** Routed-expert reads served from GPU memory (the same as expertHits). */
   gpuHits: number;
-  /** GPU loads served from the host tier's memory. */
-  hostHits: number;
-  /** Expert records read from the store (GPU loads the host tier did not hold, and its warm reads), and their bytes. */
-  storeReads: number;
-  storeBytes: number;
-  /** Store reads that warmed the host tier ahead of need (counted in storeReads). */
-  hostWarmReads: number;
-  /** Bytes the host tier may hold (0: none, or nothing streams), and held at the end. */
-  hostBudgetBytes: number;
-  hostHeldBytes: number;
   /** Time spent waiting for expert loads. */
   stallMs: number;
   /** Prefetched experts that were used, over experts prefetched (0 without prefetch). */

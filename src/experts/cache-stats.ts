@@ -50,7 +50,7 @@ export interface ExpertCacheStats extends ExpertLayerStats {
   storeBytes: number;
   /** Store reads made to warm the host tier ahead of need (counted in storeReads). */
   hostWarmReads: number;
-  /** Bytes the host tier may hold (0: none), and holds now. */
+  /** Bytes the host tier may hold (0: none, or nothing streams), and holds now. */
   hostBudgetBytes: number;
   hostHeldBytes: number;
 }

@@ -16,6 +16,8 @@ export interface RunStateSizes {
   maxBatchTokens: number;
   /** Rows of logits the forward pass can write at once (L below, at most B): batches that return every row are cut to it. */
   logitRows: number;
+  /** Whether batches run the routed experts grouped by expert (then pairOutput and groupList hold B * topK pairs). */
+  grouped: boolean;
   /** Positions the KV cache holds. */
   maxContext: number;
   /** Widest FFN any single expert slot has (routed, shared or dense). */
@@ -58,8 +60,8 @@ export class RunState {
     this.sharedRouting = createEmptyStorageBuffer(device, routingBytes(B, 1), 'shared routing');
     this.unitRouting = createStorageBuffer(device, unitRoutingWords(B, c.scales.residual), 'unit routing');
     this.ffnHidden = f32(B * topK * sizes.maxFfnWidth, 'ffn hidden');
-    // One-token batches run the FFN per token: the grouped buffers are needed only for more.
-    const groupedPairs = B > 1 ? B * topK : 1;
+    // Without grouping (one-token batches among them) the FFN runs per token: the grouped buffers stay placeholders.
+    const groupedPairs = sizes.grouped ? B * topK : 1;
     this.pairOutput = f32(groupedPairs * c.hidden, 'pair output');
     this.groupList = createEmptyStorageBuffer(device, groupListWords(groupedPairs) * 4, 'group list');
     this.logits = f32(sizes.logitRows * c.vocabSize, 'logits');

@@ -25,7 +25,7 @@ import { UniformArena } from '../gpu/uniform-arena';
 import { Recording } from '../gpu/recording';
 import { MAX_SLAB_BINDINGS } from '../kernels/expert-ffn';
 import type { ExpertFfnBinding } from '../kernels/expert-ffn';
-import { countGroups, MAX_GROUP_LIST_EXPERTS, maxGroups } from '../kernels/expert-group-list';
+import { countGroups, MAX_GROUP_LIST_EXPERTS } from '../kernels/expert-group-list';
 import { packSlotRefs } from '../kernels/expert-slots';
 import { routingKnobsProblem } from '../kernels/router';
 import type { RouterBinding, RoutingKnobs } from '../kernels/router';
@@ -140,7 +140,9 @@ export class MoeTransformer {
     const weights = await uploadWeights(device, file, source, config, { maxBatchTokens, slabLimitBytes, bindingLimitBytes });
     const sampleTopK = await SampleTopKKernel.create(device);
     const maxFfnWidth = Math.max(1, ...layouts.map((l) => l?.ffn ?? 0), ...weights.layers.map((l) => l.single?.layout.ffn ?? 0));
-    const state = new RunState(device, config, { maxBatchTokens, logitRows, maxContext, maxFfnWidth, maxTopK: sampleTopK.maxK });
+    // Grouping needs a batch of several tokens, and a layer's experts counted in the group list's workgroup memory.
+    const groupedPrefill = (options.groupedPrefill ?? true) && maxBatchTokens > 1 && config.nExpert <= MAX_GROUP_LIST_EXPERTS;
+    const state = new RunState(device, config, { maxBatchTokens, logitRows, grouped: groupedPrefill, maxContext, maxFfnWidth, maxTopK: sampleTopK.maxK });
     let self: MoeTransformer | undefined;
     const schedulerModel: SchedulerModel = {
       nLayer: config.nLayer,
@@ -158,8 +160,6 @@ export class MoeTransformer {
       ? await StreamingExperts.create(device, schedulerModel, { ...options, expertBudgetBytes: budget })
       : await ResidentExperts.create(device, schedulerModel);
     const routed = layouts.map((layout, l) => layout && { layout, slabCount: experts.slabsOf(l).length });
-    // Grouping needs a batch of several tokens, and a layer's experts counted in the group list's workgroup memory.
-    const groupedPrefill = (options.groupedPrefill ?? true) && maxBatchTokens > 1 && config.nExpert <= MAX_GROUP_LIST_EXPERTS;
     const kernels = await createForwardKernels(device, config, weights, routed, sampleTopK, groupedPrefill);
     const singleTable = createStorageBuffer(device, packSlotRefs(weights.layers.map((l) => l.single?.ref)), 'single expert slot table');
     const context = { config, weights, kernels, state };
@@ -312,10 +312,10 @@ export class MoeTransformer {
         if (!this.grouped(T)) return this.kernels.routedFfn(l).encode(pass, experts, undefined, liveTokens);
         const ffn = this.kernels.routedFfnGrouped(l);
         const shape = { tokens: T, topK: c.nExpertUsed, nExperts: c.nExpert, layer: l, tile: ffn.pairTile };
-        this.kernels.groupList().encode(pass, { routing: s.routing, table: this.experts.table, list: s.groupList }, shape);
-        // Masked tokens form no groups. The grid (and the weight bytes counted) is the exact group count where the
-        // scheduler read the routing back, else the live pairs' bound.
-        const groups = liveIds ? countGroups(liveIds, c.nExpert, ffn.pairTile) : maxGroups(liveTokens * c.nExpertUsed, c.nExpert, ffn.pairTile);
+        const bound = this.kernels.groupList().encode(pass, { routing: s.routing, table: this.experts.table, list: s.groupList }, shape);
+        // The grid (and the weight bytes counted) is the exact group count where the scheduler read the routing back
+        // (masked tokens form no groups), else the list's bound.
+        const groups = liveIds ? countGroups(liveIds, c.nExpert, ffn.pairTile) : bound;
         ffn.encode(pass, experts, groups, liveTokens);
       });
     }
