@@ -329,7 +329,9 @@ export function coreRequest(request: SamplingParams, prompt: Pick<ServiceRequest
   const stop = stopStrings(request.stop);
   const routing = request.moe_routing ?? false;
   if (typeof routing !== 'boolean') throw badField('moe_routing', `must be a boolean, got ${shown(routing)}`);
-  return { ...prompt, maxTokens, sampling, stop, ...(routing ? { moeRouting: true } : {}) };
+  const ignoreEos = request.ignore_eos ?? false;
+  if (typeof ignoreEos !== 'boolean') throw badField('ignore_eos', `must be a boolean, got ${shown(ignoreEos)}`);
+  return { ...prompt, maxTokens, sampling, stop, ...(routing ? { moeRouting: true } : {}), ...(ignoreEos ? { ignoreEos: true } : {}) };
 }
 
 /** `{ moe_routing }` for a chunk or result, or nothing. */

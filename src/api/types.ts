@@ -64,6 +64,12 @@ export interface SamplingParams {
    * recorded or read back and the output is the same either way.
    */
   moe_routing?: boolean | null;
+  /**
+   * Keep generating past end-of-generation tokens until max_tokens (llama.cpp
+   * server's `ignore_eos`; default false): runs of a fixed length, as
+   * benchmarks need.
+   */
+  ignore_eos?: boolean | null;
 }
 
 /**

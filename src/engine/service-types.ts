@@ -90,6 +90,8 @@ export interface ServiceRequest {
   stop: string[];
   /** Report each run token's routed experts (ServiceDelta.routing, ServiceResult.routing). Default false: nothing recorded. */
   moeRouting?: boolean;
+  /** Keep generating past end-of-generation tokens, to max_tokens (benchmarks of a fixed length). Default false. */
+  ignoreEos?: boolean;
 }
 
 /** One piece of streamed text (possibly empty), with the token it completes. */

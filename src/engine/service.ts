@@ -120,6 +120,7 @@ export class EngineService implements EngineServiceApi {
         maxTokens: request.maxTokens,
         sampling: request.sampling,
         stop: request.stop,
+        ...(request.ignoreEos ? { ignoreEog: true } : {}),
         signal,
         onToken: onDelta && ((e) => void Promise.resolve(onDelta({ token: e.token, text: e.text, ...takeRouting() })).catch(() => {})),
         onRouting: request.moeRouting ? (delta) => (routing = appendRouting(routing, delta)) : undefined,

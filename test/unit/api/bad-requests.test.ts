@@ -98,6 +98,7 @@ const BAD_CHAT: [string, Record<string, unknown>][] = [
   ['n', { n: '1' }],
   ['stream', { stream: 'yes' }],
   ['moe_routing', { moe_routing: 1 }],
+  ['ignore_eos', { ignore_eos: 'true' }],
   ['messages', { messages: [] }],
   ['messages', { messages: 'hi' }],
   ['messages', { messages: null }],

@@ -230,6 +230,17 @@ describe('completions.create and the rest', () => {
   });
 });
 
+describe('ignore_eos', () => {
+  it('asks the engine to run past end-of-generation tokens only when set', async () => {
+    const core = new FakeCore();
+    const engine = createClient(core, 'm');
+    await engine.completions.create({ prompt: 'Once', max_tokens: 4, ignore_eos: true });
+    await engine.completions.create({ prompt: 'Once', max_tokens: 4 });
+    await engine.chat.completions.create({ messages: MESSAGES, ignore_eos: false });
+    expect(core.requests.map((r) => r.ignoreEos)).toEqual([true, undefined, undefined]);
+  });
+});
+
 describe('moe_routing', () => {
   const ALL_POSITIONS = [0, 1, 2, 3, 4, 5, 6, 7];
   const positionsOf = (chunks: { moe_routing?: MoeRoutingDelta }[]) => chunks.flatMap((c) => c.moe_routing?.tokens.map((t) => t.position) ?? []);
