@@ -11,16 +11,23 @@
 
 import { Wllama } from '@wllama/wllama';
 import wllamaWasmUrl from '@wllama/wllama/esm/wasm/wllama.wasm?url';
-import { createEngine, openModelStore } from '../../src/api/worker-client';
+import type * as WebmoeApi from '../../src/api/worker-client';
 import type { RunFigures } from './figures';
 
 type PageFigures = Omit<RunFigures, 'peakRssBytes' | 'baseRssBytes'>;
 
 const DATABASE = 'webmoe-bench-peers';
 
+/**
+ * webmoe as users load it: the built library (run.ts builds it first), whose
+ * worker is one bundled file, not the dev server's hundreds of modules.
+ */
+const LIBRARY_URL = new URL('../../dist/lib/webmoe.js', import.meta.url).href;
+const webmoe = (): Promise<typeof WebmoeApi> => import(/* @vite-ignore */ LIBRARY_URL);
+
 /** Imports the file at `url` into webmoe's store once; its model id. */
 async function importWebmoe(url: string, id: string): Promise<string> {
-  const store = await openModelStore({ databaseName: DATABASE });
+  const store = await (await webmoe()).openModelStore({ databaseName: DATABASE });
   try {
     const listed = await store.list();
     const found = listed.data.find((m) => m.id === id && m.state === 'complete');
@@ -31,6 +38,7 @@ async function importWebmoe(url: string, id: string): Promise<string> {
 }
 
 async function runWebmoe(id: string, prompt: string, decode: number, budgetMB?: number): Promise<PageFigures> {
+  const { createEngine } = await webmoe();
   const start = performance.now();
   const engine = await createEngine({ model: id, databaseName: DATABASE, ...(budgetMB === undefined ? {} : { expertBudgetMB: budgetMB }) });
   const loadMs = performance.now() - start;

@@ -29,6 +29,7 @@ import { asBufferBinding, checkBindingSize, createUniformBuffer, packUniformScal
 import type { BufferRef } from '../gpu/buffers';
 import { countDispatch } from '../gpu/cost-counter';
 import { ceilDiv, workgroupGrid } from '../gpu/dispatch';
+import { isSoftwareDevice } from '../gpu/adapter-kind';
 import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
 import type { BindingKind } from '../gpu/pipelines';
 import { loadShader } from '../gpu/shader-files';
@@ -68,7 +69,7 @@ export interface ExpertFfnVariant {
   pairTile?: number;
   /** Threads per workgroup, a power of two (default 64). */
   workgroupSize?: number;
-  /** Threads per matrix row, a power of two <= workgroupSize / 2 (default 8). */
+  /** Threads per matrix row, a power of two <= workgroupSize / 2 (default 8; 1 on a software adapter, see src/gpu/adapter-kind.ts). */
   threadsPerRow?: number;
 }
 
@@ -136,7 +137,7 @@ export class ExpertFfnKernel {
   static async create(device: GPUDevice, variant: ExpertFfnVariant): Promise<ExpertFfnKernel> {
     const { layout, slabCount } = variant;
     const workgroupSize = variant.workgroupSize ?? DEFAULT_WORKGROUP_SIZE;
-    const threadsPerRow = variant.threadsPerRow ?? DEFAULT_THREADS_PER_ROW;
+    const threadsPerRow = variant.threadsPerRow ?? (isSoftwareDevice(device) ? 1 : DEFAULT_THREADS_PER_ROW);
     const pairTile = variant.mode === 'grouped' ? (variant.pairTile ?? DEFAULT_PAIR_TILE) : 1;
     const partials = Math.max(MAX_FFN_TOP_K, pairTile);
     checkVariant(device, variant, workgroupSize, threadsPerRow, pairTile, partials);

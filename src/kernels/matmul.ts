@@ -12,6 +12,7 @@ import { asBufferBinding, bindingSizeBytes, checkBindingSize, packUniformScalars
 import type { BufferRef } from '../gpu/buffers';
 import { countDispatch } from '../gpu/cost-counter';
 import { ceilDiv, workgroupGrid } from '../gpu/dispatch';
+import { isSoftwareDevice } from '../gpu/adapter-kind';
 import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
 import { loadShader } from '../gpu/shader-files';
 import type { GgmlType } from '../quant/formats';
@@ -22,7 +23,7 @@ import type { QuantDecoder } from './quant-decoders';
 export interface MatmulOptions {
   /** Threads per workgroup (default 64). */
   workgroupSize?: number;
-  /** Rows per workgroup (default 4); must divide workgroupSize. */
+  /** Rows per workgroup (default 4; on a software adapter workgroupSize, one thread per row); must divide workgroupSize. */
   rowsPerWorkgroup?: number;
   /** Tokens per tile (default 8, at most 32): each weight group is decoded once per tile. */
   tokensPerTile?: number;
@@ -82,13 +83,15 @@ export class MatmulKernel {
    */
   static async create(device: GPUDevice, type: GgmlType, options: MatmulOptions = {}): Promise<MatmulKernel> {
     const decoder = quantDecoder(type, 'matmul');
+    const workgroupSize = options.workgroupSize ?? DEFAULT_WORKGROUP_SIZE;
     const geometry: MatmulGeometry = {
-      workgroupSize: options.workgroupSize ?? DEFAULT_WORKGROUP_SIZE,
-      rowsPerWorkgroup: options.rowsPerWorkgroup ?? DEFAULT_ROWS_PER_WORKGROUP,
+      workgroupSize,
+      // See src/gpu/adapter-kind.ts: one thread per row on a software adapter.
+      rowsPerWorkgroup: options.rowsPerWorkgroup ?? (isSoftwareDevice(device) ? workgroupSize : DEFAULT_ROWS_PER_WORKGROUP),
       tokensPerTile: options.tokensPerTile ?? DEFAULT_TOKENS_PER_TILE,
     };
     checkMatmulGeometry(geometry, device.limits);
-    const { workgroupSize, rowsPerWorkgroup, tokensPerTile } = geometry;
+    const { rowsPerWorkgroup, tokensPerTile } = geometry;
     const key = { op: 'matmul', type: decoder.name, wg: workgroupSize, rows: rowsPerWorkgroup, tile: tokensPerTile };
     const pipeline = await pipelineCacheFor(device).getOrCreate(key, (label) =>
       createComputePipeline(device, {

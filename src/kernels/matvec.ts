@@ -11,6 +11,7 @@ import { asBufferBinding, bindingSizeBytes, checkBindingSize, packUniformScalars
 import type { BufferRef } from '../gpu/buffers';
 import { countDispatch } from '../gpu/cost-counter';
 import { ceilDiv, workgroupGrid } from '../gpu/dispatch';
+import { isSoftwareDevice } from '../gpu/adapter-kind';
 import { createComputePipeline, pipelineCacheFor } from '../gpu/pipelines';
 import { loadShader } from '../gpu/shader-files';
 import type { GgmlType } from '../quant/formats';
@@ -21,7 +22,7 @@ import type { QuantDecoder } from './quant-decoders';
 export interface MatvecOptions {
   /** Threads per workgroup (default 64). */
   workgroupSize?: number;
-  /** Rows per workgroup (default 2); workgroupSize / rowsPerWorkgroup must be a power of two. */
+  /** Rows per workgroup (default 2; on a software adapter workgroupSize, one thread per row); workgroupSize / rowsPerWorkgroup must be a power of two. */
   rowsPerWorkgroup?: number;
 }
 
@@ -69,6 +70,11 @@ export interface MatvecBuffers {
 const DEFAULT_WORKGROUP_SIZE = 64;
 const DEFAULT_ROWS_PER_WORKGROUP = 2;
 
+/** Rows per workgroup by default: a few (many threads per row) on a GPU, one thread per row on a software adapter (src/gpu/adapter-kind.ts). */
+function defaultRowsPerWorkgroup(device: GPUDevice, workgroupSize: number): number {
+  return isSoftwareDevice(device) ? workgroupSize : DEFAULT_ROWS_PER_WORKGROUP;
+}
+
 export class MatvecKernel {
   private constructor(
     private readonly device: GPUDevice,
@@ -84,7 +90,7 @@ export class MatvecKernel {
   static async create(device: GPUDevice, type: GgmlType, options: MatvecOptions = {}): Promise<MatvecKernel> {
     const decoder = quantDecoder(type, 'matvec');
     const workgroupSize = options.workgroupSize ?? DEFAULT_WORKGROUP_SIZE;
-    const rowsPerWorkgroup = options.rowsPerWorkgroup ?? DEFAULT_ROWS_PER_WORKGROUP;
+    const rowsPerWorkgroup = options.rowsPerWorkgroup ?? defaultRowsPerWorkgroup(device, workgroupSize);
     checkRowGeometry(workgroupSize, rowsPerWorkgroup, device.limits.maxComputeInvocationsPerWorkgroup, 'matvec');
     const key = { op: 'matvec', type: decoder.name, wg: workgroupSize, rows: rowsPerWorkgroup };
     const pipeline = await pipelineCacheFor(device).getOrCreate(key, (label) =>

@@ -323,6 +323,14 @@ describe('expert FFN kernels', () => {
     await expectMatchesReference(run, rng);
   });
 
+  it('gives the same result with 8 threads per row (the default on GPUs; software adapters default to 1), decode and prefill', async () => {
+    const rng = mulberry32(8);
+    const set = makeExperts(expertSlotLayout({ hidden: 64, ffn: 96, gateUpType: GgmlType.Q8_0, downType: GgmlType.Q8_0 }), 6, rng);
+    const geometry = { workgroupSize: 64, threadsPerRow: 8 };
+    await expectMatchesReference(newRun({ topK: 2, mode: 'expert-table', activation: 'silu', slabCount: 2, ...geometry }, set, 1, rng), rng);
+    await expectMatchesReference(newRun({ topK: 2, mode: 'grouped', activation: 'silu', slabCount: 2, pairTile: PREFILL_TILE, ...geometry }, set, 5, rng), rng);
+  });
+
   it('follows new slot refs written between submits, with the same bind group', async () => {
     const { device } = gpu;
     const rng = mulberry32(12);

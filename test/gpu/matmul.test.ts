@@ -17,6 +17,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmptyStorageBuffer, createStorageBuffer, readFloat32 } from '../../src/gpu/buffers';
+import { isSoftwareDevice } from '../../src/gpu/adapter-kind';
 import { withGpuErrorScope } from '../../src/gpu/device';
 import type { GpuContext } from '../../src/gpu/device';
 import { submitComputePass } from '../../src/gpu/dispatch';
@@ -187,6 +188,9 @@ describe('matmul kernel', () => {
       { workgroupSize: 15, rowsPerWorkgroup: 3, tokensPerTile: 5 },
       // Tiles above the default 8 compile slowly on SwiftShader (seconds per pipeline), so none is tested here.
       { workgroupSize: 128, rowsPerWorkgroup: 8, tokensPerTile: 4 },
+      // Both defaults, whichever adapter this runs on: 16 threads per row (GPUs), one (software adapters).
+      { workgroupSize: 64, rowsPerWorkgroup: 4, tokensPerTile: 8 },
+      { workgroupSize: 64, rowsPerWorkgroup: 64, tokensPerTile: 8 },
     ];
     for (const geometry of geometries) expectClose(await matmulOnGpu(problem, geometry), problem);
   });
@@ -197,9 +201,9 @@ describe('matmul kernel', () => {
     expectClose(await matmulOnGpu(problem, { workgroupSize: 1, rowsPerWorkgroup: 1, tokensPerTile: 8 }), problem);
   });
 
-  it('names its variant by type and geometry', async () => {
+  it('names its variant by type and geometry; by default one thread per row on a software adapter', async () => {
     const kernel = await MatmulKernel.create(gpu.device, GgmlType.MXFP4);
-    expect(kernel.label).toBe('matmul_mxfp4_wg64_rows4_tile8');
+    expect(kernel.label).toBe(`matmul_mxfp4_wg64_rows${isSoftwareDevice(gpu.device) ? 64 : 4}_tile8`);
   });
 
   it('refuses bad shapes, small bindings, bad geometries and types without a decoder', async () => {

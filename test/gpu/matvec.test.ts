@@ -18,6 +18,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmptyStorageBuffer, createStorageBuffer, readFloat32 } from '../../src/gpu/buffers';
+import { isSoftwareDevice } from '../../src/gpu/adapter-kind';
 import { withGpuErrorScope } from '../../src/gpu/device';
 import type { GpuContext } from '../../src/gpu/device';
 import { submitComputePass } from '../../src/gpu/dispatch';
@@ -202,6 +203,9 @@ describe('matvec kernel', () => {
       { workgroupSize: 4, rowsPerWorkgroup: 4 },
       { workgroupSize: 32, rowsPerWorkgroup: 1 },
       { workgroupSize: 256, rowsPerWorkgroup: 8 },
+      // Both defaults, whichever adapter this runs on: 32 threads per row (GPUs), one (software adapters).
+      { workgroupSize: 64, rowsPerWorkgroup: 2 },
+      { workgroupSize: 64, rowsPerWorkgroup: 64 },
     ];
     for (const geometry of geometries) expectClose(await matvecOnGpu(problem, geometry), problem);
   });
@@ -212,13 +216,14 @@ describe('matvec kernel', () => {
     expectClose(await matvecOnGpu(problem, { workgroupSize: 8, rowsPerWorkgroup: 1 }), problem);
   });
 
-  it('names its variant and builds it once per device', async () => {
+  it('names its variant and builds it once per device; by default one thread per row on a software adapter', async () => {
     const kernel = await MatvecKernel.create(gpu.device, GgmlType.Q6_K);
     const cacheSize = pipelineCacheFor(gpu.device).size;
-    const again = await MatvecKernel.create(gpu.device, GgmlType.Q6_K, { workgroupSize: 64, rowsPerWorkgroup: 2 });
+    const rows = isSoftwareDevice(gpu.device) ? 64 : 2;
+    const again = await MatvecKernel.create(gpu.device, GgmlType.Q6_K, { workgroupSize: 64, rowsPerWorkgroup: rows });
     expect(pipelineCacheFor(gpu.device).size).toBe(cacheSize);
     expect(again.label).toBe(kernel.label);
-    expect(kernel.label).toBe('matvec_q6_k_wg64_rows2');
+    expect(kernel.label).toBe(`matvec_q6_k_wg64_rows${rows}`);
   });
 
   it('refuses bad shapes, small bindings, bad geometries and types without a decoder', async () => {
