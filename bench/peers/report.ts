@@ -108,7 +108,7 @@ function table(head: readonly string[], align: readonly ('l' | 'r')[], rows: rea
 
 function headerLines(input: PeersReportInput, svgFileName: string): string[] {
   const files = input.files.map(
-    (f) => `- \`${f.key}\`: ${f.label}; ${(f.bytes / MIB).toFixed(1)} MiB, routed experts ${(f.expertBytes / MIB).toFixed(1)} MiB, ${f.layers} layers`,
+    (f) => `- \`${f.key}\`: ${f.label}; ${(f.bytes / MIB).toFixed(1)} MiB, routed experts ${(f.expertBytes / MIB).toFixed(1)} MiB, ${f.layers} layer${f.layers === 1 ? '' : 's'}`,
   );
   return [
     '# webmoe beside its peers (`npm run bench:peers`)',

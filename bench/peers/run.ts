@@ -22,7 +22,7 @@
  * (bench/results).
  */
 
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -177,7 +177,10 @@ async function record(base: Omit<RunRecord, 'figures' | 'error'>, run: () => Pro
     if (figures.promptTokens !== expectPrompt) notes.push(`${base.env} ${base.system} read the ${base.file} prompt as ${figures.promptTokens} tokens (webmoe's tokenizer: ${expectPrompt}).`);
     r = { ...base, figures };
   } catch (error) {
-    r = { ...base, error: error instanceof Error ? error.message : String(error) };
+    const message = error instanceof Error ? error.message : String(error);
+    // The report keeps the reason; the stack and the child's stderr go to this command's stderr only.
+    r = { ...base, error: message.split('\n')[0].replace(/^page\.evaluate: /, '') };
+    if (message.includes('\n')) log(message);
   }
   records.push(r);
   log(describeRun(r));
@@ -247,6 +250,9 @@ async function openPage(context: BrowserContext, url: string) {
 }
 
 async function browserHalf(files: PeerFile[], prompts: Map<string, { text: string; tokens: number }>): Promise<string> {
+  // The page loads webmoe as users do, from the built library (dist/lib).
+  log('building the library (vite build)');
+  execFileSync(join(ROOT, 'node_modules/.bin/vite'), ['build', '--logLevel', 'warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   const server = await createServer({
     configFile: false,
     root: import.meta.dirname,
@@ -359,6 +365,12 @@ async function main(): Promise<void> {
     prompts.set(file.key, { text, tokens, path });
     if (tokens !== PROMPT_TOKENS) notes.push(`${file.key}: a ${tokens}-token prompt, as its context (${tokens + DECODE_TOKENS}) holds no more with ${DECODE_TOKENS} tokens after it.`);
   }
+  notes.push(
+    'Load: from the call that opens a model already in the system\'s store (webmoe: its file store in Node, IndexedDB in Chromium; wllama: its Cache Storage copy; llama.cpp: the file, in the page cache) until it can generate.',
+    'Prefill and decode tok/s: as each system reports them (webmoe: its usage figures; wllama: llama.cpp server timings; llama.cpp in Node: the time to the first generated token, then per token after it), greedy, end-of-generation tokens ignored.',
+    'Peak memory: what the run added to resident memory at its peak: in Node the run\'s own process (peak RSS minus RSS before loading, so llama.cpp\'s mapped file counts); in Chromium every browser process (summed Pss, sampled every 100 ms, minus the same before loading), which holds SwiftShader\'s GPU buffers and wllama\'s WebAssembly memory. webmoe GPU MB is its own count of the buffers it holds.',
+    'wllama runs ban the tokens whose bytes are not ASCII (a logit bias of -100): its server throws while writing the JSON of a completion that is not valid UTF-8, which random-weight models produce, and its worker then fails with "Invalid typed array length: 1163217991" (the request\'s GLUE magic read as the reply length).',
+  );
   if (!opt['skip-node']) await nodeHalf(files, prompts);
   const browser = opt['skip-browser'] ? '' : await browserHalf(files, prompts);
 
