@@ -9,13 +9,11 @@
  * switch lifts Chromium's 0.1 ms quantisation of GPU timestamps.
  */
 
-import { resolve } from 'node:path';
 import { chromium } from 'playwright';
-import { createServer } from 'vite';
+import { startBenchPageServer } from '../page-server';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../test/setup/chromium';
 import { parseBenchOptions, USAGE } from './options';
 
-const repositoryRoot = resolve(import.meta.dirname, '../..');
 const PAGE_READY_TIMEOUT_MS = 120_000;
 
 async function main(args: string[]): Promise<void> {
@@ -24,19 +22,7 @@ async function main(args: string[]): Promise<void> {
     return;
   }
   parseBenchOptions(args); // bad arguments fail here, before a browser starts
-  const server = await createServer({
-    configFile: false,
-    root: import.meta.dirname,
-    logLevel: 'warn',
-    server: {
-      host: '127.0.0.1',
-      port: 0,
-      hmr: false,
-      fs: { allow: [repositoryRoot] },
-      headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
-    },
-  });
-  await server.listen();
+  const server = await startBenchPageServer(import.meta.dirname);
   const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: [...CHROMIUM_ARGS, '--enable-webgpu-developer-features'],

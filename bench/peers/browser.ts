@@ -12,6 +12,7 @@
 import { Wllama } from '@wllama/wllama';
 import wllamaWasmUrl from '@wllama/wllama/esm/wasm/wllama.wasm?url';
 import type * as WebmoeApi from '../../src/api/worker-client';
+import { webmoeFigures } from './figures';
 import type { RunFigures } from './figures';
 
 type PageFigures = Omit<RunFigures, 'peakRssBytes' | 'baseRssBytes'>;
@@ -44,19 +45,7 @@ async function runWebmoe(id: string, prompt: string, decode: number, budgetMB?: 
   const loadMs = performance.now() - start;
   try {
     const result = await engine.completions.create({ prompt, max_tokens: decode, temperature: 0, ignore_eos: true });
-    const stats = await engine.stats();
-    const memory = stats.memory;
-    return {
-      loadMs,
-      promptTokens: result.usage.prompt_tokens,
-      completionTokens: result.usage.completion_tokens,
-      prefillTokPerS: result.usage.prefill_tokens_per_s,
-      decodeTokPerS: result.usage.decode_tokens_per_s,
-      gpuBytes: memory ? memory.shared_weight_bytes + memory.expert_bytes + memory.kv_cache_bytes : undefined,
-      expertBytes: memory?.expert_bytes,
-      adapter: stats.adapter ? `${stats.adapter.vendor} ${stats.adapter.architecture} ${stats.adapter.description}`.trim() : undefined,
-      text: result.choices[0].text,
-    };
+    return webmoeFigures(loadMs, result, await engine.stats());
   } finally {
     await engine.unload();
   }

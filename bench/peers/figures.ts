@@ -4,6 +4,8 @@
  * alternation (webmoe, peer, webmoe, peer, ...), pair by pair.
  */
 
+import type { Completion, EngineStats } from '../../src/api/types';
+
 /** The systems compared. wllama-webgpu is wllama asked to offload every layer to WebGPU. */
 export type SystemKey = 'webmoe' | 'llama.cpp' | 'wllama-wasm' | 'wllama-webgpu';
 export type Environment = 'node' | 'browser';
@@ -28,6 +30,22 @@ export interface RunFigures {
   threads?: number;
   /** The generated text (the same greedy text across systems is a check that they ran the same model). */
   text?: string;
+}
+
+/** A webmoe run's figures from its completion and the engine's stats after it (the same in Node and in the page). */
+export function webmoeFigures(loadMs: number, result: Completion, stats: EngineStats): Omit<RunFigures, 'peakRssBytes' | 'baseRssBytes'> {
+  const memory = stats.memory;
+  return {
+    loadMs,
+    promptTokens: result.usage.prompt_tokens,
+    completionTokens: result.usage.completion_tokens,
+    prefillTokPerS: result.usage.prefill_tokens_per_s,
+    decodeTokPerS: result.usage.decode_tokens_per_s,
+    gpuBytes: memory ? memory.shared_weight_bytes + memory.expert_bytes + memory.kv_cache_bytes : undefined,
+    expertBytes: memory?.expert_bytes,
+    adapter: stats.adapter ? `${stats.adapter.vendor} ${stats.adapter.architecture} ${stats.adapter.description}`.trim() : undefined,
+    text: result.choices[0].text,
+  };
 }
 
 export interface RunRecord {

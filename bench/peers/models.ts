@@ -11,7 +11,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL_FILE } from '../../src/default-model';
@@ -19,6 +19,7 @@ import { readGguf } from '../../src/gguf/reader';
 import { sourceFromPath } from '../../src/gguf/source-node';
 import type { TinyArch } from '../../src/tiny/archs';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
+import { cached, toolsId } from '../../test/support/real-files';
 import type { TinyModelOptions } from '../../src/tiny/make-tiny';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -69,23 +70,6 @@ export interface PeerFile {
 }
 
 const sha = (data: Uint8Array | string): string => createHash('sha256').update(data).digest('hex').slice(0, 16);
-
-function toolsId(): string {
-  const id = join(BIN, 'source-id');
-  if (!existsSync(join(BIN, 'llama-quantize')) || !existsSync(id)) {
-    throw new Error(`llama.cpp's tools are not built in ${BIN}: run bash scripts/prepare-reference.sh`);
-  }
-  return readFileSync(id, 'utf8').trim();
-}
-
-function cached(path: string, make: (partial: string) => void): string {
-  if (existsSync(path)) return path;
-  mkdirSync(PEERS_CACHE, { recursive: true });
-  const partial = path.replace(/(\.[a-z]+)$/, `.${process.pid}.partial$1`);
-  make(partial);
-  renameSync(partial, path);
-  return path;
-}
 
 function quantize(base: string, out: string, quant: PeerQuant): void {
   try {

@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEngine } from '../../src/api/node';
+import { webmoeFigures } from './figures';
 import type { RunFigures } from './figures';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -34,19 +35,7 @@ async function runWebmoe(modelId: string, storeDir: string, prompt: string, deco
   const loadMs = performance.now() - start;
   try {
     const result = await engine.completions.create({ prompt, max_tokens: decode, temperature: 0, ignore_eos: true });
-    const stats = await engine.stats();
-    const memory = stats.memory;
-    finish({
-      loadMs,
-      promptTokens: result.usage.prompt_tokens,
-      completionTokens: result.usage.completion_tokens,
-      prefillTokPerS: result.usage.prefill_tokens_per_s,
-      decodeTokPerS: result.usage.decode_tokens_per_s,
-      gpuBytes: memory ? memory.shared_weight_bytes + memory.expert_bytes + memory.kv_cache_bytes : undefined,
-      expertBytes: memory?.expert_bytes,
-      adapter: stats.adapter ? `${stats.adapter.vendor} ${stats.adapter.architecture} ${stats.adapter.description}`.trim() : undefined,
-      text: result.choices[0].text,
-    }, baseRssBytes);
+    finish(webmoeFigures(loadMs, result, await engine.stats()), baseRssBytes);
   } finally {
     await engine.unload();
   }

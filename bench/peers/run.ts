@@ -30,7 +30,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright';
 import type { BrowserContext } from 'playwright';
-import { createServer } from 'vite';
 import { openModelStore } from '../../src/api/node';
 import { readGguf } from '../../src/gguf/reader';
 import type { GgufArray } from '../../src/gguf/types';
@@ -38,6 +37,7 @@ import { sourceFromPath } from '../../src/gguf/source-node';
 import { fromByteAlphabet } from '../../src/text/bytes';
 import { Tokenizer } from '../../src/text/tokenizer';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../test/setup/chromium';
+import { startBenchPageServer } from '../page-server';
 import { peersChart } from './chart';
 import type { RunFigures, RunRecord, SystemKey } from './figures';
 import { PEERS_CACHE, peerFiles } from './models';
@@ -253,19 +253,7 @@ async function browserHalf(files: PeerFile[], prompts: Map<string, { text: strin
   // The page loads webmoe as users do, from the built library (dist/lib).
   log('building the library (vite build)');
   execFileSync(join(ROOT, 'node_modules/.bin/vite'), ['build', '--logLevel', 'warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-  const server = await createServer({
-    configFile: false,
-    root: import.meta.dirname,
-    logLevel: 'warn',
-    server: {
-      host: '127.0.0.1',
-      port: 0,
-      hmr: false,
-      fs: { allow: [ROOT] },
-      headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
-    },
-  });
-  await server.listen();
+  const server = await startBenchPageServer(import.meta.dirname);
   // The stores belong to the page's origin, port included: one server (one port) for the whole half, a fresh profile per bench run.
   const origin = server.resolvedUrls!.local[0];
   const profile = join(PEERS_CACHE, 'chromium-profile');

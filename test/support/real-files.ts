@@ -14,7 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL_FILE } from '../../src/default-model';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
@@ -61,7 +61,8 @@ export function baseModelOptions(arch: TinyArch): TinyModelOptions {
 
 const sha = (data: Uint8Array | string): string => createHash('sha256').update(data).digest('hex').slice(0, 16);
 
-function toolsId(): string {
+/** The source id of the built llama.cpp tools (their output depends on it); throws when they are not built. */
+export function toolsId(): string {
   const id = join(BIN, 'source-id');
   if (!existsSync(join(BIN, 'llama-quantize')) || !existsSync(id)) {
     throw new Error(`llama.cpp's tools are not built in ${BIN}: run bash scripts/prepare-reference.sh`);
@@ -69,10 +70,10 @@ function toolsId(): string {
   return readFileSync(id, 'utf8').trim();
 }
 
-/** Writes `data` (or the file `make` creates at the temporary path) to `path` atomically, once. */
-function cached(path: string, make: (partial: string) => void): string {
+/** Makes the file at `path` once, atomically: `make` writes a temporary name in the same folder, then it is renamed. */
+export function cached(path: string, make: (partial: string) => void): string {
   if (existsSync(path)) return path;
-  mkdirSync(REAL_FILES_CACHE, { recursive: true });
+  mkdirSync(dirname(path), { recursive: true });
   // The temporary name keeps the extension: llama-imatrix picks its output format by it.
   const partial = path.replace(/(\.[a-z]+)$/, `.${process.pid}.partial$1`);
   make(partial);
