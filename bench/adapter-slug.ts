@@ -5,6 +5,8 @@
  * names bench/results already uses).
  */
 
+import { isSoftwareAdapter } from '../src/gpu/adapter-kind';
+
 export interface AdapterNames {
   vendor: string;
   architecture: string;
@@ -15,9 +17,9 @@ export interface AdapterNames {
 
 const slugify = (text: string): string => text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
 
-/** True for adapters that run WebGPU on the CPU (Dawn marks them fallback; Mesa's also say software or llvmpipe). */
+/** True for adapters that run WebGPU on the CPU: the same test the kernels choose their geometry by (src/gpu/adapter-kind.ts). */
 export function isCpuAdapter(info: AdapterNames): boolean {
-  return info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.architecture} ${info.device} ${info.description}`);
+  return isSoftwareAdapter(info);
 }
 
 /** 'gpu-<device>' ('gpu-nvidia-h200') or 'cpu-<implementation>' ('cpu-lavapipe'), in letters, digits and dashes. */

@@ -9,7 +9,6 @@
  * options and the tools' source, and written through a temporary name.
  */
 
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,11 +18,10 @@ import { readGguf } from '../../src/gguf/reader';
 import { sourceFromPath } from '../../src/gguf/source-node';
 import type { TinyArch } from '../../src/tiny/archs';
 import { makeTinyModel } from '../../src/tiny/make-tiny';
-import { cached, toolsId } from '../../test/support/real-files';
+import { cached, runLlamaTool, toolsId } from '../../test/support/real-files';
 import type { TinyModelOptions } from '../../src/tiny/make-tiny';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, 'tools/reference/bin');
 export const PEERS_CACHE = join(ROOT, 'bench/.cache/peers');
 
 export interface PeerShape {
@@ -71,16 +69,6 @@ export interface PeerFile {
 
 const sha = (data: Uint8Array | string): string => createHash('sha256').update(data).digest('hex').slice(0, 16);
 
-function quantize(base: string, out: string, quant: PeerQuant): void {
-  try {
-    execFileSync(join(BIN, 'llama-quantize'), [base, out, quant, '2'], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
-  } catch (error) {
-    const e = error as { stderr?: Buffer; stdout?: Buffer };
-    const log = `${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`.split('\n').slice(-15).join('\n');
-    throw new Error(`llama-quantize ${quant} of ${base} failed:\n${log}`);
-  }
-}
-
 async function describe(key: string, label: string, path: string): Promise<PeerFile> {
   const source = await sourceFromPath(path);
   try {
@@ -115,7 +103,7 @@ export async function peerFiles(layers: number, only: readonly string[] | undefi
         writeFileSync(partial, makeTinyModel(options));
       });
       log(`llama-quantize ${quant} of ${shape.name}-shaped model`);
-      cached(out, (partial) => quantize(base, partial, quant));
+      cached(out, (partial) => runLlamaTool('llama-quantize', [base, partial, quant, '2']));
     }
     files.push(await describe(key, `${shape.name} shape, ${layers} layer${layers === 1 ? '' : 's'}, ${quant}`, out));
   }

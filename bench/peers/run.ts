@@ -32,7 +32,7 @@ import { chromium } from 'playwright';
 import type { BrowserContext } from 'playwright';
 import { openModelStore } from '../../src/api/node';
 import { readGguf } from '../../src/gguf/reader';
-import type { GgufArray } from '../../src/gguf/types';
+import type { GgufArray, GgufFile } from '../../src/gguf/types';
 import { sourceFromPath } from '../../src/gguf/source-node';
 import { fromByteAlphabet } from '../../src/text/bytes';
 import { Tokenizer } from '../../src/text/tokenizer';
@@ -96,23 +96,28 @@ const PROSE =
   'In the evening the children came to the bank to watch the fish jump in the golden light, counting each splash. ' +
   'The keeper of the lighthouse wrote the name of every ship in his book before the storm reached the coast. ';
 
+/** What every system is given for one file: the prompt (its text, token count and a copy on disk) and wllama's banned tokens. */
+interface FilePrompt {
+  text: string;
+  tokens: number;
+  path: string;
+  /** Token ids wllama must not generate (see nonAsciiTokens). */
+  banned: number[];
+}
+
 /** A prompt of exactly `count` tokens in the file's own vocabulary (what every system's tokenizer reads back). */
-async function promptOf(file: PeerFile, count: number): Promise<string> {
-  const source = await sourceFromPath(file.path);
-  try {
-    const tokenizer = Tokenizer.fromGguf(await readGguf(source));
-    let text = PROSE;
-    while (tokenizer.encode(text).length < count + 8) text += PROSE;
-    // Cutting at a token boundary can merge differently when read again: shorten until the text reads back as `count` tokens.
-    for (let take = count; take > count - 16; take--) {
-      const cut = tokenizer.decode(tokenizer.encode(text).slice(0, take));
-      if (tokenizer.encode(cut).length === count) return cut;
-      if (tokenizer.encode(cut).length < count) break;
-    }
-    return tokenizer.decode(tokenizer.encode(text).slice(0, count));
-  } finally {
-    await source.close();
+function promptOf(tokenizer: Tokenizer, count: number): string {
+  let text = PROSE;
+  while (tokenizer.encode(text).length < count + 8) text += PROSE;
+  const ids = tokenizer.encode(text);
+  // Cutting at a token boundary can merge differently when read again: shorten until the text reads back as `count` tokens.
+  for (let take = count; take > count - 16; take--) {
+    const cut = tokenizer.decode(ids.slice(0, take));
+    const readBack = tokenizer.encode(cut).length;
+    if (readBack === count) return cut;
+    if (readBack < count) break;
   }
+  return tokenizer.decode(ids.slice(0, count));
 }
 
 /**
@@ -121,24 +126,23 @@ async function promptOf(file: PeerFile, count: number): Promise<string> {
  * models emit lone high bytes: wllama gets these tokens banned (a logit bias,
  * a negligible cost per step) so that its runs finish.
  */
-async function nonAsciiTokens(file: PeerFile): Promise<number[]> {
-  const source = await sourceFromPath(file.path);
-  try {
-    const tokens = ((await readGguf(source)).metadata.get('tokenizer.ggml.tokens')?.value as GgufArray).items as readonly string[];
-    return tokens.flatMap((text, id) => (fromByteAlphabet(text).some((b) => b >= 0x80) ? [id] : []));
-  } finally {
-    await source.close();
-  }
+function nonAsciiTokens(gguf: GgufFile): number[] {
+  const tokens = (gguf.metadata.get('tokenizer.ggml.tokens')?.value as GgufArray).items as readonly string[];
+  return tokens.flatMap((text, id) => (fromByteAlphabet(text).some((b) => b >= 0x80) ? [id] : []));
 }
 
-/** The prompt length a file can take with the decode tokens after it (the default model's context is 256). */
-async function promptTokensFor(file: PeerFile): Promise<number> {
+/** The file's prompt, its length what the context holds with the decode tokens after it (the default model's is 256), written to `dir`. */
+async function filePrompt(file: PeerFile, dir: string): Promise<FilePrompt> {
   const source = await sourceFromPath(file.path);
   try {
     const gguf = await readGguf(source);
     const arch = String(gguf.metadata.get('general.architecture')?.value);
     const context = Number(gguf.metadata.get(`${arch}.context_length`)?.value);
-    return Math.min(PROMPT_TOKENS, context - DECODE_TOKENS);
+    const tokens = Math.min(PROMPT_TOKENS, context - DECODE_TOKENS);
+    const text = promptOf(Tokenizer.fromGguf(gguf), tokens);
+    const path = join(dir, `${file.key}.txt`);
+    writeFileSync(path, text);
+    return { text, tokens, path, banned: nonAsciiTokens(gguf) };
   } finally {
     await source.close();
   }
@@ -200,7 +204,7 @@ async function llamaThreads(file: PeerFile, promptFile: string): Promise<number>
   return best.threads;
 }
 
-async function nodeHalf(files: PeerFile[], prompts: Map<string, { text: string; tokens: number; path: string }>): Promise<void> {
+async function nodeHalf(files: PeerFile[], prompts: Map<string, FilePrompt>): Promise<void> {
   const storeDir = join(PEERS_CACHE, 'store');
   const store = await openModelStore({ storeDir });
   try {
@@ -249,7 +253,7 @@ async function openPage(context: BrowserContext, url: string) {
   return page;
 }
 
-async function browserHalf(files: PeerFile[], prompts: Map<string, { text: string; tokens: number }>): Promise<string> {
+async function browserHalf(files: PeerFile[], prompts: Map<string, FilePrompt>): Promise<string> {
   // The page loads webmoe as users do, from the built library (dist/lib).
   log('building the library (vite build)');
   execFileSync(join(ROOT, 'node_modules/.bin/vite'), ['build', '--logLevel', 'warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -279,12 +283,13 @@ async function browserHalf(files: PeerFile[], prompts: Map<string, { text: strin
           await new Promise((r) => setTimeout(r, 500));
           const baseRssBytes = treePssBytes(descendants(process.pid));
           const sampler = sampleTreeMemory(process.pid);
+          let peakRssBytes = 0;
           const figures = await page
             .evaluate((a) => (a.kind === 'webmoe'
               ? window.peers!.runWebmoe(a.id!, a.text, a.decode, a.budgetMB)
               : window.peers!.runWllama(a.url!, a.text, a.decode, a.webgpu!, a.threads!, a.banned!)), args)
-            .finally(() => sampler.stop());
-          return { ...figures, baseRssBytes, peakRssBytes: sampler.stop() };
+            .finally(() => (peakRssBytes = sampler.stop()));
+          return { ...figures, baseRssBytes, peakRssBytes };
         } finally {
           await context.close();
         }
@@ -292,10 +297,9 @@ async function browserHalf(files: PeerFile[], prompts: Map<string, { text: strin
 
     const webgpuFailed = new Set<string>();
     for (const file of files) {
-      const { text, tokens } = prompts.get(file.key)!;
+      const { text, tokens, banned } = prompts.get(file.key)!;
       const url = urlOf(file);
       const id = modelId(file);
-      const banned = await nonAsciiTokens(file);
       const wllama = { kind: 'wllama', url, text, decode: DECODE_TOKENS, threads: WLLAMA_THREADS, banned } as const;
       for (let round = 0; round < ROUNDS; round++) {
         if (SYSTEMS.has('webmoe')) await measure({ env: 'browser', system: 'webmoe', file: file.key, budget: 1, round }, { kind: 'webmoe', id, text, decode: DECODE_TOKENS }, tokens);
@@ -344,13 +348,11 @@ async function main(): Promise<void> {
   if (files.length === 0) throw new Error(`no files match --files ${opt.files}`);
   const promptDir = join(PEERS_CACHE, 'prompts');
   mkdirSync(promptDir, { recursive: true });
-  const prompts = new Map<string, { text: string; tokens: number; path: string }>();
+  const prompts = new Map<string, FilePrompt>();
   for (const file of files) {
-    const tokens = await promptTokensFor(file);
-    const text = await promptOf(file, tokens);
-    const path = join(promptDir, `${file.key}.txt`);
-    writeFileSync(path, text);
-    prompts.set(file.key, { text, tokens, path });
+    const prompt = await filePrompt(file, promptDir);
+    prompts.set(file.key, prompt);
+    const { tokens } = prompt;
     if (tokens !== PROMPT_TOKENS) notes.push(`${file.key}: a ${tokens}-token prompt, as its context (${tokens + DECODE_TOKENS}) holds no more with ${DECODE_TOKENS} tokens after it.`);
   }
   notes.push(

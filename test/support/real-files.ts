@@ -81,7 +81,8 @@ export function cached(path: string, make: (partial: string) => void): string {
   return path;
 }
 
-function run(tool: string, args: string[]): void {
+/** Runs one of llama.cpp's built tools; on failure the error carries the tail of its output. */
+export function runLlamaTool(tool: string, args: string[]): void {
   try {
     execFileSync(join(BIN, tool), args, { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
   } catch (error) {
@@ -112,7 +113,7 @@ export function quantizedFile(arch: TinyArch, type: QuantizeType): string {
   return cached(out, (partial) => {
     const args = [base, partial, type, '2'];
     if (NEEDS_IMATRIX.has(type)) args.unshift('--imatrix', importanceMatrix(arch, base, key));
-    run('llama-quantize', args);
+    runLlamaTool('llama-quantize', args);
   });
 }
 
@@ -124,12 +125,12 @@ export function requantizedDefaultModel(type: QuantizeType): string {
   const base = DEFAULT_MODEL_FILE;
   const key = sha(`${sha(readFileSync(base))}|${toolsId()}`);
   const out = join(REAL_FILES_CACHE, `default-${type.toLowerCase()}-${key}.gguf`);
-  return cached(out, (partial) => run('llama-quantize', ['--allow-requantize', '--imatrix', importanceMatrix('default', base, key), base, partial, type, '2']));
+  return cached(out, (partial) => runLlamaTool('llama-quantize', ['--allow-requantize', '--imatrix', importanceMatrix('default', base, key), base, partial, type, '2']));
 }
 
 function importanceMatrix(arch: TinyArch | 'default', base: string, key: string): string {
   const text = join(REAL_FILES_CACHE, 'imatrix-text.txt');
   if (!existsSync(text)) cached(text, (partial) => writeFileSync(partial, REAL_FILES_TEXT.repeat(8)));
   const out = join(REAL_FILES_CACHE, `${arch}-imatrix-${key}.gguf`);
-  return cached(out, (partial) => run('llama-imatrix', ['-m', base, '-f', text, '-o', partial, '-c', '64', '-t', '2', '--no-ppl']));
+  return cached(out, (partial) => runLlamaTool('llama-imatrix', ['-m', base, '-f', text, '-o', partial, '-c', '64', '-t', '2', '--no-ppl']));
 }
